@@ -1,0 +1,403 @@
+"""The numba backend: one generated, compiled run loop per network structure.
+
+Each model contributes code fragments (:mod:`snn.backends.numba_models`); this module
+assembles the fragments of one network into the source of a single function that advances
+every population, records monitors and delivers spikes for a range of steps, with no Python
+in the per-step loop. The source is written to a cache directory under a hash of its text and
+compiled with ``cache=True``, so a later run of a network of the same structure loads the
+machine code instead of compiling. Parameters are arguments, not literals, so changing a
+parameter does not recompile.
+
+The loop is re-entrant: every piece of state lives in arrays owned by :class:`NumbaSimulation`,
+so a run is executed in chunks (for progress, for draining monitors, for streaming to HDF5)
+at a cost of one Python call per chunk.
+
+Order of one step ``k`` (time ``k * dt``):
+
+1. state monitors read the state (all input due at step ``k`` has arrived);
+2. each population advances from ``t_k`` to ``t_{k+1}``, checks its threshold and resets;
+   its spikes are labelled step ``k``;
+3. spike monitors record; spikes are delivered through CSR rows of the neurons that fired,
+   straight into the target variable for a one-step delay or into a ring buffer slot
+   ``(k + d) % D`` for longer delays;
+4. ring-buffer input due at step ``k + 1`` is added to the target variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snn.backends import implementation_for
+from snn.backends import numba_rng
+from snn.network import BuiltNetwork
+from snn.results import Results, SpikeRecord, StateRecord, StreamWriter
+
+BACKEND = "numba"
+_SPIKE_CAPACITY = 1 << 20
+_CHUNK_STEPS = 2000
+_LOADED: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    """Where generated kernels and numba's cache live (``SYNAPTICA_CACHE_DIR`` overrides)."""
+    root = os.environ.get("SYNAPTICA_CACHE_DIR")
+    path = Path(root) if root else Path.home() / ".cache" / "synaptica" / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "synaptica-kernels"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class _Args:
+    """Argument names and values of the generated function, in order."""
+
+    names: list[str]
+    values: list[object]
+
+    def add(self, name: str, value) -> str:
+        self.names.append(name)
+        self.values.append(value)
+        return name
+
+
+_TOKEN = re.compile(r"([$@%])([A-Za-z_]\w*)")
+
+
+def _render(code: str, mapping: dict[str, str], indent: int) -> str:
+    def sub(match):
+        key = match.group(1) + match.group(2)
+        if key not in mapping:
+            raise KeyError(f"fragment uses unknown name {key!r}")
+        return mapping[key]
+
+    text = _TOKEN.sub(sub, code.strip("\n"))
+    pad = " " * indent
+    return "\n".join(pad + line if line.strip() else "" for line in text.splitlines())
+
+
+class NumbaSimulation:
+    """A network compiled for the numba backend; ``run`` advances it and returns recordings."""
+
+    def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
+                 spike_capacity: int = _SPIKE_CAPACITY) -> None:
+        t0 = time.perf_counter()
+        self.built = built
+        self.dt = built.dt
+        self.seed = built.seed
+        self.step = 0
+        self.chunk_steps = int(chunk_steps)
+        self._spike_capacity = int(spike_capacity)
+        source, self._args, self._layout = self._generate()
+        self.source = source
+        self._kernel = _load_kernel(source)
+        # First call with an empty step range: loads numba's cache or compiles.
+        self._call(0, 0)
+        self.build_s = time.perf_counter() - t0
+
+    # -- public ------------------------------------------------------------------------
+    @property
+    def state(self) -> dict[str, dict[str, np.ndarray]]:
+        """Live state arrays by population and variable (views, not copies)."""
+        return {p.name: p.state for p in self.built.populations}
+
+    def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
+            ) -> Results:
+        """Advance by ``duration`` seconds; returns what the monitors recorded meanwhile.
+
+        With ``hdf5=path`` the recordings stream to that file (written atomically at the end)
+        and are read back from it.
+        """
+        from snn.validate import check_positive_time
+
+        duration = check_positive_time("duration", duration)
+        n_steps = int(round(duration / self.dt))
+        if abs(n_steps * self.dt - duration) > 1e-9 * max(1.0, duration) or n_steps < 1:
+            raise ValueError(
+                f"duration={duration:g} s is not a whole number of steps of dt={self.dt:g} s"
+            )
+        k_start, k_end = self.step, self.step + n_steps
+        collected = _Collector(self)
+        writer = StreamWriter(hdf5, self._record_meta()) if hdf5 is not None else None
+        bar = _progress(n_steps, progress)
+        wall = 0.0
+        try:
+            k = k_start
+            while k < k_end:
+                k1 = min(k_end, k + self.chunk_steps)
+                t0 = time.perf_counter()
+                reached = self._call(k, k1)
+                wall += time.perf_counter() - t0
+                chunk = self._drain(k, reached)
+                if writer is not None:
+                    writer.append(chunk)
+                else:
+                    collected.add(chunk)
+                if bar is not None:
+                    bar.update(reached - k)
+                k = reached
+            self.step = k_end
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        timing = {"wall_s": wall, "build_s": self.build_s}
+        if writer is not None:
+            writer.close(timing, k_start, k_end)
+            return Results.load(hdf5)
+        return collected.results(timing, k_start, k_end)
+
+    # -- code generation ---------------------------------------------------------------
+    def _generate(self):
+        b = self.built
+        args = _Args([], [])
+        layout = {"spike_mons": [], "state_mons": []}
+        counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)
+        self._counters = counters
+        lines: list[str] = []
+        pops = []
+        for i, pop in enumerate(b.populations):
+            impl = implementation_for(pop.model, BACKEND)
+            mapping = {"$k": "k", "$seed": "seed", "$j": "j", "@stream": str(i),
+                       "@n": f"N{i}", "@spikes": f"spk{i}", "@nspikes": f"nsp{i}"}
+            args.add(f"N{i}", pop.n)
+            for name, arr in pop.state.items():
+                arg = args.add(f"P{i}_{name}", arr)
+                mapping[f"${name}"] = f"{arg}[j]"
+                mapping[f"@{name}"] = arg
+            for name, value in impl.constants(pop.model, pop.n, b.dt).items():
+                arg = args.add(f"C{i}_{name}", value)
+                per_neuron = isinstance(value, np.ndarray) and value.shape == (pop.n,)
+                mapping[f"${name}"] = f"{arg}[j]" if per_neuron else arg
+                mapping[f"@{name}"] = arg
+            for local in set(re.findall(r"%(\w+)", impl.prologue(pop.model) + impl.body(pop.model))):
+                mapping[f"%{local}"] = f"L{i}_{local}"
+            args.add(f"spk{i}", np.zeros(pop.n, np.int32))
+            pops.append((impl, mapping))
+
+        # Ring buffers: one per (post population, target variable) with delays > 1.
+        rings: dict[tuple[int, str], tuple[str, int]] = {}
+        for proj in b.projections:
+            if proj.max_delay > 1:
+                key = (proj.post, proj.target_var)
+                depth = max(rings.get(key, ("", 0))[1], proj.max_delay + 1)
+                rings[key] = (f"R{proj.post}_{proj.target_var}", depth)
+        for (post, var), (name, depth) in rings.items():
+            args.add(name, np.zeros((depth, b.populations[post].n), np.float64))
+
+        # Monitors.
+        spike_mon_code, state_mon_code, capacity_checks = [], [], []
+        for m, (name, pop_i, subset) in enumerate(b.spike_monitors):
+            n = b.populations[pop_i].n
+            cap = max(self._spike_capacity, 4 * n)
+            s_arg = args.add(f"SM{m}_steps", np.zeros(cap, np.int64))
+            i_arg = args.add(f"SM{m}_idx", np.zeros(cap, np.int32))
+            layout["spike_mons"].append((name, pop_i, subset, s_arg, i_arg, m))
+            capacity_checks.append(f"if counters[{m}] + N{pop_i} > {cap}:\n    return k")
+            cond = ""
+            if subset is not None:
+                mask = np.zeros(n, np.bool_)
+                mask[subset] = True
+                cond = f"if {args.add(f'SM{m}_mask', mask)}[i]:\n        "
+            spike_mon_code.append(
+                f"c = counters[{m}]\n"
+                f"for s in range(nsp{pop_i}):\n"
+                f"    i = spk{pop_i}[s]\n"
+                f"    {cond}{s_arg}[c] = k\n"
+                f"    {'    ' if cond else ''}{i_arg}[c] = i\n"
+                f"    {'    ' if cond else ''}c += 1\n"
+                f"counters[{m}] = c"
+            )
+        base = len(b.spike_monitors)
+        for m, (name, pop_i, variables, indices, every) in enumerate(b.state_monitors):
+            rows = self.chunk_steps // every + 2
+            buf = args.add(f"VM{m}_buf", np.zeros((rows, len(variables), indices.size), np.float64))
+            idx = args.add(f"VM{m}_idx", indices.astype(np.int64))
+            layout["state_mons"].append((name, pop_i, variables, indices, every, buf, base + m))
+            reads = "\n".join(
+                f"        {buf}[r, {v}, q] = P{pop_i}_{var}[{idx}[q]]"
+                for v, var in enumerate(variables)
+            )
+            state_mon_code.append(
+                f"if k % {every} == 0:\n"
+                f"    r = counters[{base + m}]\n"
+                f"    for q in range({indices.size}):\n{reads}\n"
+                f"    counters[{base + m}] = r + 1"
+            )
+
+        # Projections.
+        deliver_code = []
+        for x, proj in enumerate(b.projections):
+            ptr = args.add(f"X{x}_indptr", proj.indptr)
+            ind = args.add(f"X{x}_indices", proj.indices)
+            w = args.add(f"X{x}_weights", proj.weights)
+            target = f"P{proj.post}_{proj.target_var}"
+            ring = rings.get((proj.post, proj.target_var), (None, 0))
+            if proj.delays is None and proj.delay == 1:
+                add = f"{target}[{ind}[q]] += {w}[q]"
+            elif proj.delays is None:
+                add = f"{ring[0]}[(k + {proj.delay}) % {ring[1]}, {ind}[q]] += {w}[q]"
+            else:
+                dl = args.add(f"X{x}_delays", proj.delays)
+                add = (f"d = {dl}[q]\n"
+                       f"        if d == 1:\n"
+                       f"            {target}[{ind}[q]] += {w}[q]\n"
+                       f"        else:\n"
+                       f"            {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {w}[q]")
+            deliver_code.append(
+                f"for s in range(nsp{proj.pre}):\n"
+                f"    i = spk{proj.pre}[s]\n"
+                f"    for q in range({ptr}[i], {ptr}[i + 1]):\n"
+                f"        {add}"
+            )
+        arrival_code = [
+            f"slot = (k + 1) % {depth}\n"
+            f"for j in range(N{post}):\n"
+            f"    P{post}_{var}[j] += {name}[slot, j]\n"
+            f"    {name}[slot, j] = 0.0"
+            for (post, var), (name, depth) in rings.items()
+        ]
+
+        # Assemble.
+        def block(parts, indent=8):
+            return "\n".join(_render(p, {}, indent) if p else "" for p in parts)
+
+        lines.append("    for k in range(k0, k1):")
+        if capacity_checks:
+            lines.append(block(capacity_checks))
+        if state_mon_code:
+            lines.append(block(state_mon_code))
+        for i, (impl, mapping) in enumerate(pops):
+            model = b.populations[i].model
+            lines.append(f"        nsp{i} = 0")
+            pro = impl.prologue(model)
+            if pro:
+                lines.append(_render(pro, mapping, 8))
+            if impl.per_neuron:
+                lines.append(f"        for j in range(N{i}):")
+                lines.append("            spiked = False")
+                lines.append(_render(impl.body(model), mapping, 12))
+                lines.append("            if spiked:")
+                lines.append(f"                spk{i}[nsp{i}] = j")
+                lines.append(f"                nsp{i} += 1")
+            else:
+                lines.append(_render(impl.body(model), mapping, 8))
+        for part in (spike_mon_code, deliver_code, arrival_code):
+            if part:
+                lines.append(block(part))
+        lines.append("    return k1")
+
+        rng_hash = hashlib.sha256(inspect.getsource(numba_rng).encode()).hexdigest()[:16]
+        header = (
+            f"# Generated by synaptica's numba backend (rng {rng_hash}). Do not edit.\n"
+            "import numpy as np\n"
+            "from numba import njit\n"
+            "from snn.backends.numba_rng import geometric_steps, uniform01\n\n\n"
+            "@njit(cache=True, nogil=True, error_model='numpy')\n"
+            f"def run_loop(k0, k1, seed, counters, {', '.join(args.names)}):\n"
+        )
+        return header + "\n".join(lines) + "\n", args, layout
+
+    def _call(self, k0: int, k1: int) -> int:
+        return int(self._kernel(k0, k1, self.seed, self._counters, *self._args.values))
+
+    # -- recordings --------------------------------------------------------------------
+    def _drain(self, k0: int, k1: int) -> dict[str, tuple]:
+        out = {}
+        values = dict(zip(self._args.names, self._args.values))
+        for name, _pop, _sub, s_arg, i_arg, m in self._layout["spike_mons"]:
+            c = int(self._counters[m])
+            out[name] = ("spikes", values[s_arg][:c].copy(), values[i_arg][:c].copy())
+            self._counters[m] = 0
+        for name, _pop, variables, _idx, every, buf, slot in self._layout["state_mons"]:
+            r = int(self._counters[slot])
+            first = -(-k0 // every) * every
+            steps = np.arange(first, first + r * every, every, dtype=np.int64)
+            out[name] = ("state", steps, values[buf][:r].copy())
+            self._counters[slot] = 0
+        return out
+
+    def _record_meta(self) -> dict:
+        b = self.built
+        meta = {"dt": b.dt, "seed": b.seed, "backend": BACKEND, "spikes": {}, "states": {}}
+        for name, pop, subset, *_ in self._layout["spike_mons"]:
+            meta["spikes"][name] = (b.populations[pop].name, b.populations[pop].n, subset)
+        for name, pop, variables, indices, every, *_ in self._layout["state_mons"]:
+            meta["states"][name] = (b.populations[pop].name, variables, indices, every)
+        return meta
+
+
+class _Collector:
+    """Accumulates drained chunks in memory."""
+
+    def __init__(self, sim: NumbaSimulation) -> None:
+        self.meta = sim._record_meta()
+        self.parts: dict[str, list] = {}
+
+    def add(self, chunk: dict[str, tuple]) -> None:
+        for name, data in chunk.items():
+            self.parts.setdefault(name, []).append(data[1:])
+
+    def results(self, timing: dict, k_start: int, k_end: int) -> Results:
+        meta = self.meta
+        spikes, states = {}, {}
+        for name, (pop, n, subset) in meta["spikes"].items():
+            parts = self.parts.get(name, [])
+            steps = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+            spikes[name] = SpikeRecord(pop, n, meta["dt"], steps, idx, subset)
+        for name, (pop, variables, indices, every) in meta["states"].items():
+            parts = self.parts.get(name, [])
+            steps = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            data = (np.concatenate([p[1] for p in parts]) if parts
+                    else np.zeros((0, len(variables), indices.size)))
+            states[name] = StateRecord(pop, meta["dt"], variables, indices, every, steps, data)
+        return Results(meta["dt"], meta["seed"], meta["backend"], k_start, k_end, spikes, states,
+                       timing)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", unit_scale=True, desc="simulating")
+
+
+def _load_kernel(source: str):
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    if digest in _LOADED:
+        return _LOADED[digest]
+    directory = cache_dir()
+    path = directory / f"kernel_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    name = f"synaptica_kernel_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _LOADED[digest] = module.run_loop
+    return module.run_loop

@@ -1,0 +1,182 @@
+"""How the built-in neuron models run on the numba backend.
+
+Each implementation contributes code fragments that the backend assembles into one compiled
+run loop (see :mod:`snn.backends.numba`). Fragments use three kinds of token:
+
+* ``$name``: a state variable or constant of this population; per-neuron arrays become
+  ``array[j]``, scalars stay scalars. ``$k`` is the step, ``$j`` the neuron, ``$seed`` the seed.
+* ``@name``: the raw argument (whole array or scalar); ``@stream`` is the population's RNG
+  stream, ``@n`` its size, ``@spikes`` / ``@nspikes`` its spike list and count.
+* ``%name``: a local variable private to this population.
+
+A per-neuron ``body`` sets ``spiked = True`` to emit a spike; a ``prologue`` runs once per step
+before the neuron loop. Implementations with ``per_neuron = False`` write ``@spikes`` themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snn.backends import implements
+from snn.models import IF, LIF, PoissonSource, SpikeSource
+
+
+class NumbaNeuron:
+    """Base class of a model's numba implementation."""
+
+    per_neuron = True
+
+    def constants(self, model, n: int, dt: float) -> dict[str, object]:
+        """Values the fragments read: scalars, per-neuron arrays, or other arrays."""
+        return {}
+
+    def prologue(self, model) -> str:
+        """Code run once per step before the neuron loop."""
+        return ""
+
+    def body(self, model) -> str:
+        """Per-neuron update code (or the whole population's code if not ``per_neuron``)."""
+        raise NotImplementedError
+
+
+def _reset_code(model) -> str:
+    if model.reset == "value":
+        return "v = $v_reset"
+    return "v -= $v_thresh - $v_reset"
+
+
+@implements(LIF, "numba")
+class NumbaLIF(NumbaNeuron):
+    """Exact integration: v, i_exc, i_inh are a linear system solved over one step."""
+
+    def constants(self, model, n, dt):
+        tau_m = np.asarray(model.tau_m, dtype=np.float64)
+        em = np.exp(-dt / tau_m)
+
+        def coupling(tau_s):
+            tau_s = np.asarray(tau_s, dtype=np.float64)
+            ds = np.exp(-dt / tau_s)
+            same = np.isclose(tau_s, tau_m, rtol=1e-9)
+            denom = np.where(same, 1.0, tau_s - tau_m)
+            k = np.where(same, dt / tau_m * em, tau_s / denom * (ds - em))
+            return ds, k
+
+        de, ke = coupling(model.tau_syn_exc)
+        di, ki = coupling(model.tau_syn_inh)
+        c0 = (np.asarray(model.v_rest) + np.asarray(model.i_bias)) * (1.0 - em)
+        values = {
+            "em": em, "de": de, "di": di, "ke": ke, "ki": ki, "c0": c0,
+            "v_thresh": model.v_thresh, "v_reset": model.v_reset,
+            "n_ref": model.refractory_steps(dt),
+        }
+        return {k: _scalar_or_array(v) for k, v in values.items()}
+
+    def body(self, model):
+        return f"""
+if $refractory > 0:
+    $refractory -= 1
+    $i_exc *= $de
+    $i_inh *= $di
+else:
+    ie = $i_exc
+    ii = $i_inh
+    v = $v * $em + $c0 + ie * $ke + ii * $ki
+    $i_exc = ie * $de
+    $i_inh = ii * $di
+    if v > $v_thresh:
+        spiked = True
+        {_reset_code(model)}
+        $refractory = $n_ref
+    $v = v
+"""
+
+
+@implements(IF, "numba")
+class NumbaIF(NumbaNeuron):
+    """Delta synapses: the input of one step is added to v unless refractory."""
+
+    def constants(self, model, n, dt):
+        values = {
+            "drive": np.asarray(model.i_bias) * dt,
+            "v_thresh": model.v_thresh, "v_reset": model.v_reset,
+            "n_ref": model.refractory_steps(dt),
+        }
+        return {k: _scalar_or_array(v) for k, v in values.items()}
+
+    def body(self, model):
+        return f"""
+x = $i_syn
+$i_syn = 0.0
+if $refractory > 0:
+    $refractory -= 1
+else:
+    v = $v + x + $drive
+    if v > $v_thresh:
+        spiked = True
+        {_reset_code(model)}
+        $refractory = $n_ref
+    $v = v
+"""
+
+
+@implements(PoissonSource, "numba")
+class NumbaPoisson(NumbaNeuron):
+    """Constant rates: geometric inter-spike steps (no draw per neuron per step).
+    Time-varying rates: one Bernoulli draw per neuron per step."""
+
+    def constants(self, model, n, dt):
+        if not model.time_varying:
+            return {"p": _scalar_or_array(np.asarray(model.rate) * dt)}
+        table = np.asarray(model.rate, dtype=np.float64) * dt
+        table = np.ascontiguousarray(np.broadcast_to(table.reshape(len(table), -1),
+                                                     (len(table), n)))
+        return {"p_table": table, "steps_per_row": int(round(model.rate_interval / dt))}
+
+    def prologue(self, model):
+        if not model.time_varying:
+            return ""
+        return "%row = min($k // @steps_per_row, @p_table.shape[0] - 1)\n"
+
+    def body(self, model):
+        if model.time_varying:
+            return """
+if uniform01($seed, @stream, $k, $j) < @p_table[%row, $j]:
+    spiked = True
+"""
+        return """
+nxt = $next_spike
+if nxt < 0:
+    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $p) - 1
+if nxt == $k:
+    spiked = True
+    $count += 1
+    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $p)
+$next_spike = nxt
+"""
+
+
+@implements(SpikeSource, "numba")
+class NumbaSpikeSource(NumbaNeuron):
+    """Walks a step-sorted event list with a persistent pointer."""
+
+    per_neuron = False
+
+    def constants(self, model, n, dt):
+        steps, idx = model.events(dt)
+        return {"ev_steps": steps, "ev_idx": idx, "ptr": np.zeros(1, np.int64)}
+
+    def body(self, model):
+        return """
+while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
+    if @ev_steps[@ptr[0]] == $k:
+        @spikes[@nspikes] = @ev_idx[@ptr[0]]
+        @nspikes += 1
+    @ptr[0] += 1
+"""
+
+
+def _scalar_or_array(value):
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return int(arr) if np.issubdtype(arr.dtype, np.integer) else float(arr)
+    return np.ascontiguousarray(arr)

@@ -1,0 +1,334 @@
+"""Neuron models and spike sources as data.
+
+A model is a frozen dataclass of parameters (scalars or per-neuron arrays, SI units) plus a
+declared state layout. It holds no state arrays: a backend allocates state and runs the model
+through an implementation registered for that backend (see :mod:`snn.backends`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+from snn.validate import as_param, check_per_neuron, check_positive_time
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One state variable of a model: name, dtype, initial value and unit."""
+
+    name: str
+    dtype: type = np.float64
+    init: float | str = 0.0
+    unit: str = "1"
+
+
+class NeuronModel:
+    """Base class of every neuron model and spike source.
+
+    Subclasses are frozen dataclasses. ``state_vars`` declares the per-neuron state a backend
+    allocates; ``ports`` maps a synapse type (``"exc"``, ``"inh"``) to the state variable an
+    incoming spike's weight is added to.
+    """
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = ()
+    ports: ClassVar[dict[str, str]] = {}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ()
+
+    def check_size(self, n: int) -> None:
+        """Raise if a per-neuron parameter does not have length ``n``."""
+        for name in self.per_neuron_params:
+            check_per_neuron(f"{type(self).__name__}.{name}", getattr(self, name), n)
+
+    def check_dt(self, dt: float) -> None:
+        """Raise if ``dt`` is too coarse for this model's time constants."""
+
+    def initial_value(self, var: StateVar) -> float:
+        """The default initial value of ``var`` (a parameter name or a number)."""
+        if isinstance(var.init, str):
+            value = getattr(self, var.init)
+            return value
+        return var.init
+
+    @property
+    def is_source(self) -> bool:
+        """True for spike sources (no synaptic input)."""
+        return not self.ports
+
+    def params(self) -> dict[str, object]:
+        """The model's parameters by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _set(obj, name: str, value) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _check_dt_against(model, dt: float, names: Sequence[str]) -> None:
+    for name in names:
+        tau = np.min(getattr(model, name))
+        if dt > tau:
+            raise ValueError(
+                f"dt={dt:g} s is larger than {type(model).__name__}.{name}={tau:g} s; "
+                f"use dt <= {tau:g} s (ideally 10x smaller)"
+            )
+
+
+def _refractory_steps(model, dt: float) -> np.ndarray | int:
+    steps = np.rint(np.asarray(model.tau_ref) / dt).astype(np.int64)
+    return int(steps) if steps.ndim == 0 else steps
+
+
+@dataclass(frozen=True, eq=False)
+class LIF(NeuronModel):
+    """Current-based leaky integrate-and-fire neuron with exponential synaptic currents.
+
+    ``tau_m dv/dt = (v_rest - v) + i_exc + i_inh + i_bias``; ``di_x/dt = -i_x / tau_syn_x``.
+    Currents are in volts (current times membrane resistance), as in Brian2's CUBA example;
+    a spike arriving on port ``exc`` (``inh``) adds its weight (V) to ``i_exc`` (``i_inh``).
+    Sub-threshold dynamics are integrated exactly. When ``v > v_thresh`` the neuron spikes,
+    ``v`` is set to ``v_reset`` (``reset="value"``) or lowered by ``v_thresh - v_reset``
+    (``reset="subtract"``), and ``v`` is held for ``tau_ref`` seconds while the synaptic
+    currents keep decaying.
+
+    Args:
+        tau_m: membrane time constant (s).
+        v_rest: resting potential (V).
+        v_reset: reset potential (V).
+        v_thresh: firing threshold (V).
+        tau_ref: absolute refractory period (s), rounded to whole time steps.
+        tau_syn_exc: excitatory synaptic time constant (s).
+        tau_syn_inh: inhibitory synaptic time constant (s).
+        i_bias: constant input (V, steady-state depolarisation R*I).
+        reset: ``"value"`` or ``"subtract"``.
+    """
+
+    tau_m: float | np.ndarray = 20e-3
+    v_rest: float | np.ndarray = -65e-3
+    v_reset: float | np.ndarray = -65e-3
+    v_thresh: float | np.ndarray = -50e-3
+    tau_ref: float | np.ndarray = 2e-3
+    tau_syn_exc: float | np.ndarray = 5e-3
+    tau_syn_inh: float | np.ndarray = 5e-3
+    i_bias: float | np.ndarray = 0.0
+    reset: str = "value"
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v", np.float64, "v_rest", "V"),
+        StateVar("i_exc", np.float64, 0.0, "V"),
+        StateVar("i_inh", np.float64, 0.0, "V"),
+        StateVar("refractory", np.int32, 0, "steps"),
+    )
+    ports: ClassVar[dict[str, str]] = {"exc": "i_exc", "inh": "i_inh"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = (
+        "tau_m", "v_rest", "v_reset", "v_thresh", "tau_ref", "tau_syn_exc", "tau_syn_inh",
+        "i_bias",
+    )
+    _time_constants: ClassVar[tuple[str, ...]] = ("tau_m", "tau_syn_exc", "tau_syn_inh")
+
+    def __post_init__(self) -> None:
+        for name in self._time_constants:
+            _set(self, name, as_param(f"LIF.{name}", getattr(self, name), positive=True))
+        _set(self, "tau_ref", as_param("LIF.tau_ref", self.tau_ref, nonnegative=True))
+        for name in ("v_rest", "v_reset", "v_thresh", "i_bias"):
+            _set(self, name, as_param(f"LIF.{name}", getattr(self, name)))
+        if self.reset not in ("value", "subtract"):
+            raise ValueError(f"LIF.reset must be 'value' or 'subtract', got {self.reset!r}")
+        if np.any(np.asarray(self.v_reset) >= np.asarray(self.v_thresh)):
+            raise ValueError("LIF.v_reset must be below LIF.v_thresh; lower v_reset")
+
+    def check_dt(self, dt: float) -> None:
+        _check_dt_against(self, dt, self._time_constants)
+
+    def refractory_steps(self, dt: float) -> np.ndarray | int:
+        """The refractory period in whole steps of ``dt``."""
+        return _refractory_steps(self, dt)
+
+
+@dataclass(frozen=True, eq=False)
+class IF(NeuronModel):
+    """Non-leaky integrate-and-fire neuron with instantaneous (delta) synapses.
+
+    Each incoming spike adds its weight (V) to ``v``; ``i_bias`` (V/s) charges ``v``
+    linearly. On ``v > v_thresh`` the neuron spikes and resets to ``v_reset`` or by
+    subtraction. Spikes arriving during the refractory period are discarded (as NEST's
+    ``iaf_psc_delta``).
+
+    Args:
+        v_reset: reset potential (V).
+        v_thresh: threshold (V).
+        tau_ref: absolute refractory period (s).
+        i_bias: constant drive (V/s).
+        v_init: initial membrane potential (V).
+        reset: ``"value"`` or ``"subtract"``.
+    """
+
+    v_reset: float | np.ndarray = 0.0
+    v_thresh: float | np.ndarray = 1.0
+    tau_ref: float | np.ndarray = 0.0
+    i_bias: float | np.ndarray = 0.0
+    v_init: float | np.ndarray = 0.0
+    reset: str = "subtract"
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v", np.float64, "v_init", "V"),
+        StateVar("i_syn", np.float64, 0.0, "V"),
+        StateVar("refractory", np.int32, 0, "steps"),
+    )
+    ports: ClassVar[dict[str, str]] = {"exc": "i_syn", "inh": "i_syn"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = (
+        "v_reset", "v_thresh", "tau_ref", "i_bias", "v_init",
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("v_reset", "v_thresh", "i_bias", "v_init"):
+            _set(self, name, as_param(f"IF.{name}", getattr(self, name)))
+        _set(self, "tau_ref", as_param("IF.tau_ref", self.tau_ref, nonnegative=True))
+        if self.reset not in ("value", "subtract"):
+            raise ValueError(f"IF.reset must be 'value' or 'subtract', got {self.reset!r}")
+        if np.any(np.asarray(self.v_reset) >= np.asarray(self.v_thresh)):
+            raise ValueError("IF.v_reset must be below IF.v_thresh; lower v_reset")
+
+    def refractory_steps(self, dt: float) -> np.ndarray | int:
+        """The refractory period in whole steps of ``dt``."""
+        return _refractory_steps(self, dt)
+
+
+@dataclass(frozen=True, eq=False)
+class PoissonSource(NeuronModel):
+    """Independent Poisson spike trains, at most one spike per neuron per step.
+
+    ``rate`` is a scalar or per-neuron array (Hz) for constant rates, or an array of shape
+    ``(T, n)`` (or ``(T,)`` for all neurons alike) of rates that change every
+    ``rate_interval`` seconds (row ``r`` applies from ``r * rate_interval``; the last row
+    holds afterwards). Constant rates are simulated event-driven: each neuron draws its next
+    spike step from a geometric distribution, so the cost per step does not include a random
+    draw per neuron.
+    """
+
+    rate: float | np.ndarray = 10.0
+    rate_interval: float | None = None
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("next_spike", np.int64, -1, "step"),
+        StateVar("count", np.int64, 0, "spikes"),
+    )
+
+    def __post_init__(self) -> None:
+        rate = self.rate
+        if isinstance(rate, bool) or rate is None:
+            raise TypeError("PoissonSource.rate must be a number or an array of rates in Hz")
+        arr = np.asarray(rate, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("PoissonSource.rate must be finite, got a NaN or inf rate")
+        if np.any(arr < 0):
+            raise ValueError("PoissonSource.rate must be >= 0 Hz, got a negative rate")
+        if self.rate_interval is None:
+            _set(self, "rate", as_param("PoissonSource.rate", rate, nonnegative=True))
+        else:
+            _set(self, "rate_interval",
+                 check_positive_time("PoissonSource.rate_interval", self.rate_interval))
+            if arr.ndim not in (1, 2):
+                raise ValueError(
+                    "PoissonSource.rate with rate_interval must have shape (T,) or (T, n), "
+                    f"got shape {arr.shape}"
+                )
+            arr = arr.copy()
+            arr.setflags(write=False)
+            _set(self, "rate", arr)
+
+    @property
+    def time_varying(self) -> bool:
+        """True when the rate changes every ``rate_interval``."""
+        return self.rate_interval is not None
+
+    def check_size(self, n: int) -> None:
+        if self.time_varying:
+            if self.rate.ndim == 2 and self.rate.shape[1] != n:
+                raise ValueError(
+                    f"PoissonSource.rate has shape {self.rate.shape} but the population has {n} "
+                    f"neurons; pass shape (T, {n}) or (T,)"
+                )
+        else:
+            check_per_neuron("PoissonSource.rate", self.rate, n)
+
+    def check_dt(self, dt: float) -> None:
+        if np.max(self.rate) * dt > 1.0:
+            raise ValueError(
+                f"PoissonSource.rate up to {np.max(self.rate):g} Hz gives more than one spike per "
+                f"step at dt={dt:g} s; lower the rate or use dt <= {1.0 / np.max(self.rate):g} s"
+            )
+        if self.time_varying:
+            ratio = self.rate_interval / dt
+            if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio) or round(ratio) < 1:
+                raise ValueError(
+                    f"PoissonSource.rate_interval={self.rate_interval:g} s must be a whole "
+                    f"multiple of dt={dt:g} s"
+                )
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeSource(NeuronModel):
+    """Neurons that fire at given times.
+
+    ``spike_times`` is a sequence with one array of times (s) per neuron; a spike at time
+    ``t`` is emitted in step ``round(t / dt)``. Alternatively pass ``spike_steps`` as
+    whole step indices. Give one of the two.
+    """
+
+    spike_times: Sequence[Sequence[float]] | None = None
+    spike_steps: Sequence[Sequence[int]] | None = None
+    _trains: tuple[np.ndarray, ...] = field(default=(), repr=False)
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if (self.spike_times is None) == (self.spike_steps is None):
+            raise ValueError("SpikeSource needs exactly one of spike_times= or spike_steps=")
+        which = "spike_times" if self.spike_times is not None else "spike_steps"
+        given = self.spike_times if self.spike_times is not None else self.spike_steps
+        if isinstance(given, np.ndarray) and given.ndim == 1 and given.dtype != object:
+            raise TypeError(
+                f"SpikeSource.{which} must hold one sequence per neuron, e.g. [[0.01, 0.02], []]"
+            )
+        trains = []
+        for i, train in enumerate(given):
+            arr = np.asarray(train, dtype=np.float64 if which == "spike_times" else np.int64)
+            if arr.ndim != 1:
+                raise ValueError(f"SpikeSource.{which}[{i}] must be a 1-D sequence")
+            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                raise ValueError(f"SpikeSource.{which}[{i}] must hold finite values >= 0")
+            trains.append(np.sort(arr))
+        _set(self, "_trains", tuple(trains))
+
+    @property
+    def n(self) -> int:
+        """Number of neurons the source defines."""
+        return len(self._trains)
+
+    def check_size(self, n: int) -> None:
+        if self.n != n:
+            raise ValueError(
+                f"SpikeSource defines {self.n} spike trains but the population has {n} neurons"
+            )
+
+    def events(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """All spikes as (step, neuron) arrays sorted by step."""
+        steps, idx = [], []
+        for i, train in enumerate(self._trains):
+            s = np.rint(train / dt).astype(np.int64) if self.spike_times is not None else train
+            if np.any(np.diff(s) == 0):
+                raise ValueError(
+                    f"SpikeSource neuron {i} has two spikes in one step of dt={dt:g} s; "
+                    "use a smaller dt or merge the spikes"
+                )
+            steps.append(s)
+            idx.append(np.full(s.shape, i, dtype=np.int32))
+        if not steps:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        steps_a, idx_a = np.concatenate(steps), np.concatenate(idx)
+        order = np.lexsort((idx_a, steps_a))
+        return steps_a[order], idx_a[order]

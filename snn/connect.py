@@ -86,11 +86,18 @@ class FixedProbability(Connector):
 
 def _distinct_sorted(rng: np.random.Generator, population: int, m: int) -> np.ndarray:
     """``m`` distinct integers from ``range(population)``, sorted (m << population)."""
-    flat = np.unique(rng.integers(0, population, m))
+    flat = _sorted_distinct(rng.integers(0, population, m))
     while flat.size < m:
         extra = rng.integers(0, population, m - flat.size)
-        flat = np.unique(np.concatenate([flat, extra]))
+        flat = _sorted_distinct(np.concatenate([flat, extra]))
     return flat
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    keep = np.ones(values.size, dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ class LIF(NeuronModel):
         StateVar("v", np.float64, "v_rest", "V"),
         StateVar("i_exc", np.float64, 0.0, "V"),
         StateVar("i_inh", np.float64, 0.0, "V"),
-        StateVar("refractory", np.int32, 0, "steps"),
+        StateVar("refractory_until", np.int64, 0, "step"),
     )
     ports: ClassVar[dict[str, str]] = {"exc": "i_exc", "inh": "i_inh"}
     per_neuron_params: ClassVar[tuple[str, ...]] = (
@@ -154,8 +154,9 @@ class IF(NeuronModel):
 
     Each incoming spike adds its weight (V) to ``v``; ``i_bias`` (V/s) charges ``v``
     linearly. On ``v > v_thresh`` the neuron spikes and resets to ``v_reset`` or by
-    subtraction. Spikes arriving during the refractory period are discarded (as NEST's
-    ``iaf_psc_delta``).
+    subtraction. Input arriving at step ``k`` is added in step ``k``'s update, so it can make
+    the neuron fire in that step; spikes arriving during the refractory period are discarded
+    (as NEST's ``iaf_psc_delta``).
 
     Args:
         v_reset: reset potential (V).
@@ -176,7 +177,7 @@ class IF(NeuronModel):
     state_vars: ClassVar[tuple[StateVar, ...]] = (
         StateVar("v", np.float64, "v_init", "V"),
         StateVar("i_syn", np.float64, 0.0, "V"),
-        StateVar("refractory", np.int32, 0, "steps"),
+        StateVar("refractory_until", np.int64, 0, "step"),
     )
     ports: ClassVar[dict[str, str]] = {"exc": "i_syn", "inh": "i_syn"}
     per_neuron_params: ClassVar[tuple[str, ...]] = (

@@ -402,8 +402,10 @@ class Network:
                 f"{where}: delay must be >= 1 step, got {delays.min()}; one step is the "
                 "shortest delay"
             )
-        order = np.lexsort((post, pre))
-        pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
+        key = pre * post_pop.n + post
+        if key.size > 1 and np.any(key[1:] < key[:-1]):
+            order = np.argsort(key, kind="stable")
+            pre, post, weights, delays = pre[order], post[order], weights[order], delays[order]
         indptr = np.zeros(pre_pop.n + 1, dtype=np.int64)
         np.cumsum(np.bincount(pre, minlength=pre_pop.n), out=indptr[1:])
         uniform = delays.size == 0 or np.all(delays == delays[0])

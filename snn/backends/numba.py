@@ -192,6 +192,10 @@ class NumbaSimulation:
             for local in set(re.findall(r"%(\w+)", impl.prologue(pop.model) + impl.body(pop.model))):
                 mapping[f"%{local}"] = f"L{i}_{local}"
             args.add(f"spk{i}", np.zeros(pop.n, np.int32))
+            if impl.per_neuron:
+                flags = np.zeros(-(-pop.n // 8) * 8, np.bool_)
+                args.add(f"F{i}", flags)
+                args.add(f"FW{i}", flags.view(np.uint64))
             pops.append((impl, mapping))
 
         # Ring buffers: one per (post population, target variable) with delays > 1.
@@ -296,9 +300,15 @@ class NumbaSimulation:
                 lines.append(f"        for j in range(N{i}):")
                 lines.append("            spiked = False")
                 lines.append(_render(impl.body(model), mapping, 12))
-                lines.append("            if spiked:")
-                lines.append(f"                spk{i}[nsp{i}] = j")
-                lines.append(f"                nsp{i} += 1")
+                lines.append(f"            F{i}[j] = spiked")
+                # Compaction, eight flags a word: a step without spikes costs N/8 tests.
+                lines.append(_render(f"""
+for w in range(FW{i}.shape[0]):
+    if FW{i}[w] != 0:
+        for j in range(8 * w, min(8 * w + 8, N{i})):
+            if F{i}[j]:
+                spk{i}[nsp{i}] = j
+                nsp{i} += 1""", {}, 8))
             else:
                 lines.append(_render(impl.body(model), mapping, 8))
         for part in (spike_mon_code, deliver_code, arrival_code):

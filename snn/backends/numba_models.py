@@ -9,8 +9,14 @@ run loop (see :mod:`snn.backends.numba`). Fragments use three kinds of token:
   stream, ``@n`` its size, ``@spikes`` / ``@nspikes`` its spike list and count.
 * ``%name``: a local variable private to this population.
 
-A per-neuron ``body`` sets ``spiked = True`` to emit a spike; a ``prologue`` runs once per step
-before the neuron loop. Implementations with ``per_neuron = False`` write ``@spikes`` themselves.
+A per-neuron ``body`` assigns the boolean ``spiked`` (it starts False); a ``prologue`` runs once
+per step before the neuron loop. Implementations with ``per_neuron = False`` write ``@spikes``
+and ``@nspikes`` themselves.
+
+Write bodies so LLVM can vectorise them: read state into locals, use ``if`` blocks that only
+assign locals, combine conditions with ``&`` (not ``and``), and store every state variable
+unconditionally at the end. A refractory period is kept as the step at which it ends
+(``refractory_until``), which costs no store unless the neuron spikes.
 """
 
 from __future__ import annotations
@@ -73,21 +79,22 @@ class NumbaLIF(NumbaNeuron):
 
     def body(self, model):
         return f"""
-if $refractory > 0:
-    $refractory -= 1
-    $i_exc *= $de
-    $i_inh *= $di
-else:
-    ie = $i_exc
-    ii = $i_inh
-    v = $v * $em + $c0 + ie * $ke + ii * $ki
-    $i_exc = ie * $de
-    $i_inh = ii * $di
-    if v > $v_thresh:
-        spiked = True
-        {_reset_code(model)}
-        $refractory = $n_ref
-    $v = v
+ie = $i_exc
+ii = $i_inh
+v0 = $v
+r = $refractory_until
+v = v0 * $em + $c0 + ie * $ke + ii * $ki
+active = $k >= r
+if not active:
+    v = v0
+spiked = active & (v > $v_thresh)
+if spiked:
+    {_reset_code(model)}
+    r = $k + $n_ref + 1
+$v = v
+$refractory_until = r
+$i_exc = ie * $de
+$i_inh = ii * $di
 """
 
 
@@ -105,17 +112,19 @@ class NumbaIF(NumbaNeuron):
 
     def body(self, model):
         return f"""
-x = $i_syn
+v0 = $v
+r = $refractory_until
+v = v0 + $i_syn + $drive
+active = $k >= r
+if not active:
+    v = v0
+spiked = active & (v > $v_thresh)
+if spiked:
+    {_reset_code(model)}
+    r = $k + $n_ref + 1
+$v = v
+$refractory_until = r
 $i_syn = 0.0
-if $refractory > 0:
-    $refractory -= 1
-else:
-    v = $v + x + $drive
-    if v > $v_thresh:
-        spiked = True
-        {_reset_code(model)}
-        $refractory = $n_ref
-    $v = v
 """
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks that compare the engine with peer simulators in one invocation."""

@@ -1,0 +1,90 @@
+"""The CUBA benchmark (Vogels & Abbott 2005, as in Brian2's examples).
+
+4000 current-based LIF neurons (80% excitatory), random connectivity with 80 synapses per
+neuron on average, exponential synaptic currents, dt = 0.1 ms. Scaling to N neurons keeps
+80 synapses per neuron (p = 80 / N) so the dynamics, and so the cost per neuron, stay the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snn import LIF, FixedProbability, Network, Uniform
+
+TAU_M, TAU_E, TAU_I = 20e-3, 5e-3, 10e-3
+V_T, V_R, E_L = -50e-3, -60e-3, -49e-3
+T_REF = 5e-3
+W_E = 60 * 0.27 / 10 * 1e-3   # 1.62 mV
+W_I = -20 * 4.5 / 10 * 1e-3   # -9 mV
+SYNAPSES_PER_NEURON = 80
+DT = 1e-4
+
+
+def cuba_network(neurons: int = 4000, record: bool = True) -> Network:
+    """The CUBA network with ``neurons`` neurons; a spike monitor named ``spikes``."""
+    if neurons < 10:
+        raise ValueError(f"neurons must be >= 10 for CUBA, got {neurons}")
+    n_exc = int(round(0.8 * neurons))
+    p = min(1.0, SYNAPSES_PER_NEURON / neurons)
+    net = Network()
+    model = LIF(tau_m=TAU_M, v_rest=E_L, v_reset=V_R, v_thresh=V_T, tau_ref=T_REF,
+                tau_syn_exc=TAU_E, tau_syn_inh=TAU_I)
+    P = net.population(neurons, model, name="P", init={"v": Uniform(V_R, V_T)})
+    net.connect(P[:n_exc], P, FixedProbability(p), weight=W_E, synapse="exc", name="Ce")
+    net.connect(P[n_exc:], P, FixedProbability(p), weight=W_I, synapse="inh", name="Ci")
+    if record:
+        net.spike_monitor(P, name="spikes")
+    return net
+
+
+def spike_statistics(steps: np.ndarray, indices: np.ndarray, n: int, duration: float,
+                     dt: float) -> dict:
+    """Rate (Hz) and mean CV of ISIs of a spike list (the same code for us and for peers)."""
+    from snn.results import SpikeRecord
+
+    rec = SpikeRecord("P", n, dt, np.asarray(steps, np.int64), np.asarray(indices, np.int32))
+    return {"spikes": rec.count, "rate_hz": rec.rate(duration), "cv_isi": rec.cv_isi()}
+
+
+def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
+             seed: int = 1) -> dict:
+    """Run CUBA and return the benchmark figures (simulation wall time excludes the build)."""
+    import time
+
+    t0 = time.perf_counter()
+    net = cuba_network(neurons)
+    sim = net.build(dt=DT, backend=backend, seed=seed)
+    build_s = time.perf_counter() - t0
+    res = sim.run(duration)
+    rec = res["spikes"]
+    out_degree = sum(np.diff(p.indptr) for p in sim.built.projections)
+    events = int(out_degree[rec.indices].sum())
+    n_syn = sim.built.n_synapses
+    wall = res.timing["wall_s"]
+    stats = spike_statistics(rec.steps, rec.indices, neurons, duration, DT)
+    return {
+        "simulator": f"synaptica-{backend}", "neurons": neurons, "synapses": n_syn,
+        "duration_s": duration, **stats, "events": events, "wall_s": wall, "build_s": build_s,
+        "events_per_s": events / wall if wall > 0 else float("inf"),
+        "bytes_per_synapse": sim.built.synapse_bytes / max(1, n_syn),
+        "wall_s_per_neuron_second": wall / (neurons * duration), "seed": seed,
+    }
+
+
+PEERS = {
+    "brian2": ("brian2_cuba", ["--device", "runtime"]),
+    "brian2-cpp": ("brian2_cuba", ["--device", "cpp_standalone"]),
+    "brian2-numpy": ("brian2_cuba", ["--device", "numpy"]),
+    "nest": ("nest_cuba", []),
+}
+
+
+def run_peer_cuba(peer: str, neurons: int, duration: float, seed: int) -> dict:
+    """Run the same CUBA network in a peer simulator (subprocess) and return its figures."""
+    from snn.peers import run_peer
+
+    if peer not in PEERS:
+        raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+    module, extra = PEERS[peer]
+    args = ["--neurons", str(neurons), "--duration", str(duration), "--seed", str(seed), *extra]
+    return run_peer(module, args)

@@ -1,0 +1,22 @@
+"""Peer-simulator runners for side-by-side benchmarks.
+
+Each runner is a module run in a subprocess (``python -m snn.peers.<name> ...``) that prints
+one JSON object; subprocesses keep the peer's global state (Brian2's device, NEST's kernel)
+out of the calling process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run_peer(module: str, args: list[str], timeout: float = 3600) -> dict:
+    """Run ``python -m snn.peers.<module> args`` and return its JSON output."""
+    cmd = [sys.executable, "-m", f"snn.peers.{module}", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"peer run {' '.join(cmd[2:])} failed:\n" + "\n".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])

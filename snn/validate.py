@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+
 def as_param(name: str, value, *, positive: bool = False, nonnegative: bool = False):
     """Return ``value`` as a float or a 1-D float64 array, checked finite (and signed)."""
     if isinstance(value, bool):

@@ -65,7 +65,7 @@ def test_heterogeneous_delays_route_each_synapse():
                                         np.array([1, 3, 300, 2])))
     net.spike_monitor(post, name="out")
     res = net.run(0.05, dt=1e-4, seed=0)
-    got = dict(zip(res["out"].indices.tolist(), res["out"].steps.tolist()))
+    got = dict(zip(res["out"].indices.tolist(), res["out"].steps.tolist(), strict=True))
     assert got == {0: 1, 1: 3, 2: 300, 3: 2}
 
 

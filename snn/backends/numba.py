@@ -38,8 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn.backends import implementation_for
-from snn.backends import numba_rng
+from snn.backends import implementation_for, numba_rng
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord, StreamWriter
 
@@ -205,7 +204,7 @@ class NumbaSimulation:
                 key = (proj.post, proj.target_var)
                 depth = max(rings.get(key, ("", 0))[1], proj.max_delay + 1)
                 rings[key] = (f"R{proj.post}_{proj.target_var}", depth)
-        for (post, var), (name, depth) in rings.items():
+        for (post, _var), (name, depth) in rings.items():
             args.add(name, np.zeros((depth, b.populations[post].n), np.float64))
 
         # Monitors.
@@ -333,12 +332,12 @@ for w in range(FW{i}.shape[0]):
     # -- recordings --------------------------------------------------------------------
     def _drain(self, k0: int, k1: int) -> dict[str, tuple]:
         out = {}
-        values = dict(zip(self._args.names, self._args.values))
+        values = dict(zip(self._args.names, self._args.values, strict=True))
         for name, _pop, _sub, s_arg, i_arg, m in self._layout["spike_mons"]:
             c = int(self._counters[m])
             out[name] = ("spikes", values[s_arg][:c].copy(), values[i_arg][:c].copy())
             self._counters[m] = 0
-        for name, _pop, variables, _idx, every, buf, slot in self._layout["state_mons"]:
+        for name, _pop, _vars, _idx, every, buf, slot in self._layout["state_mons"]:
             r = int(self._counters[slot])
             first = -(-k0 // every) * every
             steps = np.arange(first, first + r * every, every, dtype=np.int64)

@@ -1,0 +1,203 @@
+"""The ``synaptica`` command line.
+
+Exit codes: 0 success, 1 a run failed (the message says why), 2 bad command-line usage.
+Every command that reports figures takes ``--json`` and then prints exactly one JSON object
+on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _print_json(obj: dict) -> None:
+    print(json.dumps(obj, indent=None, default=float))
+
+
+def _print_table(rows: list[tuple[str, object]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"  {key:<{width}}  {value}")
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from snn.demo import run_demo
+
+    summary = run_demo(a.out, neurons=a.neurons, duration=a.duration, seed=a.seed,
+                       progress=not (a.json or a.no_progress))
+    if a.json:
+        _print_json(summary)
+    else:
+        print("Synaptica demo: a balanced E/I network of LIF neurons (CUBA)")
+        _print_table(list(summary.items()))
+        print(f"Open {summary['raster_png']} to see the raster plot.")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    import platform
+    from importlib import metadata
+
+    import numba
+    import numpy
+
+    from snn import __version__
+    from snn.backends import available_backends
+    from snn.backends.numba import cache_dir
+
+    info = {
+        "synaptica": __version__, "python": platform.python_version(),
+        "platform": platform.platform(), "numpy": numpy.__version__,
+        "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "backends": available_backends(), "kernel_cache": str(cache_dir()),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = bool(torch.cuda.is_available())
+        info["cuda_devices"] = [torch.cuda.get_device_name(i)
+                                for i in range(torch.cuda.device_count())]
+    except ImportError:
+        info["torch"], info["cuda"], info["cuda_devices"] = None, False, []
+    for key, dist in (("h5py", "h5py"), ("brian2", "brian2"), ("nest", "nest-simulator")):
+        try:
+            info[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[key] = None
+    if a.json:
+        _print_json(info)
+    else:
+        _print_table([(k, ", ".join(v) if isinstance(v, list) else v) for k, v in info.items()])
+    return 0
+
+
+def cmd_bench_cuba(a: argparse.Namespace) -> int:
+    from snn.bench.cuba import PEERS, run_cuba, run_peer_cuba
+
+    peers = [p for item in a.vs for p in item.split(",") if p]
+    for peer in peers:
+        if peer not in PEERS:
+            raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+    ours = run_cuba(a.neurons, a.duration, a.backend, a.seed)
+    report = dict(ours)
+    speedups = {}
+    for peer in peers:
+        theirs = run_peer_cuba(peer, a.neurons, a.duration, a.seed)
+        report[peer] = theirs
+        speedups[peer] = theirs["wall_s"] / ours["wall_s"]
+        report[f"rate_ratio_{peer}"] = ours["rate_hz"] / theirs["rate_hz"]
+    if speedups:
+        report["speedup"] = speedups[peers[0]]
+        report["speedups"] = speedups
+    if a.plot:
+        _bench_chart(report, peers, a.plot)
+        report["plot"] = a.plot
+    if a.json:
+        _print_json(report)
+        return 0
+    print(f"CUBA, {a.neurons} neurons, {a.duration:g} s of biological time (dt 0.1 ms)")
+    cols = ["wall_s", "build_s", "rate_hz", "cv_isi", "events_per_s"]
+    print(f"  {'simulator':<26}" + "".join(f"{c:>14}" for c in cols))
+    for row in [ours] + [report[p] for p in peers]:
+        print(f"  {row['simulator']:<26}" + "".join(f"{row[c]:>14.4g}" for c in cols))
+    print(f"  bytes per synapse: {ours['bytes_per_synapse']:.2f}")
+    for peer, s in speedups.items():
+        print(f"  speedup vs {peer}: {s:.2f}x")
+    return 0
+
+
+def _bench_chart(report: dict, peers: list[str], path: str) -> None:
+    from snn import plot
+
+    plt = plot.pyplot()
+    rows = [report] + [report[p] for p in peers]
+    fig, ax = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.5))
+    ax.barh([r["simulator"] for r in rows], [r["wall_s"] for r in rows], color="tab:blue")
+    ax.invert_yaxis()
+    ax.set_xlabel("simulation wall time (s), lower is better")
+    ax.set_title(f"CUBA {report['neurons']} neurons, {report['duration_s']:g} s")
+    fig.tight_layout()
+    plot.save_figure(fig, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from snn import __version__
+
+    ap = argparse.ArgumentParser(
+        prog="synaptica",
+        description="Event-driven spiking-network simulator with pluggable learning rules.",
+    )
+    ap.add_argument("--version", action="version", version=f"synaptica {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the demo network; write a raster PNG and HDF5",
+                          description="Run a 4000-neuron balanced E/I network for 1 s and "
+                                      "write a raster plot and the recordings.")
+    demo.add_argument("--out", default="out", help="output directory (default: out)")
+    demo.add_argument("--neurons", type=_positive_int, default=4000)
+    demo.add_argument("--duration", type=_positive_float, default=1.0, help="seconds")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(func=cmd_demo)
+
+    info = sub.add_parser("info", help="versions, backends, threads, CUDA")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_info)
+
+    bench = sub.add_parser("bench", help="benchmarks against peer simulators")
+    bsub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    cuba = bsub.add_parser(
+        "cuba", help="the CUBA network (Vogels & Abbott 2005, Brian2's example)",
+        description="Run CUBA on our engine and, with --vs, on peers in the same invocation. "
+                    "wall_s is simulation time only (build and compilation excluded) for "
+                    "every simulator.")
+    cuba.add_argument("--neurons", type=_positive_int, default=4000,
+                      help="network size; 80 synapses per neuron are kept (default 4000)")
+    cuba.add_argument("--duration", type=_positive_float, default=1.0, help="seconds (default 1)")
+    cuba.add_argument("--backend", default="numba", help="our backend (default numba)")
+    cuba.add_argument("--vs", action="append", default=[], metavar="PEER",
+                      help="peer to run side by side: brian2 (Cython runtime), brian2-cpp "
+                           "(cpp_standalone), brian2-numpy, nest; repeat or comma-separate")
+    cuba.add_argument("--seed", type=int, default=1)
+    cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times")
+    cuba.add_argument("--json", action="store_true", help="print one JSON object")
+    cuba.set_defaults(func=cmd_bench_cuba)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``synaptica`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("synaptica: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, RuntimeError, OSError, NotImplementedError) as err:
+        print(f"synaptica: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -98,11 +98,11 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
-    ours = run_cuba(a.neurons, a.duration, a.backend, a.seed)
+    ours = run_cuba(a.neurons, a.duration, a.backend, a.seed, a.repeat)
     report = dict(ours)
     speedups = {}
     for peer in peers:
-        theirs = run_peer_cuba(peer, a.neurons, a.duration, a.seed)
+        theirs = run_peer_cuba(peer, a.neurons, a.duration, a.seed, a.repeat)
         report[peer] = theirs
         speedups[peer] = theirs["wall_s"] / ours["wall_s"]
         report[f"rate_ratio_{peer}"] = ours["rate_hz"] / theirs["rate_hz"]
@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="peer to run side by side: brian2 (Cython runtime), brian2-cpp "
                            "(cpp_standalone), brian2-numpy, nest; repeat or comma-separate")
     cuba.add_argument("--seed", type=int, default=1)
+    cuba.add_argument("--repeat", type=_positive_int, default=1,
+                      help="timed runs per simulator (ours and peers alike); wall_s is the "
+                           "fastest, wall_s_runs lists all (default 1)")
     cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times")
     cuba.add_argument("--json", action="store_true", help="print one JSON object")
     cuba.set_defaults(func=cmd_bench_cuba)

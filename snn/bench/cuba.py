@@ -47,8 +47,13 @@ def spike_statistics(steps: np.ndarray, indices: np.ndarray, n: int, duration: f
 
 
 def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
-             seed: int = 1) -> dict:
-    """Run CUBA and return the benchmark figures (simulation wall time excludes the build)."""
+             seed: int = 1, repeat: int = 1) -> dict:
+    """Run CUBA and return the benchmark figures.
+
+    ``wall_s`` is simulation time only (the build is ``build_s``); with ``repeat > 1`` the
+    network is simulated for ``duration`` that many times in a row and ``wall_s`` is the
+    fastest run. Spike statistics come from the first run.
+    """
     import time
 
     t0 = time.perf_counter()
@@ -57,14 +62,16 @@ def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
     build_s = time.perf_counter() - t0
     res = sim.run(duration)
     rec = res["spikes"]
+    walls = [res.timing["wall_s"]] + [sim.run(duration).timing["wall_s"] for _ in range(repeat - 1)]
     out_degree = sum(np.diff(p.indptr) for p in sim.built.projections)
     events = int(out_degree[rec.indices].sum())
     n_syn = sim.built.n_synapses
-    wall = res.timing["wall_s"]
+    wall = min(walls)
     stats = spike_statistics(rec.steps, rec.indices, neurons, duration, DT)
     return {
         "simulator": f"synaptica-{backend}", "neurons": neurons, "synapses": n_syn,
-        "duration_s": duration, **stats, "events": events, "wall_s": wall, "build_s": build_s,
+        "duration_s": duration, **stats, "events": events, "wall_s": wall, "wall_s_runs": walls,
+        "build_s": build_s,
         "events_per_s": events / wall if wall > 0 else float("inf"),
         "bytes_per_synapse": sim.built.synapse_bytes / max(1, n_syn),
         "wall_s_per_neuron_second": wall / (neurons * duration), "seed": seed,
@@ -79,12 +86,13 @@ PEERS = {
 }
 
 
-def run_peer_cuba(peer: str, neurons: int, duration: float, seed: int) -> dict:
+def run_peer_cuba(peer: str, neurons: int, duration: float, seed: int, repeat: int = 1) -> dict:
     """Run the same CUBA network in a peer simulator (subprocess) and return its figures."""
     from snn.peers import run_peer
 
     if peer not in PEERS:
         raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
     module, extra = PEERS[peer]
-    args = ["--neurons", str(neurons), "--duration", str(duration), "--seed", str(seed), *extra]
+    args = ["--neurons", str(neurons), "--duration", str(duration), "--seed", str(seed),
+            "--repeat", str(repeat), *extra]
     return run_peer(module, args)

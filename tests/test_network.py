@@ -176,3 +176,28 @@ def test_damaged_results_file_gives_clear_error(tmp_path):
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(ValueError, match="bad.h5"):
         snn.Results.load(bad)
+
+
+def test_scalar_weight_is_stored_once_and_runs_identically():
+    from snn.bench import cuba
+
+    def build(weight_e, weight_i):
+        net = snn.Network()
+        model = snn.LIF(tau_m=cuba.TAU_M, v_rest=cuba.E_L, v_reset=cuba.V_R, v_thresh=cuba.V_T,
+                        tau_ref=cuba.T_REF, tau_syn_exc=cuba.TAU_E, tau_syn_inh=cuba.TAU_I)
+        P = net.population(800, model, name="P", init={"v": snn.Uniform(cuba.V_R, cuba.V_T)})
+        net.connect(P[:640], P, snn.FixedProbability(0.1), weight=weight_e, synapse="exc")
+        net.connect(P[640:], P, snn.FixedProbability(0.1), weight=weight_i, synapse="inh")
+        net.spike_monitor(P, name="spikes")
+        return net.build(dt=1e-4, seed=8)
+
+    hom = build(cuba.W_E, cuba.W_I)
+    het = build(snn.Normal(cuba.W_E, 0.0), snn.Normal(cuba.W_I, 0.0))
+    assert all(p.homogeneous for p in hom.built.projections)
+    assert not any(p.homogeneous for p in het.built.projections)
+    assert np.array_equal(hom.built.projections[0].synapse_weights(), het.built.projections[0].weights)
+    per_syn = hom.built.synapse_bytes / hom.built.n_synapses
+    assert per_syn < 4.5 < 8.0 < het.built.synapse_bytes / het.built.n_synapses <= 10
+    a, b = hom.run(0.2)["spikes"], het.run(0.2)["spikes"]
+    assert a.count > 0
+    assert np.array_equal(a.steps, b.steps) and np.array_equal(a.indices, b.indices)

@@ -252,20 +252,25 @@ class NumbaSimulation:
         for x, proj in enumerate(b.projections):
             ptr = args.add(f"X{x}_indptr", proj.indptr)
             ind = args.add(f"X{x}_indices", proj.indices)
-            w = args.add(f"X{x}_weights", proj.weights)
+            if proj.homogeneous:
+                w = args.add(f"X{x}_weight", float(proj.weights[0]))
+                wq = w
+            else:
+                w = args.add(f"X{x}_weights", proj.weights)
+                wq = f"{w}[q]"
             target = f"P{proj.post}_{proj.target_var}"
             ring = rings.get((proj.post, proj.target_var), (None, 0))
             if proj.delays is None and proj.delay == 1:
-                add = f"{target}[{ind}[q]] += {w}[q]"
+                add = f"{target}[{ind}[q]] += {wq}"
             elif proj.delays is None:
-                add = f"{ring[0]}[(k + {proj.delay}) % {ring[1]}, {ind}[q]] += {w}[q]"
+                add = f"{ring[0]}[(k + {proj.delay}) % {ring[1]}, {ind}[q]] += {wq}"
             else:
                 dl = args.add(f"X{x}_delays", proj.delays)
                 add = (f"d = {dl}[q]\n"
                        f"        if d == 1:\n"
-                       f"            {target}[{ind}[q]] += {w}[q]\n"
+                       f"            {target}[{ind}[q]] += {wq}\n"
                        f"        else:\n"
-                       f"            {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {w}[q]")
+                       f"            {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {wq}")
             deliver_code.append(
                 f"for s in range(nsp{proj.pre}):\n"
                 f"    i = spk{proj.pre}[s]\n"

@@ -120,7 +120,7 @@ class LIF(NeuronModel):
         StateVar("v", np.float64, "v_rest", "V"),
         StateVar("i_exc", np.float64, 0.0, "V"),
         StateVar("i_inh", np.float64, 0.0, "V"),
-        StateVar("refractory_until", np.int32, 0, "step"),
+        StateVar("refractory_until", np.int64, 0, "step"),
     )
     ports: ClassVar[dict[str, str]] = {"exc": "i_exc", "inh": "i_inh"}
     per_neuron_params: ClassVar[tuple[str, ...]] = (
@@ -177,7 +177,7 @@ class IF(NeuronModel):
     state_vars: ClassVar[tuple[StateVar, ...]] = (
         StateVar("v", np.float64, "v_init", "V"),
         StateVar("i_syn", np.float64, 0.0, "V"),
-        StateVar("refractory_until", np.int32, 0, "step"),
+        StateVar("refractory_until", np.int64, 0, "step"),
     )
     ports: ClassVar[dict[str, str]] = {"exc": "i_syn", "inh": "i_syn"}
     per_neuron_params: ClassVar[tuple[str, ...]] = (

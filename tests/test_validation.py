@@ -113,13 +113,3 @@ def test_state_monitor_checks(net):
     with pytest.raises(ValueError, match="every must be >= 1"):
         net.state_monitor(a, "v", every=0)
 
-
-def test_step_counter_limit_is_reported():
-    from snn.backends.numba import _MAX_STEPS
-
-    n = snn.Network()
-    n.population(2, snn.LIF())
-    sim = n.build(dt=1e-4, seed=0)
-    sim.step = _MAX_STEPS - 5
-    with pytest.raises(ValueError, match="past .* steps"):
-        sim.run(1e-3)

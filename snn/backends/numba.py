@@ -46,7 +46,6 @@ BACKEND = "numba"
 _SPIKE_CAPACITY = 1 << 20
 _CHUNK_STEPS = 2000
 _LOADED: dict[str, object] = {}
-_MAX_STEPS = 2**31 - 2**24  # int32 step counters (refractory ends) with headroom
 
 
 def cache_dir() -> Path:
@@ -133,12 +132,6 @@ class NumbaSimulation:
                 f"duration={duration:g} s is not a whole number of steps of dt={self.dt:g} s"
             )
         k_start, k_end = self.step, self.step + n_steps
-        if k_end >= _MAX_STEPS:
-            raise ValueError(
-                f"duration={duration:g} s would take the simulation past {_MAX_STEPS} steps "
-                f"({_MAX_STEPS * self.dt:g} s at dt={self.dt:g} s), the limit of the int32 step "
-                "counters; split the work into several simulations"
-            )
         collected = _Collector(self)
         writer = StreamWriter(hdf5, self._record_meta()) if hdf5 is not None else None
         bar = _progress(n_steps, progress)

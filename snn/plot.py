@@ -1,4 +1,8 @@
-"""Plots of recordings: raster, population rate, state traces. Uses matplotlib's Agg backend."""
+"""Plots of recordings: raster, population rate, state traces.
+
+The functions draw on axes you pass, so they work in notebooks and scripts alike; on a
+machine without a display matplotlib falls back to its Agg backend by itself.
+"""
 
 from __future__ import annotations
 

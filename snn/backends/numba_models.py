@@ -45,10 +45,26 @@ class NumbaNeuron:
         raise NotImplementedError
 
 
-def _reset_code(model) -> str:
-    if model.reset == "value":
-        return "v = $v_reset"
-    return "v -= $v_thresh - $v_reset"
+def _fire_constants(model, dt: float) -> dict[str, object]:
+    return {"v_thresh": model.v_thresh, "v_reset": model.v_reset,
+            "n_ref": model.refractory_steps(dt)}
+
+
+def _fire_code(model) -> str:
+    """Shared tail of integrate-and-fire bodies: given the candidate ``v`` (from ``v0``) and
+    ``r`` (refractory end), hold v while refractory, fire, reset, and store v and r."""
+    reset = "v = $v_reset" if model.reset == "value" else "v -= $v_thresh - $v_reset"
+    return f"""
+active = $k >= r
+if not active:
+    v = v0
+spiked = active & (v > $v_thresh)
+if spiked:
+    {reset}
+    r = $k + $n_ref + 1
+$v = v
+$refractory_until = r
+"""
 
 
 @implements(LIF, "numba")
@@ -70,32 +86,20 @@ class NumbaLIF(NumbaNeuron):
         de, ke = coupling(model.tau_syn_exc)
         di, ki = coupling(model.tau_syn_inh)
         c0 = (np.asarray(model.v_rest) + np.asarray(model.i_bias)) * (1.0 - em)
-        values = {
-            "em": em, "de": de, "di": di, "ke": ke, "ki": ki, "c0": c0,
-            "v_thresh": model.v_thresh, "v_reset": model.v_reset,
-            "n_ref": model.refractory_steps(dt),
-        }
+        values = {"em": em, "de": de, "di": di, "ke": ke, "ki": ki, "c0": c0,
+                  **_fire_constants(model, dt)}
         return {k: _scalar_or_array(v) for k, v in values.items()}
 
     def body(self, model):
-        return f"""
+        return """
 ie = $i_exc
 ii = $i_inh
 v0 = $v
 r = $refractory_until
 v = v0 * $em + $c0 + ie * $ke + ii * $ki
-active = $k >= r
-if not active:
-    v = v0
-spiked = active & (v > $v_thresh)
-if spiked:
-    {_reset_code(model)}
-    r = $k + $n_ref + 1
-$v = v
-$refractory_until = r
 $i_exc = ie * $de
 $i_inh = ii * $di
-"""
+""" + _fire_code(model)
 
 
 @implements(IF, "numba")
@@ -103,29 +107,16 @@ class NumbaIF(NumbaNeuron):
     """Delta synapses: the input of one step is added to v unless refractory."""
 
     def constants(self, model, n, dt):
-        values = {
-            "drive": np.asarray(model.i_bias) * dt,
-            "v_thresh": model.v_thresh, "v_reset": model.v_reset,
-            "n_ref": model.refractory_steps(dt),
-        }
+        values = {"drive": np.asarray(model.i_bias) * dt, **_fire_constants(model, dt)}
         return {k: _scalar_or_array(v) for k, v in values.items()}
 
     def body(self, model):
-        return f"""
+        return """
 v0 = $v
 r = $refractory_until
 v = v0 + $i_syn + $drive
-active = $k >= r
-if not active:
-    v = v0
-spiked = active & (v > $v_thresh)
-if spiked:
-    {_reset_code(model)}
-    r = $k + $n_ref + 1
-$v = v
-$refractory_until = r
 $i_syn = 0.0
-"""
+""" + _fire_code(model)
 
 
 @implements(PoissonSource, "numba")

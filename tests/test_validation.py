@@ -113,3 +113,9 @@ def test_state_monitor_checks(net):
     with pytest.raises(ValueError, match="every must be >= 1"):
         net.state_monitor(a, "v", every=0)
 
+
+
+@pytest.mark.parametrize(("option", "value"), [("chunk_steps", 0), ("spike_capacity", -1)])
+def test_backend_options_are_checked(net, option, value):
+    with pytest.raises(ValueError, match=f"{option} must be >= 1"):
+        net.build(dt=1e-4, seed=0, **{option: value})

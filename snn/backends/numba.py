@@ -96,6 +96,10 @@ class NumbaSimulation:
 
     def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
                  spike_capacity: int = _SPIKE_CAPACITY) -> None:
+        from snn.validate import check_int
+
+        check_int("chunk_steps", chunk_steps, minimum=1)
+        check_int("spike_capacity", spike_capacity, minimum=1)
         t0 = time.perf_counter()
         self.built = built
         self.dt = built.dt

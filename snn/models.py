@@ -89,6 +89,9 @@ class LIF(NeuronModel):
     ``tau_m dv/dt = (v_rest - v) + i_exc + i_inh + i_bias``; ``di_x/dt = -i_x / tau_syn_x``.
     Currents are in volts (current times membrane resistance), as in Brian2's CUBA example;
     a spike arriving on port ``exc`` (``inh``) adds its weight (V) to ``i_exc`` (``i_inh``).
+    ``tau_syn_x = 0`` makes that port's synapses instantaneous (delta): the input of a step is
+    added to ``v`` undecayed, ``v_k+1 = v_k exp(-dt/tau_m) + ... + input_k``, which is
+    snnTorch's ``Leaky`` update (see :meth:`from_beta`).
     Sub-threshold dynamics are integrated exactly. When ``v > v_thresh`` the neuron spikes,
     ``v`` is set to ``v_reset`` (``reset="value"``) or lowered by ``v_thresh - v_reset``
     (``reset="subtract"``), and ``v`` is held for ``tau_ref`` seconds while the synaptic
@@ -127,12 +130,10 @@ class LIF(NeuronModel):
         "tau_m", "v_rest", "v_reset", "v_thresh", "tau_ref", "tau_syn_exc", "tau_syn_inh",
         "i_bias",
     )
-    _time_constants: ClassVar[tuple[str, ...]] = ("tau_m", "tau_syn_exc", "tau_syn_inh")
-
     def __post_init__(self) -> None:
-        for name in self._time_constants:
-            _set(self, name, as_param(f"LIF.{name}", getattr(self, name), positive=True))
-        _set(self, "tau_ref", as_param("LIF.tau_ref", self.tau_ref, nonnegative=True))
+        _set(self, "tau_m", as_param("LIF.tau_m", self.tau_m, positive=True))
+        for name in ("tau_syn_exc", "tau_syn_inh", "tau_ref"):
+            _set(self, name, as_param(f"LIF.{name}", getattr(self, name), nonnegative=True))
         for name in ("v_rest", "v_reset", "v_thresh", "i_bias"):
             _set(self, name, as_param(f"LIF.{name}", getattr(self, name)))
         if self.reset not in ("value", "subtract"):
@@ -141,11 +142,56 @@ class LIF(NeuronModel):
             raise ValueError("LIF.v_reset must be below LIF.v_thresh; lower v_reset")
 
     def check_dt(self, dt: float) -> None:
-        _check_dt_against(self, dt, self._time_constants)
+        _check_dt_against(self, dt, ["tau_m"] + [
+            name for name in ("tau_syn_exc", "tau_syn_inh") if np.any(getattr(self, name) > 0)])
+        for name in ("tau_syn_exc", "tau_syn_inh"):
+            tau = np.asarray(getattr(self, name))
+            if np.any(tau == 0) and not np.all(tau == 0):
+                raise ValueError(f"LIF.{name} mixes 0 (delta synapses) and positive values; "
+                                 "use one kind of synapse per population")
 
     def refractory_steps(self, dt: float) -> np.ndarray | int:
         """The refractory period in whole steps of ``dt``."""
         return _refractory_steps(self, dt)
+
+    @classmethod
+    def from_beta(cls, beta: float = 0.9, v_thresh: float = 1.0, dt: float = 1e-3,
+                  reset: str = "subtract") -> LIF:
+        """The discrete-time LIF of snnTorch's ``Leaky``: ``v_k = beta v_k-1 + input_k``,
+        threshold ``v_thresh``, reset by subtraction (or to 0), no refractory period, delta
+        synapses. ``tau_m = -dt / ln(beta)`` for the ``dt`` the layer runs at."""
+        if not 0.0 < beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {beta}")
+        return cls(tau_m=-dt / np.log(beta), v_rest=0.0, v_reset=0.0, v_thresh=v_thresh,
+                   tau_ref=0.0, tau_syn_exc=0.0, tau_syn_inh=0.0, reset=reset)
+
+
+@dataclass(frozen=True, eq=False)
+class LI(NeuronModel):
+    """Leaky integrator without threshold, the usual read-out of a trained network.
+
+    ``v_k+1 = v_k exp(-dt/tau_m) + input_k`` (delta synapses on both ports); it never spikes.
+    """
+
+    tau_m: float | np.ndarray = 20e-3
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("v", np.float64, 0.0, "V"),
+                                                  StateVar("i_in", np.float64, 0.0, "V"))
+    ports: ClassVar[dict[str, str]] = {"exc": "i_in", "inh": "i_in"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ("tau_m",)
+
+    def __post_init__(self) -> None:
+        _set(self, "tau_m", as_param("LI.tau_m", self.tau_m, positive=True))
+
+    def check_dt(self, dt: float) -> None:
+        _check_dt_against(self, dt, ["tau_m"])
+
+    @classmethod
+    def from_beta(cls, beta: float = 0.9, dt: float = 1e-3) -> LI:
+        """The read-out with ``v_k = beta v_k-1 + input_k``."""
+        if not 0.0 < beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {beta}")
+        return cls(tau_m=-dt / np.log(beta))
 
 
 @dataclass(frozen=True, eq=False)

@@ -96,3 +96,27 @@ def test_lif_refractory_holds_v_at_reset():
     v = res["state"]["v"][:, 0]
     assert np.all(v[first + 1:first + 51] == -0.01)  # 50 steps = 5 ms held at v_reset
     assert v[first + 52] > -0.01
+
+
+def test_delta_synapse_lif_is_the_leaky_recurrence():
+    """tau_syn = 0: v_k+1 = beta v_k + input_k, the update of snnTorch's Leaky."""
+    beta, w = 0.9, 0.3
+    net = snn.Network()
+    src = net.population(1, snn.SpikeSource(spike_steps=[[0, 1, 2, 6]]), name="src")
+    post = net.population(1, snn.LIF.from_beta(beta, v_thresh=10.0), name="post")
+    readout = net.population(1, snn.LI.from_beta(0.5), name="out")
+    net.connect(src, post, snn.OneToOne(), weight=w)
+    net.connect(src, readout, snn.OneToOne(), weight=1.0)
+    net.state_monitor(post, ["v"], name="v")
+    net.state_monitor(readout, ["v"], name="r")
+    res = net.run(0.012, dt=1e-3, seed=0)
+    v, r = 0.0, 0.0
+    expect_v, expect_r = [], []
+    for k in range(12):
+        expect_v.append(v)
+        expect_r.append(r)
+        x = 1.0 if k - 1 in (0, 1, 2, 6) else 0.0  # a spike of step s arrives at step s + 1
+        v = beta * v + float(np.float32(w)) * x  # weights are stored as float32
+        r = 0.5 * r + x
+    np.testing.assert_allclose(res["v"]["v"][:, 0], expect_v, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(res["r"]["v"][:, 0], expect_r, rtol=1e-12, atol=1e-15)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn.backends import implements
-from snn.models import IF, LIF, PoissonSource, SpikeSource
+from snn.models import IF, LI, LIF, PoissonSource, SpikeSource
 
 
 class NumbaNeuron:
@@ -76,7 +76,11 @@ class NumbaLIF(NumbaNeuron):
         em = np.exp(-dt / tau_m)
 
         def coupling(tau_s):
+            """Decay of the synaptic current over a step and its weight on v; a delta synapse
+            (tau_s = 0) adds its whole input to v and keeps nothing."""
             tau_s = np.asarray(tau_s, dtype=np.float64)
+            if np.all(tau_s == 0):
+                return 0.0, 1.0
             ds = np.exp(-dt / tau_s)
             same = np.isclose(tau_s, tau_m, rtol=1e-9)
             denom = np.where(same, 1.0, tau_s - tau_m)
@@ -117,6 +121,20 @@ r = $refractory_until
 v = v0 + $i_syn + $drive
 $i_syn = 0.0
 """ + _fire_code(model)
+
+
+@implements(LI, "numba")
+class NumbaLI(NumbaNeuron):
+    """Leaky integration of delta inputs; never spikes."""
+
+    def constants(self, model, n, dt):
+        return {"em": _scalar_or_array(np.exp(-dt / np.asarray(model.tau_m)))}
+
+    def body(self, model):
+        return """
+$v = $v * $em + $i_in
+$i_in = 0.0
+"""
 
 
 @implements(PoissonSource, "numba")

@@ -15,7 +15,8 @@ from importlib.metadata import entry_points
 
 _BACKENDS: dict[str, str | type] = {"numba": "snn.backends.numba:NumbaSimulation"}
 _IMPLEMENTATIONS: dict[tuple[str, type], object] = {}
-_IMPLEMENTATION_MODULES: dict[str, list[str]] = {"numba": ["snn.backends.numba_models"]}
+_IMPLEMENTATION_MODULES: dict[str, list[str]] = {"numba": ["snn.backends.numba_models"],
+                                                  "torch": ["snn.torch_neurons"]}
 
 
 def register_backend(name: str, target: str | type, implementations: list[str] = ()) -> None:
@@ -67,6 +68,8 @@ def implements(model_type: type, backend: str):
 
 def implementation_for(obj: object, backend: str):
     """The implementation registered for ``type(obj)`` (or a base class) on ``backend``."""
+    for module in _IMPLEMENTATION_MODULES.get(backend, []):
+        importlib.import_module(module)
     for cls in type(obj).__mro__:
         impl = _IMPLEMENTATIONS.get((backend, cls))
         if impl is not None:

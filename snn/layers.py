@@ -1,0 +1,243 @@
+"""Layers for data-set training, built on the engine's neuron models.
+
+Every layer maps a ``(T, batch, ...)`` tensor to a ``(T, batch, ...)`` tensor: ``T`` steps of
+a mini-batch at once. A synaptic layer (``Linear``, ``Conv2d``) computes the input current of
+all steps in one matrix product (inputs do not depend on the layer's own past), then runs its
+neuron model (any model with a ``torch`` implementation, e.g. :class:`~snn.models.LIF` or the
+non-spiking :class:`~snn.models.LI` read-out) through all steps. ``RecurrentLinear`` adds
+recurrent weights and steps through time. Stack layers in :class:`Sequential`.
+
+Example (snnTorch's tutorial network)::
+
+    net = Sequential(Linear(784, 500, LIF.from_beta(0.95)), Linear(500, 10, LIF.from_beta(0.95)))
+    spikes = net(rate(images, T=25))            # (25, batch, 10)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from snn.backends import implementation_for
+from snn.models import NeuronModel
+from snn.surrogate import FastSigmoid, Surrogate
+from snn.validate import check_int, check_positive_time
+
+DEFAULT_DT = 1e-3
+
+
+def _is_binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+class _SpikeLinear(torch.autograd.Function):
+    """``x @ W.T + b`` that keeps a binary input as bool for the weight gradient (4x less
+    memory than float32)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        out = x @ weight.t()
+        if bias is not None:
+            out = out + bias
+        binary = _is_binary(x)
+        ctx.save_for_backward(x.bool() if binary else x, weight)
+        ctx.dtype, ctx.has_bias = x.dtype, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        x = x.to(ctx.dtype)
+        g2 = grad.reshape(-1, grad.shape[-1])
+        grad_x = grad @ weight if ctx.needs_input_grad[0] else None
+        grad_w = g2.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
+        grad_b = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class _SpikeConv2d(torch.autograd.Function):
+    """2-D convolution that keeps a binary input as bool for the weight gradient."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):
+        out = torch.nn.functional.conv2d(x, weight, bias, stride, padding)
+        binary = _is_binary(x)
+        ctx.save_for_backward(x.bool() if binary else x, weight)
+        ctx.dtype, ctx.stride, ctx.padding = x.dtype, stride, padding
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        x = x.to(ctx.dtype)
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.nn.grad.conv2d_input(x.shape, weight, grad, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            gw = torch.nn.grad.conv2d_weight(x, weight.shape, grad, ctx.stride, ctx.padding)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb, None, None
+
+
+class SpikingLayer(nn.Module):
+    """Base of synaptic layers: a neuron model run at time step ``dt`` (s)."""
+
+    def __init__(self, neuron: NeuronModel, dt: float = DEFAULT_DT,
+                 surrogate: Surrogate | None = None, detach_reset: bool = False) -> None:
+        super().__init__()
+        if not isinstance(neuron, NeuronModel):
+            raise TypeError(f"neuron must be a neuron model such as LIF.from_beta(0.9), got {neuron!r}")
+        self.dt = check_positive_time("dt", dt)
+        neuron.check_dt(self.dt)
+        self.neuron = neuron
+        self.impl = implementation_for(neuron, "torch")
+        self.impl.constants(neuron, self.dt)  # validates what the layer can run
+        self.surrogate = surrogate if surrogate is not None else FastSigmoid()
+        if not isinstance(self.surrogate, Surrogate):
+            raise TypeError(f"surrogate must be a snn.surrogate.Surrogate, got {surrogate!r}")
+        self.detach_reset = bool(detach_reset)
+
+    @property
+    def spiking(self) -> bool:
+        """False for read-out layers that output a membrane potential."""
+        return self.impl.spiking
+
+    def dynamics(self, current: torch.Tensor) -> torch.Tensor:
+        """Run the neuron model over all steps of ``current`` (T, batch, ...)."""
+        return self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset)
+
+
+def _check_steps(x: torch.Tensor, dims: int, name: str) -> None:
+    if x.dim() != dims:
+        raise ValueError(
+            f"{name} expects input of shape (T, batch, ...) with {dims} dimensions, got shape "
+            f"{tuple(x.shape)}; encode static inputs over T steps first (snn.encoding.rate)"
+        )
+
+
+class Linear(SpikingLayer):
+    """Dense synapses onto ``out_features`` neurons of ``neuron``."""
+
+    def __init__(self, in_features: int, out_features: int, neuron: NeuronModel,
+                 dt: float = DEFAULT_DT, surrogate: Surrogate | None = None, bias: bool = True,
+                 detach_reset: bool = False) -> None:
+        super().__init__(neuron, dt, surrogate, detach_reset)
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.out_features = check_int("out_features", out_features, minimum=1)
+        neuron.check_size(out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's ``nn.Linear`` initialisation."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_steps(x, 3, "Linear")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear expects {self.in_features} input features, got {x.shape[-1]}")
+        return self.dynamics(_SpikeLinear.apply(x, self.weight, self.bias))
+
+
+class Conv2d(SpikingLayer):
+    """Convolutional synapses onto a (channels, height, width) grid of ``neuron``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, neuron: NeuronModel,
+                 stride: int = 1, padding: int = 0, dt: float = DEFAULT_DT,
+                 surrogate: Surrogate | None = None, bias: bool = True,
+                 detach_reset: bool = False) -> None:
+        super().__init__(neuron, dt, surrogate, detach_reset)
+        conv = nn.Conv2d(check_int("in_channels", in_channels, minimum=1),
+                         check_int("out_channels", out_channels, minimum=1),
+                         check_int("kernel_size", kernel_size, minimum=1),
+                         stride=check_int("stride", stride, minimum=1),
+                         padding=check_int("padding", padding, minimum=0), bias=bias)
+        self.weight, self.bias = conv.weight, conv.bias
+        self.stride, self.padding = (stride, stride), (padding, padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_steps(x, 5, "Conv2d")
+        steps, batch = x.shape[:2]
+        out = _SpikeConv2d.apply(x.reshape(steps * batch, *x.shape[2:]), self.weight, self.bias,
+                                 self.stride, self.padding)
+        return self.dynamics(out.reshape(steps, batch, *out.shape[1:]))
+
+
+class RecurrentLinear(Linear):
+    """``Linear`` plus recurrent weights from the layer's own spikes of the previous step."""
+
+    def __init__(self, in_features: int, out_features: int, neuron: NeuronModel, **kwargs) -> None:
+        super().__init__(in_features, out_features, neuron, **kwargs)
+        self.recurrent = nn.Parameter(torch.zeros(out_features, out_features))
+        nn.init.orthogonal_(self.recurrent, gain=0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_steps(x, 3, "RecurrentLinear")
+        feed = _SpikeLinear.apply(x, self.weight, self.bias)
+        consts = self.impl.constants(self.neuron, self.dt, x.device, x.dtype)
+        state = self.impl.initial_state(self.neuron, feed[0])
+        out = feed[0].new_zeros(feed[0].shape)
+        outputs = []
+        for k in range(x.shape[0]):
+            out, state = self.impl.step(self.neuron, consts, feed[k] + out @ self.recurrent.t(),
+                                        state, self.surrogate, self.detach_reset)
+            outputs.append(out)
+        return torch.stack(outputs)
+
+
+class _PerStep(nn.Module):
+    """Applies a stateless module to every step (merging T and batch)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, batch = x.shape[:2]
+        out = self.module(x.reshape(steps * batch, *x.shape[2:]))
+        return out.reshape(steps, batch, *out.shape[1:])
+
+
+class AvgPool2d(_PerStep):
+    """Average pooling of each step's (channels, height, width) maps."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        super().__init__(nn.AvgPool2d(kernel_size, stride))
+
+
+class MaxPool2d(_PerStep):
+    """Max pooling of each step's maps (of spikes: an OR over the window)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        super().__init__(nn.MaxPool2d(kernel_size, stride))
+
+
+class Flatten(nn.Module):
+    """``(T, batch, ...)`` to ``(T, batch, features)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+class Sequential(nn.Sequential):
+    """Layers applied in order to a ``(T, batch, ...)`` tensor."""
+
+    @property
+    def output_is_membrane(self) -> bool:
+        """True when the last synaptic layer is a non-spiking read-out."""
+        layers = [m for m in self if isinstance(m, SpikingLayer)]
+        return bool(layers) and not layers[-1].spiking
+
+
+__all__ = [
+    "AvgPool2d", "Conv2d", "Flatten", "Linear", "MaxPool2d", "RecurrentLinear", "Sequential",
+    "SpikingLayer",
+]

@@ -1,0 +1,203 @@
+"""How neuron models run in PyTorch for data-set training: batched, many steps at once.
+
+Each model's torch implementation (registered with ``@implements(Model, "torch")``) turns the
+model's parameters into per-step constants with the same formulas as the numba backend and
+provides:
+
+* ``sequence(model, current, dt, surrogate, detach_reset)``: all ``T`` steps of a layer whose
+  input currents ``(T, batch, ...)`` are known in advance (feed-forward layers). It runs as one
+  autograd node with a hand-written backward pass that keeps only the membrane potential of
+  each step (spikes are recomputed from it), so training memory is one float per neuron and
+  step.
+* ``step(model, consts, current, state, surrogate, detach_reset)``: one step in plain torch
+  operations (autograd records it), for recurrent layers whose input depends on the
+  previous step's spikes.
+
+Conventions (those of the engine): the input of step ``k`` is added to the synaptic current,
+``v_k = u_k-1 exp(-dt/tau_m) + c0 + i_k ke``, a spike is ``v_k > v_thresh`` (surrogate gradient
+in the backward pass), and ``u_k`` is ``v_k`` after the reset. With ``tau_syn = 0`` (see
+:meth:`snn.models.LIF.from_beta`) this is snnTorch's ``Leaky`` with ``reset_delay=False``.
+``detach_reset=True`` stops the gradient through the reset term.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from snn.backends import implements
+from snn.models import LI, LIF
+from snn.surrogate import Surrogate
+
+
+class TorchNeuron:
+    """Base class of a model's torch implementation."""
+
+    spiking = True
+
+    def constants(self, model, dt: float, device=None, dtype=torch.float32) -> dict[str, object]:
+        """Per-step constants as floats or per-neuron tensors."""
+        raise NotImplementedError
+
+    def sequence(self, model, current: torch.Tensor, dt: float, surrogate: Surrogate,
+                 detach_reset: bool = False) -> torch.Tensor:
+        """Outputs (spikes, or the membrane of a non-spiking model) for all steps."""
+        raise NotImplementedError
+
+    def initial_state(self, model, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Zero state shaped like one step's input."""
+        raise NotImplementedError
+
+    def step(self, model, consts: dict, current: torch.Tensor, state: dict,
+             surrogate: Surrogate, detach_reset: bool = False):
+        """One step; returns (output, new state)."""
+        raise NotImplementedError
+
+
+def _param(value, device, dtype):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return float(arr)
+    return torch.as_tensor(arr, device=device, dtype=dtype)
+
+
+@implements(LIF, "torch")
+class TorchLIF(TorchNeuron):
+    """LIF for training layers (exact integration constants, as the numba backend)."""
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        if np.any(np.asarray(model.tau_ref) > 0):
+            raise ValueError(
+                "LIF.tau_ref > 0 is not supported in training layers; use tau_ref=0 "
+                "(refractoriness runs on the simulation backends)"
+            )
+        from snn.backends.numba_models import NumbaLIF
+
+        c = NumbaLIF().constants(model, 1, dt)
+        return {
+            "em": _param(c["em"], device, dtype), "c0": _param(c["c0"], device, dtype),
+            "ke": _param(c["ke"], device, dtype), "de": _param(c["de"], device, dtype),
+            "v_thresh": _param(model.v_thresh, device, dtype),
+            "v_reset": _param(model.v_reset, device, dtype),
+            "subtract": model.reset == "subtract",
+        }
+
+    def sequence(self, model, current, dt, surrogate, detach_reset=False):
+        c = self.constants(model, dt, current.device, current.dtype)
+        return _LIFSequence.apply(current, c, surrogate, detach_reset)
+
+    def initial_state(self, model, like):
+        zero = torch.zeros_like(like)
+        return {"u": zero, "i": zero.clone()}
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False):
+        c = consts
+        i = state["i"] + current
+        v = state["u"] * c["em"] + c["c0"] + i * c["ke"]
+        s = surrogate(v - c["v_thresh"])
+        r = s.detach() if detach_reset else s
+        u = v - r * (c["v_thresh"] - c["v_reset"]) if c["subtract"] else v - r * (v - c["v_reset"])
+        return s, {"u": u, "i": i * c["de"]}
+
+
+class _LIFSequence(torch.autograd.Function):
+    """All steps of an LIF layer as one node; saves the membrane of each step only."""
+
+    @staticmethod
+    def forward(ctx, current, c, surrogate, detach_reset):
+        em, c0, ke, de, thr, vr = (c[k] for k in ("em", "c0", "ke", "de", "v_thresh", "v_reset"))
+        delta = isinstance(de, float) and de == 0.0 and isinstance(ke, float) and ke == 1.0
+        steps = current.shape[0]
+        membrane = torch.empty_like(current)
+        spikes = torch.empty_like(current)
+        u = torch.zeros_like(current[0])
+        i = torch.zeros_like(current[0])
+        jump = thr - vr
+        for k in range(steps):
+            if delta:
+                v = u * em + c0 + current[k]
+            else:
+                i = i + current[k]
+                v = u * em + c0 + i * ke
+                i = i * de
+            membrane[k] = v
+            s = (v > thr).to(v.dtype)
+            spikes[k] = s
+            u = v - s * jump if c["subtract"] else torch.where(s.bool(), vr, v)
+        ctx.save_for_backward(membrane)
+        ctx.c, ctx.surrogate, ctx.detach_reset, ctx.delta = c, surrogate, detach_reset, delta
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        (membrane,) = ctx.saved_tensors
+        c, sg, detach = ctx.c, ctx.surrogate, ctx.detach_reset
+        em, ke, de, thr, vr = (c[k] for k in ("em", "ke", "de", "v_thresh", "v_reset"))
+        grad_current = torch.empty_like(membrane)
+        g_u = torch.zeros_like(membrane[0])  # dL/du_k from the future
+        g_i = torch.zeros_like(membrane[0])  # dL/d(decayed current) from the future
+        for k in range(membrane.shape[0] - 1, -1, -1):
+            v = membrane[k]
+            x = v - thr
+            g = sg.derivative(x)
+            s = (x > 0).to(v.dtype)
+            if c["subtract"]:
+                du_dv = 1.0 if detach else 1.0 - (thr - vr) * g
+            else:
+                du_dv = (1.0 - s) if detach else (1.0 - s) + (vr - v) * g
+            g_v = grad_spikes[k] * g + g_u * du_dv
+            if ctx.delta:
+                grad_current[k] = g_v
+            else:
+                g_in = g_v * ke + g_i * de
+                grad_current[k] = g_in
+                g_i = g_in
+            g_u = g_v * em
+        return grad_current, None, None, None
+
+
+@implements(LI, "torch")
+class TorchLI(TorchNeuron):
+    """Leaky read-out: ``v_k = em v_k-1 + input_k``; outputs the membrane."""
+
+    spiking = False
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        return {"em": _param(np.exp(-dt / np.asarray(model.tau_m)), device, dtype)}
+
+    def sequence(self, model, current, dt, surrogate=None, detach_reset=False):
+        em = self.constants(model, dt, current.device, current.dtype)["em"]
+        return _LISequence.apply(current, em)
+
+    def initial_state(self, model, like):
+        return {"v": torch.zeros_like(like)}
+
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False):
+        v = state["v"] * consts["em"] + current
+        return v, {"v": v}
+
+
+class _LISequence(torch.autograd.Function):
+    """A leaky integrator over all steps; its backward needs nothing saved."""
+
+    @staticmethod
+    def forward(ctx, current, em):
+        out = torch.empty_like(current)
+        v = torch.zeros_like(current[0])
+        for k in range(current.shape[0]):
+            v = v * em + current[k]
+            out[k] = v
+        ctx.em = em
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = torch.empty_like(grad_out)
+        g = torch.zeros_like(grad_out[0])
+        for k in range(grad_out.shape[0] - 1, -1, -1):
+            g = grad_out[k] + g * ctx.em
+            grad[k] = g
+        return grad, None
+
+
+__all__ = ["TorchLI", "TorchLIF", "TorchNeuron"]

@@ -1,7 +1,45 @@
-"""Network-training algorithms (forward-forward, counter-current, TESS, SoftHebb, BPTT) and
-the benchmark harness.
+"""Network-training algorithms, registered by name.
 
-Planned in the learning-rule issues; nothing is exported yet.
+A rule is a class registered with :func:`register`; third parties can also expose rules in
+the ``synaptica.rules`` entry-point group. Rules so far: ``bptt`` (the surrogate-gradient
+reference). The local rules (forward-forward, counter-current, TESS, SoftHebb) follow.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+_RULES: dict[str, str | type] = {"bptt": "rules.bptt:BPTT"}
+
+
+def register(name: str):
+    """Class decorator: make the decorated rule available as ``name``."""
+
+    def add(cls):
+        _RULES[name] = cls
+        return cls
+
+    return add
+
+
+def available() -> list[str]:
+    """Names of all registered rules."""
+    for ep in entry_points(group="synaptica.rules"):
+        _RULES.setdefault(ep.name, ep.value)
+    return sorted(_RULES)
+
+
+def get(name: str) -> type:
+    """The rule class registered as ``name``."""
+    if name not in available():
+        raise ValueError(f"rule {name!r} is unknown; known rules: {', '.join(available())}")
+    target = _RULES[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+        _RULES[name] = target
+    return target
+
+
+__all__ = ["available", "get", "register"]

@@ -1,0 +1,208 @@
+"""Backpropagation through time with surrogate gradients: the reference every local rule is
+measured against.
+
+The network is a :class:`snn.layers.Sequential`; static inputs are encoded over ``steps``
+time steps; the loss is cross-entropy on a decoded output (spike counts for a spiking output
+layer, the maximum membrane potential for an ``LI`` read-out); Adam updates the weights.
+Runs are reproducible from ``seed`` (initial weights, batch order, encoder noise), and
+checkpoints (HDF5, written atomically) hold weights, optimiser state, history and position,
+so ``fit(..., resume=True)`` continues an interrupted run where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rules import register
+from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.datasets import Dataset
+from snn.encoding import DECODERS, ENCODERS
+from snn.layers import Sequential
+from snn.validate import check_int
+
+
+@dataclass
+class BPTTConfig:
+    """Hyper-parameters of a BPTT run."""
+
+    steps: int = 25
+    encoder: str = "rate"
+    gain: float = 1.0
+    decoder: str | None = None  # default: "count" for spiking outputs, else "max_membrane"
+    lr: float = 2e-3
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder {self.encoder!r} is unknown; choose from {', '.join(ENCODERS)}")
+        if self.decoder is not None and self.decoder not in DECODERS:
+            raise ValueError(f"decoder {self.decoder!r} is unknown; choose from {', '.join(DECODERS)}")
+        if not (self.lr > 0 and np.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive learning rate, got {self.lr}")
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch measured."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float | None
+    wall_s: float
+
+
+@register("bptt")
+@dataclass
+class BPTT:
+    """Train ``net`` by BPTT; see the module docstring."""
+
+    net: Sequential
+    config: BPTTConfig = field(default_factory=BPTTConfig)
+    device: str = "cpu"
+    history: list[EpochRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net, Sequential):
+            raise TypeError("net must be a snn.layers.Sequential")
+        self.net.to(self.device)
+        self.decode = DECODERS[self.config.decoder or
+                               ("max_membrane" if self.net.output_is_membrane else "count")]
+        self.encode = ENCODERS[self.config.encoder]
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+
+    # -- data -------------------------------------------------------------------------------
+    def _inputs(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(ds.to_float32(), device=self.device)
+        y = torch.as_tensor(np.asarray(ds.labels, dtype=np.int64), device=self.device)
+        return x, y
+
+    def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.config.encoder == "rate":
+            return self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
+        return self.encode(x, self.config.steps)
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, train: Dataset, test: Dataset | None = None, epochs: int = 1,
+            progress: bool = False, checkpoint: str | Path | None = None,
+            resume: bool = False) -> list[EpochRecord]:
+        """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
+        epochs = check_int("epochs", epochs, minimum=1)
+        if resume:
+            if checkpoint is None:
+                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+            if Path(checkpoint).exists():
+                self.load(checkpoint)
+        x_all, y_all = self._inputs(train)
+        for epoch in range(len(self.history), epochs):
+            t0 = time.perf_counter()
+            order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
+            gen = torch.Generator(device=self.device).manual_seed(self.config.seed * 100_003 + epoch)
+            batches = range(0, len(order), self.config.batch_size)
+            bar = _bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
+            total_loss, correct = 0.0, 0
+            self.net.train()
+            for start in batches:
+                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
+                x, y = x_all[idx], y_all[idx]
+                scores = self.decode(self.net(self._encode(x, gen)))
+                loss = torch.nn.functional.cross_entropy(scores, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                total_loss += loss.item() * len(idx)
+                correct += int((scores.argmax(1) == y).sum())
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+            if bar is not None:
+                bar.close()
+            wall = time.perf_counter() - t0
+            test_acc = self.evaluate(test) if test is not None else None
+            self.history.append(EpochRecord(epoch + 1, total_loss / len(order),
+                                            correct / len(order), test_acc, wall))
+            if checkpoint is not None:
+                self.save(checkpoint)
+        return self.history
+
+    @torch.no_grad()
+    def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
+        """Accuracy on ``ds`` (encoder noise seeded, so repeated calls agree)."""
+        self.net.eval()
+        x_all, y_all = self._inputs(ds)
+        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
+        correct = 0
+        for start in range(0, len(ds), batch_size):
+            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
+            correct += int((self.decode(self.net(self._encode(x, gen))).argmax(1) == y).sum())
+        return correct / len(ds)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Weights, optimiser state, configuration and history, written atomically."""
+        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        for index, state in opt["state"].items():
+            for name, value in state.items():
+                arrays[f"optimizer/{index}/{name}"] = torch.as_tensor(value).cpu().numpy()
+        meta = {"rule": "bptt", "config": asdict(self.config),
+                "param_groups": opt["param_groups"],
+                "history": [asdict(r) for r in self.history]}
+        return save_checkpoint(path, arrays, meta)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save` for the same architecture."""
+        arrays, meta = load_checkpoint(path)
+        if meta.get("rule") != "bptt":
+            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not bptt")
+        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
+        try:
+            self.net.load_state_dict(model)
+        except RuntimeError as err:
+            raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in arrays.items():
+            if key.startswith("optimizer/"):
+                _, index, name = key.split("/")
+                state.setdefault(int(index), {})[name] = torch.as_tensor(value)
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.config = BPTTConfig(**meta["config"])
+        self.history = [EpochRecord(**r) for r in meta["history"]]
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)
+
+
+def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str = "li",
+        surrogate=None) -> Sequential:
+    """A fully connected network ``sizes[0] - ... - sizes[-1]`` of LIF layers, with an ``LI``
+    read-out (``readout="li"``) or a spiking last layer (``readout="lif"``)."""
+    from snn.layers import Linear
+    from snn.models import LI, LIF
+
+    if neuron != "lif":
+        raise ValueError(f"neuron={neuron!r} is not available yet for training; available: lif")
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
+    if readout not in ("li", "lif"):
+        raise ValueError(f"readout must be 'li' or 'lif', got {readout!r}")
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        model = LI.from_beta(beta) if last and readout == "li" else LIF.from_beta(beta)
+        layers.append(Linear(a, b, model, surrogate=surrogate))
+    return Sequential(*layers)

@@ -206,6 +206,31 @@ def _learning_curve(history, path, title: str):
     return plot.save_figure(fig, path)
 
 
+def cmd_bench_bptt(a: argparse.Namespace) -> int:
+    import torch
+
+    from rules.bench import bench_bptt
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    peers = [p for item in a.vs for p in item.split(",") if p]
+    report = bench_bptt(arch=a.arch, steps=a.T, batch=a.batch, device=a.device, repeat=a.repeat,
+                        vs=tuple(peers), seed=a.seed)
+    if a.json:
+        _print_json(report)
+        return 0
+    print(f"BPTT training step, {a.arch}, T={a.T}, batch {a.batch}, {a.device}, "
+          f"{report['threads']} threads (median of {a.repeat})")
+    print(f"  {'':<12}{'time/step (s)':>16}{'saved for backward (MB)':>26}")
+    rows = [("synaptica", report)] + [(p, report[p]) for p in peers]
+    for name, row in rows:
+        print(f"  {name:<12}{row['time_per_step_s']:>16.4f}{row['peak_memory_bytes'] / 1e6:>26.1f}")
+    if peers:
+        print(f"  ratios (ours / {peers[0]}): time {report['time_ratio']:.3f}, "
+              f"memory {report['memory_ratio']:.3f}")
+    return 0
+
+
 def _bench_chart(report: dict, peers: list[str], path: str) -> None:
     from snn import plot
 
@@ -291,6 +316,22 @@ def build_parser() -> argparse.ArgumentParser:
     cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times")
     cuba.add_argument("--json", action="store_true", help="print one JSON object")
     cuba.set_defaults(func=cmd_bench_cuba)
+
+    bptt = bsub.add_parser(
+        "bptt", help="one BPTT training step, ours against snnTorch on the same network",
+        description="Same weights, same Bernoulli input (rate 0.2), cross-entropy on output "
+                    "spike counts; times forward+backward of one mini-batch and counts the "
+                    "bytes autograd saves for backward (saved_tensors_hooks, each storage once).")
+    bptt.add_argument("--arch", default="784-500-10", help="layer sizes (default 784-500-10)")
+    bptt.add_argument("--T", type=_positive_int, default=25, help="time steps (default 25)")
+    bptt.add_argument("--batch", type=_positive_int, default=128)
+    bptt.add_argument("--device", default="cpu", help="cpu or cuda")
+    bptt.add_argument("--vs", action="append", default=[], metavar="PEER", help="snntorch")
+    bptt.add_argument("--repeat", type=_positive_int, default=5, help="timed steps; median counts")
+    bptt.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    bptt.add_argument("--seed", type=int, default=0)
+    bptt.add_argument("--json", action="store_true", help="print one JSON object")
+    bptt.set_defaults(func=cmd_bench_bptt)
     return ap
 
 

@@ -18,7 +18,7 @@ def rate(x: torch.Tensor, steps: int, gain: float = 1.0,
     steps = check_int("steps", steps, minimum=1)
     p = torch.clamp(x * gain, 0.0, 1.0)
     draws = torch.rand((steps, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
-    return (draws < p).to(x.dtype)
+    return _binary((draws < p).to(x.dtype))
 
 
 def latency(x: torch.Tensor, steps: int, threshold: float = 0.01) -> torch.Tensor:
@@ -27,13 +27,19 @@ def latency(x: torch.Tensor, steps: int, threshold: float = 0.01) -> torch.Tenso
     steps = check_int("steps", steps, minimum=1)
     when = torch.round((1.0 - torch.clamp(x, 0.0, 1.0)) * (steps - 1)).long()
     t = torch.arange(steps, device=x.device).view(steps, *([1] * x.dim()))
-    return ((t == when) & (x > threshold)).to(x.dtype)
+    return _binary(((t == when) & (x > threshold)).to(x.dtype))
 
 
 def direct(x: torch.Tensor, steps: int) -> torch.Tensor:
     """The input itself as a constant current at every step."""
     steps = check_int("steps", steps, minimum=1)
     return x.unsqueeze(0).expand(steps, *x.shape).contiguous()
+
+
+def _binary(x: torch.Tensor) -> torch.Tensor:
+    from snn.layers import mark_binary
+
+    return mark_binary(x)
 
 
 ENCODERS = {"rate": rate, "latency": latency, "direct": direct}

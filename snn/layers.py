@@ -28,8 +28,15 @@ from snn.validate import check_int, check_positive_time
 DEFAULT_DT = 1e-3
 
 
+def mark_binary(x: torch.Tensor) -> torch.Tensor:
+    """Flag ``x`` as holding only 0 and 1 (spikes), so a synaptic layer reading it keeps it as
+    bool for its backward pass. Encoders and spiking layers mark their outputs."""
+    x._synaptica_binary = True
+    return x
+
+
 def _is_binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
+    return getattr(x, "_synaptica_binary", False)
 
 
 class _SpikeLinear(torch.autograd.Function):
@@ -38,9 +45,9 @@ class _SpikeLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias):
-        out = x @ weight.t()
-        if bias is not None:
-            out = out + bias
+        flat = x.reshape(-1, x.shape[-1])
+        out = flat @ weight.t() if bias is None else torch.addmm(bias, flat, weight.t())
+        out = out.reshape(*x.shape[:-1], weight.shape[0])
         binary = _is_binary(x)
         ctx.save_for_backward(x.bool() if binary else x, weight)
         ctx.dtype, ctx.has_bias = x.dtype, bias is not None
@@ -108,7 +115,8 @@ class SpikingLayer(nn.Module):
 
     def dynamics(self, current: torch.Tensor) -> torch.Tensor:
         """Run the neuron model over all steps of ``current`` (T, batch, ...)."""
-        return self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset)
+        out = self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset)
+        return mark_binary(out) if self.spiking else out
 
 
 def _check_steps(x: torch.Tensor, dims: int, name: str) -> None:
@@ -166,8 +174,10 @@ class Conv2d(SpikingLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_steps(x, 5, "Conv2d")
         steps, batch = x.shape[:2]
-        out = _SpikeConv2d.apply(x.reshape(steps * batch, *x.shape[2:]), self.weight, self.bias,
-                                 self.stride, self.padding)
+        flat = x.reshape(steps * batch, *x.shape[2:])
+        if _is_binary(x):
+            mark_binary(flat)
+        out = _SpikeConv2d.apply(flat, self.weight, self.bias, self.stride, self.padding)
         return self.dynamics(out.reshape(steps, batch, *out.shape[1:]))
 
 
@@ -190,7 +200,8 @@ class RecurrentLinear(Linear):
             out, state = self.impl.step(self.neuron, consts, feed[k] + out @ self.recurrent.t(),
                                         state, self.surrogate, self.detach_reset)
             outputs.append(out)
-        return torch.stack(outputs)
+        out = torch.stack(outputs)
+        return mark_binary(out) if self.spiking else out
 
 
 class _PerStep(nn.Module):
@@ -203,7 +214,9 @@ class _PerStep(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps, batch = x.shape[:2]
         out = self.module(x.reshape(steps * batch, *x.shape[2:]))
-        return out.reshape(steps, batch, *out.shape[1:])
+        out = out.reshape(steps, batch, *out.shape[1:])
+        # Max pooling of spikes is still spikes; averaging is not.
+        return mark_binary(out) if _is_binary(x) and isinstance(self.module, nn.MaxPool2d) else out
 
 
 class AvgPool2d(_PerStep):
@@ -224,7 +237,8 @@ class Flatten(nn.Module):
     """``(T, batch, ...)`` to ``(T, batch, features)``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], x.shape[1], -1)
+        out = x.reshape(x.shape[0], x.shape[1], -1)
+        return mark_binary(out) if _is_binary(x) else out
 
 
 class Sequential(nn.Sequential):
@@ -239,5 +253,5 @@ class Sequential(nn.Sequential):
 
 __all__ = [
     "AvgPool2d", "Conv2d", "Flatten", "Linear", "MaxPool2d", "RecurrentLinear", "Sequential",
-    "SpikingLayer",
+    "SpikingLayer", "mark_binary",
 ]

@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from snn import fused_cpu
 from snn.validate import as_param
 
 
 @dataclass(frozen=True)
 class Surrogate:
-    """Base class: Heaviside forward, ``derivative(x)`` backward."""
+    """Base class: Heaviside forward, ``derivative(x)`` backward.
+
+    ``compiled_kind`` names the built-in formula for the compiled CPU loops
+    (:mod:`snn.fused_cpu`); a user-defined surrogate leaves it None and runs through torch.
+    """
 
     slope: float = 1.0
+    compiled_kind: ClassVar[int | None] = None
 
     def __post_init__(self) -> None:
         as_param(f"{type(self).__name__}.slope", self.slope, positive=True)
@@ -56,6 +63,7 @@ class _Spike(torch.autograd.Function):
 class FastSigmoid(Surrogate):
     """``g(x) = 1 / (1 + slope |x|)^2`` (Zenke & Ganguli's SuperSpike; snnTorch default 25)."""
 
+    compiled_kind: ClassVar[int | None] = fused_cpu.FAST_SIGMOID
     slope: float = 25.0
 
     def derivative(self, x):
@@ -67,6 +75,7 @@ class ArcTan(Surrogate):
     """``g(x) = (slope / 2) / (1 + (pi slope x / 2)^2)``, the derivative of
     ``atan(pi slope x / 2) / pi`` (snnTorch's ``atan`` with ``alpha = slope``, default 2)."""
 
+    compiled_kind: ClassVar[int | None] = fused_cpu.ARCTAN
     slope: float = 2.0
 
     def derivative(self, x):
@@ -77,6 +86,7 @@ class ArcTan(Surrogate):
 class Sigmoid(Surrogate):
     """``g(x) = slope * sigma(slope x) * (1 - sigma(slope x))`` (snnTorch default slope 25)."""
 
+    compiled_kind: ClassVar[int | None] = fused_cpu.SIGMOID
     slope: float = 25.0
 
     def derivative(self, x):
@@ -89,6 +99,7 @@ class StraightThrough(Surrogate):
     """Windowed straight-through estimator: ``g(x) = slope`` for ``|x| < 1 / (2 slope)``, else
     0 (unit area; ``slope = 1`` passes the gradient unchanged within ``|x| < 0.5``)."""
 
+    compiled_kind: ClassVar[int | None] = fused_cpu.STRAIGHT_THROUGH
     slope: float = 1.0
 
     def derivative(self, x):
@@ -100,6 +111,7 @@ class Triangle(Surrogate):
     """``g(x) = slope * max(0, 1 - slope |x|)``: a triangle of half-width ``1 / slope`` and
     unit area."""
 
+    compiled_kind: ClassVar[int | None] = fused_cpu.TRIANGLE
     slope: float = 1.0
 
     def derivative(self, x):

@@ -100,38 +100,114 @@ class TorchLIF(TorchNeuron):
         return s, {"u": u, "i": i * c["de"]}
 
 
+def _compiled_constants(c: dict, shape, dtype) -> tuple[dict[str, np.ndarray], int]:
+    """Constants for the compiled loops: one-element arrays (stride 0) when all are scalars,
+    else arrays over the flattened neurons of one step (stride 1)."""
+    names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
+    if not any(isinstance(c[k], torch.Tensor) for k in names):
+        return {k: np.array([c[k]], dtype=dtype) for k in names}, 0
+    out = {}
+    for k in names:
+        v = c[k].detach().cpu().numpy() if isinstance(c[k], torch.Tensor) else np.asarray(c[k])
+        out[k] = np.ascontiguousarray(np.broadcast_to(v.astype(dtype), shape).reshape(-1))
+    return out, 1
+
+
+def _compiled(current: torch.Tensor, surrogate: Surrogate) -> bool:
+    """Whether the compiled CPU loops can run this layer."""
+    return (current.device.type == "cpu" and current.dtype in (torch.float32, torch.float64)
+            and surrogate.compiled_kind is not None)
+
+
 class _LIFSequence(torch.autograd.Function):
     """All steps of an LIF layer as one node; saves the membrane of each step only."""
 
     @staticmethod
     def forward(ctx, current, c, surrogate, detach_reset):
+        ctx.c, ctx.surrogate, ctx.detach_reset = c, surrogate, detach_reset
+        if _compiled(current, surrogate):
+            from snn import fused_cpu
+
+            steps, shape = current.shape[0], current.shape[1:]
+            dt = np.float32 if current.dtype == torch.float32 else np.float64
+            consts, stride = _compiled_constants(c, shape, dt)
+            flat = current.detach().contiguous().reshape(steps, -1)
+            membrane = torch.empty_like(flat)
+            spikes = torch.empty_like(flat)
+            names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
+            if stride == 0:
+                delta = c["ke"] == 1.0 and c["de"] == 0.0
+                kernel = fused_cpu.shared_forward(delta, c["subtract"], np.dtype(dt).name)
+                kernel(flat.numpy(), *(consts[k][0] for k in names), membrane.numpy(),
+                       spikes.numpy())
+            else:
+                fused_cpu.lif_forward(flat.numpy(), *(consts[k] for k in names), stride,
+                                      c["subtract"], membrane.numpy(), spikes.numpy())
+            ctx.consts, ctx.stride = consts, stride
+            ctx.save_for_backward(membrane.reshape(current.shape))
+            return spikes.reshape(current.shape)
+        ctx.consts = None
+        return _LIFSequence._forward_torch(ctx, current, c)
+
+    @staticmethod
+    def _forward_torch(ctx, current, c):
         em, c0, ke, de, thr, vr = (c[k] for k in ("em", "c0", "ke", "de", "v_thresh", "v_reset"))
         delta = isinstance(de, float) and de == 0.0 and isinstance(ke, float) and ke == 1.0
         steps = current.shape[0]
         membrane = torch.empty_like(current)
         spikes = torch.empty_like(current)
+        fired = torch.empty(current.shape[1:], dtype=torch.bool, device=current.device)
         u = torch.zeros_like(current[0])
         i = torch.zeros_like(current[0])
         jump = thr - vr
+        plain = isinstance(em, float) and isinstance(c0, float) and c0 == 0.0
         for k in range(steps):
-            if delta:
-                v = u * em + c0 + current[k]
+            v = membrane[k]  # written in place: no temporaries per step
+            if delta and plain:
+                torch.add(current[k], u, alpha=em, out=v)
+            elif delta:
+                torch.add(current[k], u * em + c0, out=v)
             else:
                 i = i + current[k]
-                v = u * em + c0 + i * ke
+                torch.add(u * em + c0, i * ke, out=v)
                 i = i * de
-            membrane[k] = v
-            s = (v > thr).to(v.dtype)
-            spikes[k] = s
-            u = v - s * jump if c["subtract"] else torch.where(s.bool(), vr, v)
+            torch.gt(v, thr, out=fired)
+            s = spikes[k]
+            s.copy_(fired)
+            if c["subtract"] and isinstance(jump, float):
+                u = torch.sub(v, s, alpha=jump)
+            elif c["subtract"]:
+                u = v - s * jump
+            else:
+                u = torch.where(fired, vr, v)
         ctx.save_for_backward(membrane)
-        ctx.c, ctx.surrogate, ctx.detach_reset, ctx.delta = c, surrogate, detach_reset, delta
+        ctx.delta = delta
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         (membrane,) = ctx.saved_tensors
         c, sg, detach = ctx.c, ctx.surrogate, ctx.detach_reset
+        if ctx.consts is not None:
+            from snn import fused_cpu
+
+            k = ctx.consts
+            steps = membrane.shape[0]
+            flat_m = membrane.reshape(steps, -1)
+            flat_g = grad_spikes.contiguous().reshape(steps, -1)
+            grad = torch.empty_like(flat_m)
+            if ctx.stride == 0:
+                delta = c["ke"] == 1.0 and c["de"] == 0.0
+                kernel = fused_cpu.shared_backward(delta, c["subtract"], detach, sg.compiled_kind,
+                                                   flat_m.numpy().dtype.name)
+                kernel(flat_g.numpy(), flat_m.numpy(), k["em"][0], k["ke"][0], k["de"][0],
+                       k["v_thresh"][0], k["v_reset"][0], k["em"].dtype.type(sg.slope),
+                       grad.numpy())
+            else:
+                fused_cpu.lif_backward(flat_g.numpy(), flat_m.numpy(), k["em"], k["ke"], k["de"],
+                                       k["v_thresh"], k["v_reset"], ctx.stride, c["subtract"],
+                                       detach, sg.compiled_kind, float(sg.slope), grad.numpy())
+            return grad.reshape(membrane.shape), None, None, None
         em, ke, de, thr, vr = (c[k] for k in ("em", "ke", "de", "v_thresh", "v_reset"))
         grad_current = torch.empty_like(membrane)
         g_u = torch.zeros_like(membrane[0])  # dL/du_k from the future
@@ -140,11 +216,11 @@ class _LIFSequence(torch.autograd.Function):
             v = membrane[k]
             x = v - thr
             g = sg.derivative(x)
-            s = (x > 0).to(v.dtype)
             if c["subtract"]:
                 du_dv = 1.0 if detach else 1.0 - (thr - vr) * g
             else:
-                du_dv = (1.0 - s) if detach else (1.0 - s) + (vr - v) * g
+                kept = (x <= 0).to(v.dtype)  # 1 - spike
+                du_dv = kept if detach else kept + (vr - v) * g
             g_v = grad_spikes[k] * g + g_u * du_dv
             if ctx.delta:
                 grad_current[k] = g_v

@@ -195,3 +195,14 @@ def test_layer_argument_errors():
         Linear(3, 2, "lif")
     with pytest.raises(ValueError, match=r"shape \(T, batch, \.\.\.\)"):
         Linear(3, 2, snn.LIF.from_beta(0.9))(torch.zeros(4, 3))
+
+
+def test_bench_bptt_reports_both_and_keeps_less_memory():
+    pytest.importorskip("snntorch")
+    from rules.bench import bench_bptt
+
+    r = bench_bptt(arch="100-50-10", steps=10, batch=16, repeat=1)
+    for key in ("time_per_step_s", "peak_memory_bytes", "time_ratio", "memory_ratio"):
+        assert key in r
+    assert r["snntorch"]["peak_memory_bytes"] > 0
+    assert r["memory_ratio"] < 0.7  # membranes and boolean spikes only

@@ -8,6 +8,17 @@ from snn.results import Results, SpikeRecord, StateRecord
 
 __version__ = "0.1.0"
 
+# Submodules that import torch or matplotlib load on first use, so `import snn` stays light.
+_LAZY = ("datasets", "encoding", "layers", "plot", "surrogate")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"snn.{name}")
+    raise AttributeError(f"module 'snn' has no attribute {name!r}")
+
 __all__ = [
     "IF", "LI", "LIF", "AllToAll", "FixedInDegree", "FixedProbability", "FromList", "FromMatrix",
     "Network", "NeuronModel", "Normal", "OneToOne", "PoissonSource", "Population",

@@ -94,7 +94,8 @@ class SpikingLayer(nn.Module):
     """Base of synaptic layers: a neuron model run at time step ``dt`` (s)."""
 
     def __init__(self, neuron: NeuronModel, dt: float = DEFAULT_DT,
-                 surrogate: Surrogate | None = None, detach_reset: bool = False) -> None:
+                 surrogate: Surrogate | None = None, detach_reset: bool = False,
+                 param_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
         if not isinstance(neuron, NeuronModel):
             raise TypeError(f"neuron must be a neuron model such as LIF.from_beta(0.9), got {neuron!r}")
@@ -107,6 +108,8 @@ class SpikingLayer(nn.Module):
         if not isinstance(self.surrogate, Surrogate):
             raise TypeError(f"surrogate must be a snn.surrogate.Surrogate, got {surrogate!r}")
         self.detach_reset = bool(detach_reset)
+        self.neuron_params = nn.ParameterDict(
+            {k: nn.Parameter(v) for k, v in self.impl.parameters(neuron, param_shape, self.dt).items()})
 
     @property
     def spiking(self) -> bool:
@@ -115,7 +118,8 @@ class SpikingLayer(nn.Module):
 
     def dynamics(self, current: torch.Tensor) -> torch.Tensor:
         """Run the neuron model over all steps of ``current`` (T, batch, ...)."""
-        out = self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset)
+        out = self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset,
+                                 dict(self.neuron_params))
         return mark_binary(out) if self.spiking else out
 
 
@@ -133,7 +137,8 @@ class Linear(SpikingLayer):
     def __init__(self, in_features: int, out_features: int, neuron: NeuronModel,
                  dt: float = DEFAULT_DT, surrogate: Surrogate | None = None, bias: bool = True,
                  detach_reset: bool = False) -> None:
-        super().__init__(neuron, dt, surrogate, detach_reset)
+        super().__init__(neuron, dt, surrogate, detach_reset,
+                         (check_int("out_features", out_features, minimum=1),))
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
         neuron.check_size(out_features)
@@ -162,7 +167,8 @@ class Conv2d(SpikingLayer):
                  stride: int = 1, padding: int = 0, dt: float = DEFAULT_DT,
                  surrogate: Surrogate | None = None, bias: bool = True,
                  detach_reset: bool = False) -> None:
-        super().__init__(neuron, dt, surrogate, detach_reset)
+        super().__init__(neuron, dt, surrogate, detach_reset,
+                         (check_int("out_channels", out_channels, minimum=1), 1, 1))
         conv = nn.Conv2d(check_int("in_channels", in_channels, minimum=1),
                          check_int("out_channels", out_channels, minimum=1),
                          check_int("kernel_size", kernel_size, minimum=1),
@@ -198,7 +204,8 @@ class RecurrentLinear(Linear):
         outputs = []
         for k in range(x.shape[0]):
             out, state = self.impl.step(self.neuron, consts, feed[k] + out @ self.recurrent.t(),
-                                        state, self.surrogate, self.detach_reset)
+                                        state, self.surrogate, self.detach_reset,
+                                        dict(self.neuron_params))
             outputs.append(out)
         out = torch.stack(outputs)
         return mark_binary(out) if self.spiking else out

@@ -31,7 +31,14 @@ from snn.surrogate import Surrogate
 
 
 class TorchNeuron:
-    """Base class of a model's torch implementation."""
+    """Base class of a model's torch implementation.
+
+    A new model needs ``constants``, ``initial_state`` and ``step``; the default ``sequence``
+    loops over ``step`` (autograd records every step). Learnable per-neuron parameters (a
+    meta-neuron's intrinsics, an adaptive threshold's gain) are declared by ``parameters``:
+    the layer registers them as ``nn.Parameter`` and passes them to ``step`` and
+    ``sequence`` as ``params``.
+    """
 
     spiking = True
 
@@ -39,17 +46,29 @@ class TorchNeuron:
         """Per-step constants as floats or per-neuron tensors."""
         raise NotImplementedError
 
+    def parameters(self, model, shape: tuple[int, ...], dt: float) -> dict[str, torch.Tensor]:
+        """Initial values of the learnable parameters, broadcastable to ``shape`` (the
+        neurons of one sample: ``(n,)`` for dense layers, ``(channels, 1, 1)`` for conv)."""
+        return {}
+
     def sequence(self, model, current: torch.Tensor, dt: float, surrogate: Surrogate,
-                 detach_reset: bool = False) -> torch.Tensor:
+                 detach_reset: bool = False, params: dict | None = None) -> torch.Tensor:
         """Outputs (spikes, or the membrane of a non-spiking model) for all steps."""
-        raise NotImplementedError
+        consts = self.constants(model, dt, current.device, current.dtype)
+        state = self.initial_state(model, current[0])
+        outputs = []
+        for k in range(current.shape[0]):
+            out, state = self.step(model, consts, current[k], state, surrogate, detach_reset,
+                                   params)
+            outputs.append(out)
+        return torch.stack(outputs)
 
     def initial_state(self, model, like: torch.Tensor) -> dict[str, torch.Tensor]:
         """Zero state shaped like one step's input."""
         raise NotImplementedError
 
     def step(self, model, consts: dict, current: torch.Tensor, state: dict,
-             surrogate: Surrogate, detach_reset: bool = False):
+             surrogate: Surrogate, detach_reset: bool = False, params: dict | None = None):
         """One step; returns (output, new state)."""
         raise NotImplementedError
 
@@ -82,7 +101,7 @@ class TorchLIF(TorchNeuron):
             "subtract": model.reset == "subtract",
         }
 
-    def sequence(self, model, current, dt, surrogate, detach_reset=False):
+    def sequence(self, model, current, dt, surrogate, detach_reset=False, params=None):
         c = self.constants(model, dt, current.device, current.dtype)
         return _LIFSequence.apply(current, c, surrogate, detach_reset)
 
@@ -90,7 +109,7 @@ class TorchLIF(TorchNeuron):
         zero = torch.zeros_like(like)
         return {"u": zero, "i": zero.clone()}
 
-    def step(self, model, consts, current, state, surrogate, detach_reset=False):
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
         c = consts
         i = state["i"] + current
         v = state["u"] * c["em"] + c["c0"] + i * c["ke"]
@@ -241,14 +260,14 @@ class TorchLI(TorchNeuron):
     def constants(self, model, dt, device=None, dtype=torch.float32):
         return {"em": _param(np.exp(-dt / np.asarray(model.tau_m)), device, dtype)}
 
-    def sequence(self, model, current, dt, surrogate=None, detach_reset=False):
+    def sequence(self, model, current, dt, surrogate=None, detach_reset=False, params=None):
         em = self.constants(model, dt, current.device, current.dtype)["em"]
         return _LISequence.apply(current, em)
 
     def initial_state(self, model, like):
         return {"v": torch.zeros_like(like)}
 
-    def step(self, model, consts, current, state, surrogate=None, detach_reset=False):
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
         v = state["v"] * consts["em"] + current
         return v, {"v": v}
 

@@ -26,8 +26,52 @@ import numpy as np
 import torch
 
 from snn.backends import implements
-from snn.models import LI, LIF
+from snn.models import IF, LI, LIF, PoissonSource, SpikeSource
 from snn.surrogate import Surrogate
+
+
+class TorchSimulated:
+    """What the torch *simulation* backend (:mod:`snn.backends.torch`) needs of a model.
+
+    ``sim_constants`` returns the per-step constants (the numba fragment's constants, as
+    tensors); ``sim_step`` advances the population's state dict (one tensor per declared
+    state variable, shape ``(n,)``) through step ``k`` in place and returns the boolean
+    spikes. The arithmetic follows the numba fragment operation for operation, so float64
+    runs agree bit for bit.
+    """
+
+    def sim_constants(self, model, n: int, dt: float, device, dtype) -> dict[str, object]:
+        raise NotImplementedError
+
+    def sim_step(self, model, c: dict, state: dict[str, torch.Tensor], k: int, seed: int,
+                 stream: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _numba_constants(impl_cls, model, n, dt, device, dtype) -> dict[str, object]:
+    """A numba fragment's constants as floats, ints or tensors on ``device``."""
+    out = {}
+    for key, value in impl_cls().constants(model, n, dt).items():
+        if isinstance(value, np.ndarray):
+            as_int = np.issubdtype(value.dtype, np.integer)
+            out[key] = torch.as_tensor(value, device=device, dtype=torch.int64 if as_int else dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def _fire(model, c, state, k, v0, v, r):
+    """The shared integrate-and-fire tail (numba_models._fire_code), in place."""
+    active = k >= r
+    v = torch.where(active, v, v0)
+    spiked = active & (v > c["v_thresh"])
+    if model.reset == "value":
+        after = torch.zeros_like(v) + c["v_reset"]
+    else:
+        after = v - (c["v_thresh"] - c["v_reset"])
+    state["v"].copy_(torch.where(spiked, after, v))
+    state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
+    return spiked
 
 
 class TorchNeuron:
@@ -81,8 +125,21 @@ def _param(value, device, dtype):
 
 
 @implements(LIF, "torch")
-class TorchLIF(TorchNeuron):
-    """LIF for training layers (exact integration constants, as the numba backend)."""
+class TorchLIF(TorchNeuron, TorchSimulated):
+    """LIF for training layers (exact integration constants, as the numba backend) and for
+    the torch simulation backend."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaLIF
+
+        return _numba_constants(NumbaLIF, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        ie, ii, v0, r = state["i_exc"], state["i_inh"], state["v"], state["refractory_until"]
+        v = v0 * c["em"] + c["c0"] + ie * c["ke"] + ii * c["ki"]
+        ie.mul_(c["de"])
+        ii.mul_(c["di"])
+        return _fire(model, c, state, k, v0.clone(), v, r.clone())
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         if np.any(np.asarray(model.tau_ref) > 0):
@@ -252,10 +309,20 @@ class _LIFSequence(torch.autograd.Function):
 
 
 @implements(LI, "torch")
-class TorchLI(TorchNeuron):
+class TorchLI(TorchNeuron, TorchSimulated):
     """Leaky read-out: ``v_k = em v_k-1 + input_k``; outputs the membrane."""
 
     spiking = False
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaLI
+
+        return _numba_constants(NumbaLI, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        state["v"].copy_(state["v"] * c["em"] + state["i_in"])
+        state["i_in"].zero_()
+        return torch.zeros_like(state["v"], dtype=torch.bool)
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         return {"em": _param(np.exp(-dt / np.asarray(model.tau_m)), device, dtype)}
@@ -296,3 +363,66 @@ class _LISequence(torch.autograd.Function):
 
 
 __all__ = ["TorchLI", "TorchLIF", "TorchNeuron"]
+
+
+@implements(IF, "torch")
+class TorchIF(TorchSimulated):
+    """Non-leaky integrate-and-fire with delta synapses (simulation backend)."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaIF
+
+        return _numba_constants(NumbaIF, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        v0, r = state["v"].clone(), state["refractory_until"].clone()
+        v = v0 + state["i_syn"] + c["drive"]
+        state["i_syn"].zero_()
+        return _fire(model, c, state, k, v0, v, r)
+
+
+@implements(PoissonSource, "torch")
+class TorchPoisson(TorchSimulated):
+    """Poisson spikes from the counter-based generator, equal to the numba backend's."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaPoisson
+
+        c = _numba_constants(NumbaPoisson, model, n, dt, device, torch.float64)
+        c["index"] = torch.arange(n, device=device, dtype=torch.int64)
+        return c
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        from snn.backends import torch_rng
+
+        j = c["index"]
+        if model.time_varying:
+            row = min(k // c["steps_per_row"], c["p_table"].shape[0] - 1)
+            return torch_rng.uniform01(seed, stream, k, j, j.device) < c["p_table"][row]
+        nxt, count = state["next_spike"], state["count"]
+        first = nxt < 0
+        if bool(first.any()):
+            u = torch_rng.uniform01(seed, stream, j, count, j.device)
+            nxt.copy_(torch.where(first, k + torch_rng.geometric_steps(u, c["p"]) - 1, nxt))
+        spiked = nxt == k
+        if bool(spiked.any()):
+            count.add_(spiked.to(torch.int64))
+            u = torch_rng.uniform01(seed, stream, j, count, j.device)
+            nxt.copy_(torch.where(spiked, k + torch_rng.geometric_steps(u, c["p"]), nxt))
+        return spiked
+
+
+@implements(SpikeSource, "torch")
+class TorchSpikeSource(TorchSimulated):
+    """Given spike times; the events of each step are looked up, not scanned."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        steps, idx = model.events(dt)
+        return {"steps": steps, "idx": torch.as_tensor(idx, dtype=torch.int64, device=device),
+                "n": n}
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        lo, hi = np.searchsorted(c["steps"], [k, k + 1])
+        spiked = torch.zeros(c["n"], dtype=torch.bool, device=c["idx"].device)
+        spiked[c["idx"][lo:hi]] = True
+        return spiked

@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-_BACKENDS: dict[str, str | type] = {"numba": "snn.backends.numba:NumbaSimulation"}
+_BACKENDS: dict[str, str | type] = {"numba": "snn.backends.numba:NumbaSimulation",
+                                    "torch": "snn.backends.torch:TorchSimulation"}
 _IMPLEMENTATIONS: dict[tuple[str, type], object] = {}
 _IMPLEMENTATION_MODULES: dict[str, list[str]] = {"numba": ["snn.backends.numba_models"],
-                                                  "torch": ["snn.torch_neurons"]}
+                                                  "torch": ["snn.torch_neurons", "snn.torch_family"]}
 
 
 def register_backend(name: str, target: str | type, implementations: list[str] = ()) -> None:

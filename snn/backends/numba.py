@@ -95,7 +95,7 @@ class NumbaSimulation:
     """A network compiled for the numba backend; ``run`` advances it and returns recordings."""
 
     def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
-                 spike_capacity: int = _SPIKE_CAPACITY) -> None:
+                 spike_capacity: int = _SPIKE_CAPACITY, exact_input: bool = False) -> None:
         from snn.validate import check_int
 
         check_int("chunk_steps", chunk_steps, minimum=1)
@@ -106,6 +106,7 @@ class NumbaSimulation:
         self.seed = built.seed
         self.step = 0
         self.chunk_steps = int(chunk_steps)
+        self.exact_input = bool(exact_input)
         self._spike_capacity = int(spike_capacity)
         source, self._args, self._layout = self._generate()
         self.source = source
@@ -204,7 +205,7 @@ class NumbaSimulation:
         # Ring buffers: one per (post population, target variable) with delays > 1.
         rings: dict[tuple[int, str], tuple[str, int]] = {}
         for proj in b.projections:
-            if proj.max_delay > 1:
+            if proj.max_delay > 1 or self.exact_input:
                 key = (proj.post, proj.target_var)
                 depth = max(rings.get(key, ("", 0))[1], proj.max_delay + 1)
                 rings[key] = (f"R{proj.post}_{proj.target_var}", depth)
@@ -264,14 +265,14 @@ class NumbaSimulation:
                 wq = f"{w}[q]"
             target = f"P{proj.post}_{proj.target_var}"
             ring = rings.get((proj.post, proj.target_var), (None, 0))
-            if proj.delays is None and proj.delay == 1:
+            if proj.delays is None and proj.delay == 1 and ring[0] is None:
                 add = f"{target}[{ind}[q]] += {wq}"
             elif proj.delays is None:
                 add = f"{ring[0]}[(k + {proj.delay}) % {ring[1]}, {ind}[q]] += {wq}"
             else:
                 dl = args.add(f"X{x}_delays", proj.delays)
                 add = (f"d = {dl}[q]\n"
-                       f"        if d == 1:\n"
+                       f"        if d == 1 and {not self.exact_input}:\n"
                        f"            {target}[{ind}[q]] += {wq}\n"
                        f"        else:\n"
                        f"            {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {wq}")

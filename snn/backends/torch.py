@@ -1,0 +1,176 @@
+"""The PyTorch simulation backend: the same network graph as the numba backend, on CPU or CUDA.
+
+State lives in tensors on the chosen device for the whole run; each step advances every
+population with its model's torch implementation (``sim_step``), records monitors, and
+delivers spikes as sparse matrix-vector products (one CSR matrix, post x pre, per projection
+and delay) into per-target ring buffers. Every delivery goes through a ring slot in float64
+and is added to the target once, at the start of the step it arrives in; numba does the same
+with ``exact_input=True``, and in float64 the two backends then produce identical spikes
+(sums of float32 weights are exact in float64, whatever their order).
+
+The time loop is Python (a few tensor operations per population and projection per step),
+so this backend is for GPUs and for checking the numba backend, not for small CPU runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from snn.backends import implementation_for
+from snn.network import BuiltNetwork
+from snn.results import Results, SpikeRecord, StateRecord
+from snn.validate import check_int, check_positive_time
+
+BACKEND = "torch"
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class TorchSimulation:
+    """A network compiled for PyTorch; ``run`` advances it and returns recordings.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+        dtype: ``"float64"`` (default, identical spikes to numba with ``exact_input``) or
+            ``"float32"``.
+        chunk_steps: steps between draining monitors (and progress updates).
+    """
+
+    def __init__(self, built: BuiltNetwork, device: str | torch.device = "cpu",
+                 dtype: str = "float64", chunk_steps: int = 2000) -> None:
+        t0 = time.perf_counter()
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype={dtype!r} is not supported; choose float64 or float32")
+        self.built, self.dt, self.seed = built, built.dt, built.seed
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but CUDA is not available; use 'cpu'")
+        self.dtype = _DTYPES[dtype]
+        self.chunk_steps = check_int("chunk_steps", chunk_steps, minimum=1)
+        self.step = 0
+        self._pops = []
+        for i, pop in enumerate(built.populations):
+            impl = implementation_for(pop.model, BACKEND)
+            if not hasattr(impl, "sim_step"):
+                raise NotImplementedError(
+                    f"{type(pop.model).__name__} runs in torch training layers but has no "
+                    "torch simulation implementation yet; use backend='numba'")
+            state = {}
+            for var in pop.model.state_vars:
+                arr = pop.state[var.name]
+                kind = torch.int64 if np.issubdtype(arr.dtype, np.integer) else self.dtype
+                state[var.name] = torch.as_tensor(arr, dtype=kind, device=self.device).clone()
+            consts = impl.sim_constants(pop.model, pop.n, self.dt, self.device, self.dtype)
+            self._pops.append((impl, pop.model, state, consts, i))
+        self._projections = []
+        self._rings: dict[tuple[int, str], torch.Tensor] = {}
+        for proj in built.projections:
+            post_n = built.populations[proj.post].n
+            pre_n = built.populations[proj.pre].n
+            rows = np.repeat(np.arange(pre_n), np.diff(proj.indptr))
+            delays = proj.delays.astype(np.int64) if proj.delays is not None else \
+                np.full(proj.n_synapses, proj.delay, dtype=np.int64)
+            weights = proj.synapse_weights().astype(np.float64)
+            for d in np.unique(delays):
+                sel = delays == d
+                coo = torch.sparse_coo_tensor(
+                    torch.as_tensor(np.vstack([proj.indices[sel].astype(np.int64), rows[sel]])),
+                    torch.as_tensor(weights[sel]), (post_n, pre_n), dtype=torch.float64,
+                    device=self.device, check_invariants=False)  # indices come from a validated build
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                    csr = coo.coalesce().to_sparse_csr()
+                self._projections.append((proj.pre, proj.post, proj.target_var, int(d), csr))
+            key = (proj.post, proj.target_var)
+            depth = max(self._rings.get(key, torch.zeros(0)).shape[0], proj.max_delay + 1, 2)
+            self._rings[key] = torch.zeros((depth, post_n), dtype=torch.float64, device=self.device)
+        self.build_s = time.perf_counter() - t0
+
+    @property
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Live state tensors by population and variable."""
+        return {self.built.populations[i].name: st for _, _, st, _, i in self._pops}
+
+    def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
+            ) -> Results:
+        """Advance by ``duration`` seconds; returns what the monitors recorded meanwhile."""
+        duration = check_positive_time("duration", duration)
+        n_steps = int(round(duration / self.dt))
+        if abs(n_steps * self.dt - duration) > 1e-9 * max(1.0, duration) or n_steps < 1:
+            raise ValueError(
+                f"duration={duration:g} s is not a whole number of steps of dt={self.dt:g} s")
+        b = self.built
+        k_start, k_end = self.step, self.step + n_steps
+        spikes = {name: ([], []) for name, _, _ in b.spike_monitors}
+        states = {m[0]: ([], []) for m in b.state_monitors}
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_steps, unit="step", unit_scale=True, desc="simulating (torch)")
+        wall = 0.0
+        t0 = time.perf_counter()
+        for k in range(k_start, k_end):
+            for name, pop_i, variables, indices, every in b.state_monitors:
+                if k % every == 0:
+                    st = self._pops[pop_i][2]
+                    idx = torch.as_tensor(indices, device=self.device)
+                    states[name][0].append(k)
+                    states[name][1].append(torch.stack([st[v][idx].to(torch.float64)
+                                                        for v in variables]))
+            fired = []
+            for impl, model, state, consts, i in self._pops:
+                fired.append(impl.sim_step(model, consts, state, k, self.seed, i))
+            for name, pop_i, subset in b.spike_monitors:
+                idx = torch.nonzero(fired[pop_i]).flatten()
+                if subset is not None:
+                    idx = idx[torch.isin(idx, torch.as_tensor(subset, device=self.device))]
+                spikes[name][0].append(torch.full_like(idx, k))
+                spikes[name][1].append(idx)
+            for pre, post, var, d, matrix in self._projections:
+                s = fired[pre]
+                if bool(s.any()):
+                    ring = self._rings[(post, var)]
+                    ring[(k + d) % ring.shape[0]] += matrix @ s.to(torch.float64)
+            for (post, var), ring in self._rings.items():
+                slot = (k + 1) % ring.shape[0]
+                target = self._pops[post][2][var]
+                target += ring[slot].to(target.dtype)
+                ring[slot].zero_()
+            if bar is not None and (k - k_start + 1) % self.chunk_steps == 0:
+                bar.update(self.chunk_steps)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        self.step = k_end
+        res = self._results(spikes, states, {"wall_s": wall, "build_s": self.build_s}, k_start, k_end)
+        if hdf5 is not None:
+            res.to_hdf5(hdf5)
+        return res
+
+    def _results(self, spikes, states, timing, k_start, k_end) -> Results:
+        b = self.built
+        res = Results(b.dt, b.seed, BACKEND, k_start, k_end, timing=timing)
+        for name, pop_i, subset in b.spike_monitors:
+            steps, idx = spikes[name]
+            pop = b.populations[pop_i]
+            res.spikes[name] = SpikeRecord(
+                pop.name, pop.n, b.dt,
+                torch.cat(steps).cpu().numpy().astype(np.int64) if steps else np.zeros(0, np.int64),
+                torch.cat(idx).cpu().numpy().astype(np.int32) if idx else np.zeros(0, np.int32),
+                subset)
+        for name, pop_i, variables, indices, every in b.state_monitors:
+            steps, data = states[name]
+            arr = torch.stack(data).cpu().numpy() if data else np.zeros((0, len(variables), indices.size))
+            res.states[name] = StateRecord(b.populations[pop_i].name, b.dt, variables, indices, every,
+                                           np.asarray(steps, dtype=np.int64), arr)
+        return res
+
+
+__all__ = ["TorchSimulation"]

@@ -29,6 +29,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _peers(vs: list[str]) -> list[str]:
+    """``--vs a --vs b,c`` as ["a", "b", "c"]."""
+    return [p for item in vs for p in item.split(",") if p]
+
+
 def _print_json(obj: dict) -> None:
     print(json.dumps(obj, indent=None, default=float))
 
@@ -96,7 +101,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 def cmd_bench_cuba(a: argparse.Namespace) -> int:
     from snn.bench.cuba import PEERS, run_cuba, run_peer_cuba
 
-    peers = [p for item in a.vs for p in item.split(",") if p]
+    peers = _peers(a.vs)
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
@@ -213,7 +218,7 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    peers = [p for item in a.vs for p in item.split(",") if p]
+    peers = _peers(a.vs)
     report = bench_bptt(arch=a.arch, steps=a.T, batch=a.batch, device=a.device, repeat=a.repeat,
                         vs=tuple(peers), seed=a.seed)
     if a.json:

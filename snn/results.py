@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from snn.h5io import open_checked, temporary_sibling
 
 FORMAT = "synaptica-results"
 VERSION = 1
@@ -138,18 +139,7 @@ class Results:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Results:
         """Read results written by :meth:`to_hdf5` or a streaming run."""
-        import h5py
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"results file {str(path)!r} does not exist")
-        try:
-            fh = h5py.File(path, "r")
-        except OSError as err:
-            raise ValueError(f"{str(path)!r} is not a readable HDF5 file (damaged?): {err}") from err
-        with fh:
-            if fh.attrs.get("format") != FORMAT:
-                raise ValueError(f"{str(path)!r} is not a synaptica results file")
+        with open_checked(path, FORMAT, "results file") as fh:
             a = fh.attrs
             res = cls(float(a["dt"]), int(a["seed"]), str(a["backend"]), int(a["start_step"]),
                       int(a["end_step"]), timing=json.loads(a["timing"]))
@@ -183,10 +173,7 @@ class StreamWriter:
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"hdf5={str(self.path)!r} is a directory; pass a file name")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temporary_sibling(self.path)
         self.fh = h5py.File(self.tmp, "w")
         a = self.fh.attrs
         a["format"], a["version"] = FORMAT, VERSION

@@ -189,13 +189,22 @@ def _bar(total: int, desc: str, enabled: bool):
 
 def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str = "li",
         surrogate=None) -> Sequential:
-    """A fully connected network ``sizes[0] - ... - sizes[-1]`` of LIF layers, with an ``LI``
-    read-out (``readout="li"``) or a spiking last layer (``readout="lif"``)."""
-    from snn.layers import Linear
-    from snn.models import LI, LIF
+    """A fully connected network ``sizes[0] - ... - sizes[-1]`` of hidden layers of ``neuron``,
+    with an ``LI`` read-out (``readout="li"``) or a spiking LIF last layer (``readout="lif"``).
 
-    if neuron != "lif":
-        raise ValueError(f"neuron={neuron!r} is not available yet for training; available: lif")
+    ``neuron``: ``"lif"`` (``LIF.from_beta(beta)``), ``"adaptive"``
+    (``AdaptiveLIF.from_beta(beta)``), ``"meta"`` (``MetaNeuron.from_beta(beta)``, learnable
+    intrinsics), ``"ultralif"`` (``UltraLIF(tau=beta)``, learnable eps) or ``"ultradlif"``
+    (``UltraDLIF()``, learnable eps)."""
+    from snn.layers import Linear
+    from snn.models import LI, LIF, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
+
+    hidden = {"lif": lambda: LIF.from_beta(beta), "adaptive": lambda: AdaptiveLIF.from_beta(beta),
+              "meta": lambda: MetaNeuron.from_beta(beta), "ultralif": lambda: UltraLIF(tau=beta),
+              "ultradlif": lambda: UltraDLIF()}
+    if neuron not in hidden:
+        raise ValueError(f"neuron={neuron!r} is not available for training; available: "
+                         f"{', '.join(sorted(hidden))}")
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
     if readout not in ("li", "lif"):
@@ -203,6 +212,9 @@ def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str =
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
-        model = LI.from_beta(beta) if last and readout == "li" else LIF.from_beta(beta)
+        if last:
+            model = LI.from_beta(beta) if readout == "li" else LIF.from_beta(beta)
+        else:
+            model = hidden[neuron]()
         layers.append(Linear(a, b, model, surrogate=surrogate))
     return Sequential(*layers)

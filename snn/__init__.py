@@ -2,7 +2,19 @@
 
 from snn.connect import AllToAll, FixedInDegree, FixedProbability, FromList, FromMatrix, OneToOne
 from snn.distributions import Normal, Uniform, UniformInt
-from snn.models import IF, LI, LIF, NeuronModel, PoissonSource, SpikeSource, StateVar
+from snn.models import (
+    IF,
+    LI,
+    LIF,
+    AdaptiveLIF,
+    MetaNeuron,
+    NeuronModel,
+    PoissonSource,
+    SpikeSource,
+    StateVar,
+    UltraDLIF,
+    UltraLIF,
+)
 from snn.network import Network, Population, PopulationView
 from snn.results import Results, SpikeRecord, StateRecord
 
@@ -20,8 +32,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'snn' has no attribute {name!r}")
 
 __all__ = [
-    "IF", "LI", "LIF", "AllToAll", "FixedInDegree", "FixedProbability", "FromList", "FromMatrix",
-    "Network", "NeuronModel", "Normal", "OneToOne", "PoissonSource", "Population",
-    "PopulationView", "Results", "SpikeRecord", "SpikeSource", "StateRecord", "StateVar",
-    "Uniform", "UniformInt", "__version__",
+    "IF", "LI", "LIF", "AdaptiveLIF", "AllToAll", "FixedInDegree", "FixedProbability", "FromList",
+    "FromMatrix", "MetaNeuron", "Network", "NeuronModel", "Normal", "OneToOne", "PoissonSource",
+    "Population", "PopulationView", "Results", "SpikeRecord", "SpikeSource", "StateRecord",
+    "StateVar", "UltraDLIF", "UltraLIF", "Uniform", "UniformInt", "__version__",
 ]

@@ -39,10 +39,13 @@ def _surrogate(kind, slope, x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lif_forward(current, em, c0, ke, de, thr, vr, stride, subtract, membrane, spikes):
-    """current, membrane, spikes: (T, P); parameters: (P,) or (1,). Fills membrane, spikes."""
+def lif_forward(current, em, c0, ke, de, thr, vr, v0, stride, subtract, membrane, spikes):
+    """current, membrane, spikes: (T, P); parameters: (P,) or (1,); the membrane starts at
+    ``v0``. Fills membrane and spikes."""
     steps, size = current.shape
-    u = np.zeros(size, current.dtype)
+    u = np.empty(size, current.dtype)
+    for p in range(size):
+        u[p] = v0[p * stride]
     i = np.zeros(size, current.dtype)
     for k in range(steps):
         for p in range(size):
@@ -89,15 +92,15 @@ def lif_backward(grad_spikes, membrane, em, ke, de, thr, vr, stride, subtract, d
 
 @functools.cache
 def shared_forward(delta: bool, subtract: bool, dtype: str):
-    """Forward kernel ``(current, em, c0, ke, de, thr, vr, membrane, spikes)`` with scalar
-    parameters of type ``dtype``."""
+    """Forward kernel ``(current, em, c0, ke, de, thr, vr, v0, membrane, spikes)`` with scalar
+    parameters of type ``dtype`` (``v0``: the initial membrane potential)."""
     f = np.dtype(dtype).type
     one, zero = f(1.0), f(0.0)
 
     @njit(nogil=True, error_model="numpy")
-    def kernel(current, em, c0, ke, de, thr, vr, membrane, spikes):
+    def kernel(current, em, c0, ke, de, thr, vr, v0, membrane, spikes):
         steps, size = current.shape
-        u = np.zeros(size, current.dtype)
+        u = np.full(size, v0, current.dtype)
         i = np.zeros(size, current.dtype)
         jump = thr - vr
         for k in range(steps):

@@ -131,23 +131,16 @@ class LIF(NeuronModel):
         "i_bias",
     )
     def __post_init__(self) -> None:
-        _set(self, "tau_m", as_param("LIF.tau_m", self.tau_m, positive=True))
-        for name in ("tau_syn_exc", "tau_syn_inh", "tau_ref"):
-            _set(self, name, as_param(f"LIF.{name}", getattr(self, name), nonnegative=True))
-        for name in ("v_rest", "v_reset", "v_thresh", "i_bias"):
-            _set(self, name, as_param(f"LIF.{name}", getattr(self, name)))
-        if self.reset not in ("value", "subtract"):
-            raise ValueError(f"LIF.reset must be 'value' or 'subtract', got {self.reset!r}")
-        if np.any(np.asarray(self.v_reset) >= np.asarray(self.v_thresh)):
-            raise ValueError("LIF.v_reset must be below LIF.v_thresh; lower v_reset")
+        _check_lif_like(self, type(self).__name__)
 
     def check_dt(self, dt: float) -> None:
+        name = type(self).__name__
         _check_dt_against(self, dt, ["tau_m"] + [
-            name for name in ("tau_syn_exc", "tau_syn_inh") if np.any(getattr(self, name) > 0)])
-        for name in ("tau_syn_exc", "tau_syn_inh"):
-            tau = np.asarray(getattr(self, name))
-            if np.any(tau == 0) and not np.all(tau == 0):
-                raise ValueError(f"LIF.{name} mixes 0 (delta synapses) and positive values; "
+            tau for tau in ("tau_syn_exc", "tau_syn_inh") if np.any(getattr(self, tau) > 0)])
+        for tau in ("tau_syn_exc", "tau_syn_inh"):
+            value = np.asarray(getattr(self, tau))
+            if np.any(value == 0) and not np.all(value == 0):
+                raise ValueError(f"{name}.{tau} mixes 0 (delta synapses) and positive values; "
                                  "use one kind of synapse per population")
 
     def refractory_steps(self, dt: float) -> np.ndarray | int:
@@ -379,3 +372,297 @@ class SpikeSource(NeuronModel):
         steps_a, idx_a = np.concatenate(steps), np.concatenate(idx)
         order = np.lexsort((idx_a, steps_a))
         return steps_a[order], idx_a[order]
+
+
+# -- the extended neuron family: adaptive threshold, meta-neuron, ultradiscretized LIF --------
+
+
+def _check_lif_like(model, name: str) -> None:
+    """The argument checks of :class:`LIF`, naming ``name`` (the model's class) in errors."""
+    _set(model, "tau_m", as_param(f"{name}.tau_m", model.tau_m, positive=True))
+    for field_name in ("tau_syn_exc", "tau_syn_inh", "tau_ref"):
+        _set(model, field_name,
+             as_param(f"{name}.{field_name}", getattr(model, field_name), nonnegative=True))
+    for field_name in ("v_rest", "v_reset", "v_thresh", "i_bias"):
+        _set(model, field_name, as_param(f"{name}.{field_name}", getattr(model, field_name)))
+    if model.reset not in ("value", "subtract"):
+        raise ValueError(f"{name}.reset must be 'value' or 'subtract', got {model.reset!r}")
+    if np.any(np.asarray(model.v_reset) >= np.asarray(model.v_thresh)):
+        raise ValueError(f"{name}.v_reset must be below {name}.v_thresh; lower v_reset")
+
+
+@dataclass(frozen=True, eq=False)
+class AdaptiveLIF(LIF):
+    """:class:`LIF` with a spike-triggered adaptive threshold (Diehl & Cook 2015).
+
+    The membrane and synaptic currents follow :class:`LIF` exactly (same parameters, same
+    exact integration). The neuron fires when ``v > v_thresh + theta``; ``theta`` (V) decays
+    exactly, ``theta_k+1 = theta_k exp(-dt/tau_theta)``, and jumps by ``theta_plus`` at each
+    spike (after the threshold test of that step). It keeps decaying while refractory.
+    A reset by subtraction lowers ``v`` by the distance of the threshold in force,
+    ``v_thresh + theta - v_reset``.
+
+    The defaults are :class:`LIF`'s plus the Diehl & Cook values ``theta_plus = 0.05 mV`` and
+    ``tau_theta = 1e7 ms``. Their rule "spike if ``v > v_th + theta - 20 mV`` with ``theta``
+    starting at 20 mV" is ``v_thresh = v_th - 20 mV``, ``theta_init = 20 mV`` here.
+
+    Args:
+        tau_m, v_rest, v_reset, v_thresh, tau_ref, tau_syn_exc, tau_syn_inh, i_bias, reset:
+            as :class:`LIF` (s, V).
+        tau_theta: time constant of the threshold's decay (s).
+        theta_plus: increase of ``theta`` per spike (V, >= 0).
+        theta_init: initial ``theta`` (V).
+    """
+
+    tau_theta: float | np.ndarray = 1e4
+    theta_plus: float | np.ndarray = 5e-5
+    theta_init: float | np.ndarray = 0.0
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        *LIF.state_vars, StateVar("theta", np.float64, "theta_init", "V"))
+    per_neuron_params: ClassVar[tuple[str, ...]] = (
+        *LIF.per_neuron_params, "tau_theta", "theta_plus", "theta_init")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _set(self, "tau_theta", as_param("AdaptiveLIF.tau_theta", self.tau_theta, positive=True))
+        _set(self, "theta_plus",
+             as_param("AdaptiveLIF.theta_plus", self.theta_plus, nonnegative=True))
+        _set(self, "theta_init", as_param("AdaptiveLIF.theta_init", self.theta_init))
+
+    def check_dt(self, dt: float) -> None:
+        super().check_dt(dt)
+        _check_dt_against(self, dt, ["tau_theta"])
+
+    @classmethod
+    def from_beta(cls, beta: float = 0.9, v_thresh: float = 1.0, dt: float = 1e-3,
+                  reset: str = "subtract", theta_plus: float = 0.1,
+                  tau_theta: float = 20e-3) -> AdaptiveLIF:
+        """The discrete-time form of :meth:`LIF.from_beta` (``v_k = beta v_k-1 + input_k``,
+        delta synapses, no refractory period) with the adaptive threshold: ``theta``
+        (in units of ``v_thresh``) jumps by ``theta_plus`` and decays by
+        ``exp(-dt/tau_theta)`` a step."""
+        if not 0.0 < beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {beta}")
+        return cls(tau_m=-dt / np.log(beta), v_rest=0.0, v_reset=0.0, v_thresh=v_thresh,
+                   tau_ref=0.0, tau_syn_exc=0.0, tau_syn_inh=0.0, reset=reset,
+                   tau_theta=tau_theta, theta_plus=theta_plus, theta_init=0.0)
+
+
+_META_LEARNABLE = ("tau_m", "v_thresh", "v_reset", "kappa")
+
+
+@dataclass(frozen=True, eq=False)
+class MetaNeuron(NeuronModel):
+    """Probabilistic meta-neuron with learnable intrinsic parameters (escape noise).
+
+    Leaky integration of delta inputs (as :class:`LI`), then a Bernoulli spike::
+
+        v_k = v_rest + (u_k-1 - v_rest) exp(-dt/tau_m) + input_k
+        p_k = sigmoid((v_k - v_thresh) / kappa)          s_k ~ Bernoulli(p_k)
+        u_k = v_reset if s_k else v_k     (reset="subtract": u_k = v_k - s_k (v_thresh - v_reset))
+
+    ``kappa`` (V) is the noise scale (inverse slope) of the firing probability: as
+    ``kappa -> 0`` the neuron becomes a deterministic LIF. The intrinsics named in ``learn``
+    (any of ``"tau_m"``, ``"v_thresh"``, ``"v_reset"``, ``"kappa"``) are learnable per neuron
+    in training layers, reparameterised so constraints hold without clipping:
+    ``beta = exp(-dt/tau_m) = sigmoid(rho)``, ``kappa = exp(log_kappa)``. ``v_reset`` may lie
+    above ``v_thresh`` (the neuron fires stochastically at any potential).
+
+    On the simulation backend the draw is ``uniform01(seed, stream, step, neuron) < p_k``
+    (the counter-based generator of :class:`PoissonSource`), so runs are reproducible from
+    the seed. The state variable ``p`` holds the last step's firing probability.
+
+    The form of the firing probability (logistic escape noise) is the meta-neuron brief's
+    specification; the paper's exact equations were not available.
+
+    Args:
+        tau_m: membrane time constant (s).
+        v_rest: resting potential (V).
+        v_reset: reset potential (V).
+        v_thresh: potential of firing probability 1/2 (V).
+        kappa: noise scale of the firing probability (V, > 0).
+        reset: ``"value"`` or ``"subtract"``.
+        learn: the intrinsics a training layer learns (a tuple of names; ``()`` for none).
+    """
+
+    tau_m: float | np.ndarray = 20e-3
+    v_rest: float | np.ndarray = -65e-3
+    v_reset: float | np.ndarray = -65e-3
+    v_thresh: float | np.ndarray = -50e-3
+    kappa: float | np.ndarray = 1e-3
+    reset: str = "value"
+    learn: tuple[str, ...] = _META_LEARNABLE
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v", np.float64, "v_rest", "V"),
+        StateVar("i_in", np.float64, 0.0, "V"),
+        StateVar("p", np.float64, 0.0, "1"),
+    )
+    ports: ClassVar[dict[str, str]] = {"exc": "i_in", "inh": "i_in"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ("tau_m", "v_rest", "v_reset", "v_thresh",
+                                                    "kappa")
+
+    def __post_init__(self) -> None:
+        _set(self, "tau_m", as_param("MetaNeuron.tau_m", self.tau_m, positive=True))
+        _set(self, "kappa", as_param("MetaNeuron.kappa", self.kappa, positive=True))
+        for name in ("v_rest", "v_reset", "v_thresh"):
+            _set(self, name, as_param(f"MetaNeuron.{name}", getattr(self, name)))
+        if self.reset not in ("value", "subtract"):
+            raise ValueError(f"MetaNeuron.reset must be 'value' or 'subtract', got {self.reset!r}")
+        learn = self.learn
+        if isinstance(learn, str) or not isinstance(learn, (tuple, list)):
+            raise TypeError(
+                f"MetaNeuron.learn must be a tuple of names from {_META_LEARNABLE}, got {learn!r}"
+            )
+        unknown = [x for x in learn if x not in _META_LEARNABLE]
+        if unknown:
+            raise ValueError(
+                f"MetaNeuron.learn has unknown intrinsics {unknown}; choose from {_META_LEARNABLE}"
+            )
+        _set(self, "learn", tuple(dict.fromkeys(learn)))
+
+    def check_dt(self, dt: float) -> None:
+        _check_dt_against(self, dt, ["tau_m"])
+
+    @classmethod
+    def from_beta(cls, beta: float = 0.9, v_thresh: float = 1.0, kappa: float = 0.2,
+                  dt: float = 1e-3, reset: str = "subtract",
+                  learn: tuple[str, ...] = _META_LEARNABLE) -> MetaNeuron:
+        """The discrete-time form: ``v_k = beta u_k-1 + input_k`` from rest 0, threshold
+        ``v_thresh``, noise scale ``kappa`` (units of ``v_thresh``), reset to 0 or by
+        subtraction."""
+        if not 0.0 < beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {beta}")
+        return cls(tau_m=-dt / np.log(beta), v_rest=0.0, v_reset=0.0, v_thresh=v_thresh,
+                   kappa=kappa, reset=reset, learn=learn)
+
+
+def _check_ultra(model, name: str) -> None:
+    if isinstance(model.eps, np.ndarray) or not np.isscalar(model.eps):
+        raise TypeError(f"{name}.eps must be a scalar (one temperature per layer), got {model.eps!r}")
+    _set(model, "eps", as_param(f"{name}.eps", model.eps, positive=True))
+    _set(model, "eps_min", as_param(f"{name}.eps_min", model.eps_min, positive=True))
+    _set(model, "eps_max", as_param(f"{name}.eps_max", model.eps_max, positive=True))
+    if model.eps_min >= model.eps_max:
+        raise ValueError(f"{name}.eps_min must be below {name}.eps_max")
+    for flag in ("learn_eps", "learn_tau"):
+        if not isinstance(getattr(model, flag), bool):
+            raise TypeError(f"{name}.{flag} must be True or False")
+    if model.learn_eps and not model.eps_min <= model.eps <= model.eps_max:
+        raise ValueError(
+            f"{name}.eps={model.eps:g} is outside [eps_min, eps_max] = [{model.eps_min:g}, "
+            f"{model.eps_max:g}], where a learned eps is clamped; pass learn_eps=False for a "
+            "fixed eps, or widen eps_min/eps_max"
+        )
+    _set(model, "theta", as_param(f"{name}.theta", model.theta))
+
+
+_LOG_TAU_RANGE = (-2.3, -0.01)  # UltraPLIF's clamp of a learned log tau: tau in [0.1, 0.99]
+
+
+@dataclass(frozen=True, eq=False)
+class UltraLIF(NeuronModel):
+    """Ultradiscretized (log-sum-exp, max-plus) LIF of Miñoza (2026), with temperature ``eps``.
+
+    One step, input ``I_k`` (the weights of the spikes arriving this step, or ``W x_k``)::
+
+        V  = LSE_eps(u_k-1 + log tau, I_k)       LSE_eps(a, b) = eps log(exp(a/eps) + exp(b/eps))
+        s_k = sigmoid((V - theta) / eps)         (real-valued "spike" in (0, 1))
+        u_k = V (1 - s_k)                        (soft multiplicative reset)
+
+    As ``eps -> 0`` this is the max-plus LIF ``V = max(u + log tau, I)``, ``s = H(V - theta)``,
+    reset to 0. Every step is smooth, so training uses the exact gradient (a layer's
+    surrogate is ignored). ``tau`` is the retention *per step* (dimensionless, in (0, 1)),
+    not a time constant: the model runs with the same ``tau`` at any ``dt``. ``V``, ``I``,
+    ``theta`` and ``eps`` share one unit (dimensionless in training, threshold 1).
+
+    In training ``eps`` is learned (``learn_eps``) as ``eps = clamp(exp(rho), eps_min,
+    eps_max)``, one value per layer; ``learn_tau=True`` also learns ``log tau`` clamped to
+    [-2.3, -0.01] (UltraPLIF). On the event-driven backend the neuron emits a spike event
+    when ``s_k > 0.5`` (that is ``V > theta``: the ``eps -> 0`` spike); the real-valued
+    ``s`` is the state variable ``s``.
+    """
+
+    eps: float = 1.0
+    theta: float | np.ndarray = 1.0
+    tau: float = 0.9
+    learn_eps: bool = True
+    learn_tau: bool = False
+    eps_min: float = 0.1
+    eps_max: float = 20.0
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v", np.float64, 0.0, "1"),
+        StateVar("i_in", np.float64, 0.0, "1"),
+        StateVar("s", np.float64, 0.0, "1"),
+    )
+    ports: ClassVar[dict[str, str]] = {"exc": "i_in", "inh": "i_in"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ("theta",)
+
+    def __post_init__(self) -> None:
+        _check_ultra(self, "UltraLIF")
+        if isinstance(self.tau, np.ndarray) or not np.isscalar(self.tau):
+            raise TypeError(f"UltraLIF.tau must be a scalar retention per step, got {self.tau!r}")
+        tau = as_param("UltraLIF.tau", self.tau, positive=True)
+        if not tau < 1.0:
+            raise ValueError(f"UltraLIF.tau is the retention per step and must be in (0, 1), got {tau}")
+        if self.learn_tau and not _LOG_TAU_RANGE[0] <= np.log(tau) <= _LOG_TAU_RANGE[1]:
+            raise ValueError(
+                f"UltraLIF.tau={tau:g} is outside [0.1, 0.99], where a learned tau is clamped "
+                "(UltraPLIF); pass a tau in that range or learn_tau=False"
+            )
+        _set(self, "tau", tau)
+
+
+@dataclass(frozen=True, eq=False)
+class UltraDLIF(NeuronModel):
+    """Diffusion (gap-junction) UltraLIF: neighbours along the population are coupled.
+
+    One step for neuron ``i`` of ``n`` (indices wrap around: ``i - 1`` of neuron 0 is
+    ``n - 1``)::
+
+        V_i  = LSE_eps(u_i-1, tau u_i, u_i+1) + I_i      (u: the previous step's potentials)
+        s_i = sigmoid((V_i - theta) / eps)     u_i <- V_i (1 - s_i)
+
+    ``tau = 1`` (the default) is UltraDLIF; ``tau`` in [0.1, 0.99] scales the centre term as
+    UltraDPLIF (learned in training with ``learn_tau=True``, clamped to [0.1, 0.99]). The
+    official code's UltraDLIF accepts a ``tau`` but does not use it; here ``tau`` always means
+    the centre factor. Neuron order matters: in a dense layer the neighbours are adjacent
+    output features; in a conv layer, adjacent entries of the flattened (channel, y, x) map.
+    ``eps``, ``theta``, units, spike events (``s > 0.5``) and gradients are as
+    :class:`UltraLIF`. As ``eps -> 0`` this is the max-plus diffusion
+    ``V_i = max(u_i-1, tau u_i, u_i+1) + I_i``, ``s = H(V_i - theta)``, reset to 0.
+
+    Limit (ours; the brief gives none in which UltraDLIF reduces to UltraLIF, whose input
+    enters inside the soft max): with a spatially uniform potential and input the coupling
+    does nothing, and every neuron follows the one-neuron recursion
+    ``V = LSE_eps(u, tau u, u) + I`` (for ``tau = 1``: ``V = u + eps log 3 + I``; as
+    ``eps -> 0`` a non-leaky integrate-and-fire neuron reset to 0).
+    """
+
+    eps: float = 1.0
+    theta: float | np.ndarray = 1.0
+    tau: float = 1.0
+    learn_eps: bool = True
+    learn_tau: bool = False
+    eps_min: float = 0.1
+    eps_max: float = 20.0
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = UltraLIF.state_vars
+    ports: ClassVar[dict[str, str]] = {"exc": "i_in", "inh": "i_in"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ("theta",)
+
+    def __post_init__(self) -> None:
+        _check_ultra(self, "UltraDLIF")
+        if isinstance(self.tau, np.ndarray) or not np.isscalar(self.tau):
+            raise TypeError(f"UltraDLIF.tau must be a scalar centre factor, got {self.tau!r}")
+        tau = as_param("UltraDLIF.tau", self.tau, positive=True)
+        if tau > 1.0:
+            raise ValueError(f"UltraDLIF.tau is a centre factor in (0, 1], got {tau}")
+        if self.learn_tau and not 0.1 <= tau <= 0.99:
+            raise ValueError(
+                f"UltraDLIF.tau={tau:g} is outside [0.1, 0.99], where a learned tau is clamped "
+                "(UltraDPLIF); pass a tau in that range or learn_tau=False"
+            )
+        _set(self, "tau", tau)

@@ -1,2 +1,274 @@
 """Torch implementations of the extended neuron family (adaptive LIF, meta-neuron, UltraLIF,
-UltraDLIF) for training layers."""
+UltraDLIF) for training layers.
+
+Each follows the :class:`~snn.torch_neurons.TorchNeuron` interface: ``constants`` uses the
+same formulas as the numba backend (:mod:`snn.backends.numba_models`), ``step`` is one step in
+plain torch operations, and the default ``sequence`` loops over ``step`` with autograd.
+A step's input current is what the numba backend accumulates from the spikes arriving in
+that step, so stepping the same inputs gives the same membrane trajectory on both.
+
+* ``AdaptiveLIF``: LIF plus the threshold ``theta``; the surrogate gradient flows through the
+  threshold too (``theta`` depends on earlier spikes).
+* ``MetaNeuron``: a Bernoulli spike with probability ``p = sigmoid((v - v_thresh) / kappa)``;
+  the backward pass is straight-through (``ds/dp := 1``), so the layer's surrogate is unused
+  and the intrinsics named in ``model.learn`` get gradients through ``p``. Uniform numbers
+  come from ``torch.rand`` with ``consts["generator"]`` (None: torch's default generator, so
+  ``torch.manual_seed`` makes runs reproducible) or from ``consts["noise"]``, a callable
+  ``noise(like) -> uniform numbers shaped like like`` (to replay the numba backend's numbers).
+* ``UltraLIF`` / ``UltraDLIF``: smooth everywhere, trained with their exact gradients
+  (autograd through the forward function; the layer's surrogate is ignored). Their output is
+  real-valued in (0, 1), so they declare ``spiking = False``: a layer must not mark it binary
+  (a synaptic layer would store a binary input as bool for the weight gradient). As a last
+  layer this means :class:`~snn.layers.Sequential` reports ``output_is_membrane``; pass
+  ``decoder="count"`` to BPTT to sum the outputs instead of taking their maximum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from snn.backends import implements
+from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
+from snn.torch_neurons import TorchNeuron, _param
+
+
+def _like(value, like: torch.Tensor) -> torch.Tensor:
+    """``value`` (float or per-neuron tensor) broadcast to the shape of ``like``."""
+    return torch.zeros_like(like) + value
+
+
+def _learnable(value, shape: tuple[int, ...], name: str) -> torch.Tensor:
+    """A per-neuron parameter of ``shape`` from a scalar or a per-neuron array."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(shape, float(arr))
+    elif arr.size == int(np.prod(shape)):
+        arr = arr.reshape(shape)
+    else:
+        raise ValueError(f"{name} has {arr.size} values but the layer has neurons of shape {shape}")
+    return torch.tensor(arr, dtype=torch.get_default_dtype())
+
+
+@implements(AdaptiveLIF, "torch")
+class TorchAdaptiveLIF(TorchNeuron):
+    """LIF (exact integration constants of the numba backend) with the adaptive threshold::
+
+        i_k = i_k-1 de + input_k      v_k = u_k-1 em + c0 + i_k ke      theta = theta_k-1 eth
+        s_k = H(v_k - v_thresh - theta)                       (surrogate gradient)
+        u_k = v_reset or v_k - (v_thresh + theta - v_reset)   at a spike
+        theta_k = theta + theta_plus s_k
+
+    State starts at ``v_rest`` and ``theta_init`` (as on the numba backend).
+    """
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        if np.any(np.asarray(model.tau_ref) > 0):
+            raise ValueError(
+                "AdaptiveLIF.tau_ref > 0 is not supported in training layers; use tau_ref=0 "
+                "(refractoriness runs on the simulation backends)"
+            )
+        from snn.backends.numba_models import NumbaAdaptiveLIF
+
+        c = NumbaAdaptiveLIF().constants(model, 1, dt)
+        out = {k: _param(c[k], device, dtype) for k in ("em", "c0", "ke", "de", "eth", "theta_plus")}
+        for k in ("v_thresh", "v_reset", "v_rest", "theta_init"):
+            out[k] = _param(getattr(model, k), device, dtype)
+        out["subtract"] = model.reset == "subtract"
+        return out
+
+    def initial_state(self, model, like):
+        v_rest = _param(model.v_rest, like.device, like.dtype)
+        theta0 = _param(model.theta_init, like.device, like.dtype)
+        return {"u": _like(v_rest, like), "i": torch.zeros_like(like), "theta": _like(theta0, like)}
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        i = state["i"] + current
+        v = state["u"] * c["em"] + c["c0"] + i * c["ke"]
+        theta = state["theta"] * c["eth"]
+        threshold = c["v_thresh"] + theta
+        s = surrogate(v - threshold)
+        r = s.detach() if detach_reset else s
+        if c["subtract"]:
+            u = v - r * (threshold - c["v_reset"])
+        else:
+            u = v - r * (v - c["v_reset"])
+        return s, {"u": u, "i": i * c["de"], "theta": theta + r * c["theta_plus"]}
+
+
+class _BernoulliST(torch.autograd.Function):
+    """``s = 1[u < p]`` exactly 0 or 1 forward; straight-through ``ds/dp = 1`` backward."""
+
+    @staticmethod
+    def forward(ctx, p, uniform):
+        return (uniform < p).to(p.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+@implements(MetaNeuron, "torch")
+class TorchMetaNeuron(TorchNeuron):
+    """The meta-neuron's step::
+
+        v_k = u_k-1 beta + v_rest (1 - beta) + input_k
+        p_k = sigmoid((v_k - v_thresh) / kappa)     s_k = 1[uniform_k < p_k]   (ds/dp := 1)
+        u_k = v_reset at a spike (or v_k - (v_thresh - v_reset) for reset="subtract")
+
+    Learnable intrinsics (``model.learn``) are per-neuron parameters: ``beta_logit``
+    (``beta = sigmoid(beta_logit)``, for ``tau_m``), ``v_thresh``, ``v_reset`` and
+    ``log_kappa`` (``kappa = exp(log_kappa)``). ``detach_reset`` stops the gradient through
+    the reset term.
+    """
+
+    _PARAM = {"tau_m": "beta_logit", "v_thresh": "v_thresh", "v_reset": "v_reset",
+              "kappa": "log_kappa"}
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        from snn.backends.numba_models import NumbaMetaNeuron
+
+        c = NumbaMetaNeuron().constants(model, 1, dt)
+        out = {k: _param(c[k], device, dtype) for k in ("em", "v_thresh", "v_reset", "kappa")}
+        out["v_rest"] = _param(model.v_rest, device, dtype)
+        out["subtract"] = model.reset == "subtract"
+        out["generator"] = None
+        out["noise"] = None
+        return out
+
+    def parameters(self, model, shape, dt):
+        out = {}
+        for name in model.learn:
+            value = getattr(model, name)
+            if name == "tau_m":
+                beta = np.exp(-dt / np.asarray(value, np.float64))
+                value = np.log(beta) - np.log1p(-beta)  # logit
+            elif name == "kappa":
+                value = np.log(np.asarray(value, np.float64))
+            out[self._PARAM[name]] = _learnable(value, shape, f"MetaNeuron.{name}")
+        return out
+
+    def initial_state(self, model, like):
+        return {"u": _like(_param(model.v_rest, like.device, like.dtype), like)}
+
+    def intrinsics(self, consts: dict, params: dict | None) -> tuple:
+        """``(beta, v_thresh, v_reset, kappa)`` from the learned parameters where given."""
+        params = params or {}
+        beta = torch.sigmoid(params["beta_logit"]) if "beta_logit" in params else consts["em"]
+        thr = params.get("v_thresh", consts["v_thresh"])
+        reset = params.get("v_reset", consts["v_reset"])
+        kappa = torch.exp(params["log_kappa"]) if "log_kappa" in params else consts["kappa"]
+        return beta, thr, reset, kappa
+
+    def probability(self, model, consts, v, params=None) -> torch.Tensor:
+        """The firing probability at membrane potential ``v``."""
+        _, thr, _, kappa = self.intrinsics(consts, params)
+        return torch.sigmoid((v - thr) / kappa)
+
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
+        beta, thr, v_reset, kappa = self.intrinsics(consts, params)
+        v_rest = consts["v_rest"]
+        v = state["u"] * beta + v_rest * (1.0 - beta) + current
+        p = torch.sigmoid((v - thr) / kappa)
+        if consts.get("noise") is not None:
+            uniform = consts["noise"](p)
+        else:
+            uniform = torch.rand(p.shape, generator=consts.get("generator"), device=p.device,
+                                 dtype=p.dtype)
+        s = _BernoulliST.apply(p, uniform)
+        r = s.detach() if detach_reset else s
+        u = v - r * (thr - v_reset) if consts["subtract"] else v - r * (v - v_reset)
+        return s, {"u": u, "v": v, "p": p}
+
+
+def _lse2(a: torch.Tensor, b: torch.Tensor, eps) -> torch.Tensor:
+    """``eps log(exp(a/eps) + exp(b/eps))`` without overflow (the numba formula)."""
+    return torch.maximum(a, b) + eps * torch.log1p(torch.exp(-(a - b).abs() / eps))
+
+
+def _lse3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, eps) -> torch.Tensor:
+    """Three-term LSE shifted by the (gradient-free) maximum; its value does not depend on
+    the shift, so detaching it keeps the gradient exact."""
+    m = torch.maximum(torch.maximum(a, b), c).detach()
+    return m + eps * torch.log(torch.exp((a - m) / eps) + torch.exp((b - m) / eps)
+                               + torch.exp((c - m) / eps))
+
+
+class _TorchUltra(TorchNeuron):
+    """Shared by UltraLIF and UltraDLIF: temperature and tau, learned or fixed."""
+
+    spiking = False  # real-valued outputs: never marked binary
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        return {"eps": float(model.eps), "tau": float(model.tau),
+                "log_tau": float(np.log(model.tau)),
+                "theta": _param(model.theta, device, dtype),
+                "eps_min": float(model.eps_min), "eps_max": float(model.eps_max)}
+
+    def parameters(self, model, shape, dt):
+        """``log_eps`` (one per layer) when ``learn_eps``, ``log_tau`` when ``learn_tau``."""
+        dtype = torch.get_default_dtype()
+        out = {}
+        if model.learn_eps:
+            out["log_eps"] = torch.tensor(float(np.log(model.eps)), dtype=dtype)
+        if model.learn_tau:
+            out["log_tau"] = torch.tensor(float(np.log(model.tau)), dtype=dtype)
+        return out
+
+    def eps(self, consts: dict, params: dict | None):
+        """The temperature in force: ``clamp(exp(log_eps), eps_min, eps_max)`` if learned."""
+        if params and "log_eps" in params:
+            return params["log_eps"].exp().clamp(consts["eps_min"], consts["eps_max"])
+        return consts["eps"]
+
+    def initial_state(self, model, like):
+        return {"u": torch.zeros_like(like)}
+
+    @staticmethod
+    def _fire(V, consts, eps):
+        s = torch.sigmoid((V - consts["theta"]) / eps)
+        return s, {"u": V * (1.0 - s), "v": V}
+
+
+@implements(UltraLIF, "torch")
+class TorchUltraLIF(_TorchUltra):
+    """``V = LSE_eps(u + log tau, I)``, ``s = sigmoid((V - theta) / eps)``, ``u = V (1 - s)``;
+    a learned ``log tau`` is clamped to [-2.3, -0.01] (UltraPLIF)."""
+
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
+        eps = self.eps(consts, params)
+        if params and "log_tau" in params:
+            log_tau = params["log_tau"].clamp(*_LOG_TAU_RANGE)
+        else:
+            log_tau = consts["log_tau"]
+        V = _lse2(state["u"] + log_tau, current, eps)
+        return self._fire(V, consts, eps)
+
+
+def _neighbours(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left and right circular neighbours along the flattened neurons of each sample."""
+    flat = u.reshape(u.shape[0], -1)
+    left = torch.roll(flat, 1, dims=1).reshape(u.shape)
+    right = torch.roll(flat, -1, dims=1).reshape(u.shape)
+    return left, right
+
+
+@implements(UltraDLIF, "torch")
+class TorchUltraDLIF(_TorchUltra):
+    """``V_i = LSE_eps(u_i-1, tau u_i, u_i+1) + I_i`` (circular neighbours), spike and reset as
+    UltraLIF; a learned ``tau`` is ``clamp(exp(log_tau), 0.1, 0.99)`` (UltraDPLIF)."""
+
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
+        eps = self.eps(consts, params)
+        if params and "log_tau" in params:
+            tau = params["log_tau"].exp().clamp(0.1, 0.99)
+        else:
+            tau = consts["tau"]
+        u = state["u"]
+        left, right = _neighbours(u)
+        V = _lse3(left, u * tau, right, eps)
+        return self._fire(V + current, consts, eps)
+
+
+__all__ = ["TorchAdaptiveLIF", "TorchMetaNeuron", "TorchUltraDLIF", "TorchUltraLIF"]

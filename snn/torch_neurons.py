@@ -155,6 +155,7 @@ class TorchLIF(TorchNeuron, TorchSimulated):
             "ke": _param(c["ke"], device, dtype), "de": _param(c["de"], device, dtype),
             "v_thresh": _param(model.v_thresh, device, dtype),
             "v_reset": _param(model.v_reset, device, dtype),
+            "v_rest": _param(model.v_rest, device, dtype),  # the initial membrane potential
             "subtract": model.reset == "subtract",
         }
 
@@ -164,7 +165,7 @@ class TorchLIF(TorchNeuron, TorchSimulated):
 
     def initial_state(self, model, like):
         zero = torch.zeros_like(like)
-        return {"u": zero, "i": zero.clone()}
+        return {"u": zero + _param(model.v_rest, like.device, like.dtype), "i": zero.clone()}
 
     def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
         c = consts
@@ -179,7 +180,7 @@ class TorchLIF(TorchNeuron, TorchSimulated):
 def _compiled_constants(c: dict, shape, dtype) -> tuple[dict[str, np.ndarray], int]:
     """Constants for the compiled loops: one-element arrays (stride 0) when all are scalars,
     else arrays over the flattened neurons of one step (stride 1)."""
-    names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
+    names = ("em", "c0", "ke", "de", "v_thresh", "v_reset", "v_rest")
     if not any(isinstance(c[k], torch.Tensor) for k in names):
         return {k: np.array([c[k]], dtype=dtype) for k in names}, 0
     out = {}
@@ -210,7 +211,7 @@ class _LIFSequence(torch.autograd.Function):
             flat = current.detach().contiguous().reshape(steps, -1)
             membrane = torch.empty_like(flat)
             spikes = torch.empty_like(flat)
-            names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
+            names = ("em", "c0", "ke", "de", "v_thresh", "v_reset", "v_rest")
             if stride == 0:
                 delta = c["ke"] == 1.0 and c["de"] == 0.0
                 kernel = fused_cpu.shared_forward(delta, c["subtract"], np.dtype(dt).name)
@@ -233,7 +234,7 @@ class _LIFSequence(torch.autograd.Function):
         membrane = torch.empty_like(current)
         spikes = torch.empty_like(current)
         fired = torch.empty(current.shape[1:], dtype=torch.bool, device=current.device)
-        u = torch.zeros_like(current[0])
+        u = torch.zeros_like(current[0]) + c["v_rest"]
         i = torch.zeros_like(current[0])
         jump = thr - vr
         plain = isinstance(em, float) and isinstance(c0, float) and c0 == 0.0

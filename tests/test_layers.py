@@ -132,7 +132,7 @@ def test_membrane_readout_gradients_equal_snntorch(float64_default):
 @pytest.mark.parametrize("tau_syn", [0.0, 4e-3])
 @pytest.mark.parametrize("detach", [False, True])
 def test_fused_backward_equals_autograd_through_steps(reset, tau_syn, detach):
-    model = snn.LIF(tau_m=10e-3, v_rest=0.0, v_reset=-0.2, v_thresh=1.0, tau_ref=0.0,
+    model = snn.LIF(tau_m=10e-3, v_rest=0.3, v_reset=-0.2, v_thresh=1.0, tau_ref=0.0,
                     tau_syn_exc=tau_syn, reset=reset)
     impl = snn.backends.implementation_for(model, "torch")
     g = torch.Generator().manual_seed(4)
@@ -206,3 +206,14 @@ def test_bench_bptt_reports_both_and_keeps_less_memory():
         assert key in r
     assert r["snntorch"]["peak_memory_bytes"] > 0
     assert r["memory_ratio"] < 0.7  # membranes and boolean spikes only
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_layer_starts_at_rest(dtype):
+    """A biological LIF (v_rest = -65 mV) in a layer starts at v_rest, as on the simulation
+    backends: without input it never fires."""
+    layer = Linear(3, 4, snn.LIF(tau_ref=0.0, tau_syn_exc=0.0)).to(dtype)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.fill_(1e-4)  # 0.1 mV a step: settles at -64 mV, far below -50 mV
+    assert layer(torch.zeros(50, 2, 3, dtype=dtype)).sum() == 0

@@ -24,7 +24,17 @@ from __future__ import annotations
 import numpy as np
 
 from snn.backends import implements
-from snn.models import IF, LI, LIF, PoissonSource, SpikeSource
+from snn.models import (
+    IF,
+    LI,
+    LIF,
+    AdaptiveLIF,
+    MetaNeuron,
+    PoissonSource,
+    SpikeSource,
+    UltraDLIF,
+    UltraLIF,
+)
 
 
 class NumbaNeuron:
@@ -190,6 +200,129 @@ while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
         @spikes[@nspikes] = @ev_idx[@ptr[0]]
         @nspikes += 1
     @ptr[0] += 1
+"""
+
+
+
+@implements(AdaptiveLIF, "numba")
+class NumbaAdaptiveLIF(NumbaNeuron):
+    """LIF's exact integration (its constants) plus the threshold ``theta``: decayed exactly
+    each step, tested as ``v > v_thresh + theta``, raised by ``theta_plus`` at a spike."""
+
+    def constants(self, model, n, dt):
+        values = NumbaLIF().constants(model, n, dt)
+        values["eth"] = _scalar_or_array(np.exp(-dt / np.asarray(model.tau_theta, np.float64)))
+        values["theta_plus"] = _scalar_or_array(model.theta_plus)
+        return values
+
+    def body(self, model):
+        if model.reset == "value":
+            reset = "v = $v_reset"
+        else:
+            reset = "v -= %thr - $v_reset"
+        return f"""
+ie = $i_exc
+ii = $i_inh
+v0 = $v
+r = $refractory_until
+%th = $theta * $eth
+v = v0 * $em + $c0 + ie * $ke + ii * $ki
+$i_exc = ie * $de
+$i_inh = ii * $di
+active = $k >= r
+if not active:
+    v = v0
+%thr = $v_thresh + %th
+spiked = active & (v > %thr)
+if spiked:
+    {reset}
+    %th += $theta_plus
+    r = $k + $n_ref + 1
+$v = v
+$theta = %th
+$refractory_until = r
+"""
+
+
+@implements(MetaNeuron, "numba")
+class NumbaMetaNeuron(NumbaNeuron):
+    """Leaky integration, then a Bernoulli spike with probability
+    ``sigmoid((v - v_thresh) / kappa)`` drawn with ``uniform01(seed, stream, step, neuron)``."""
+
+    def constants(self, model, n, dt):
+        em = np.exp(-dt / np.asarray(model.tau_m, np.float64))
+        values = {"em": em, "c0": np.asarray(model.v_rest) * (1.0 - em),
+                  "v_thresh": model.v_thresh, "v_reset": model.v_reset, "kappa": model.kappa}
+        return {k: _scalar_or_array(v) for k, v in values.items()}
+
+    def body(self, model):
+        reset = "v = $v_reset" if model.reset == "value" else "v -= $v_thresh - $v_reset"
+        return f"""
+v = $v * $em + $c0 + $i_in
+$i_in = 0.0
+%p = 1.0 / (1.0 + np.exp(($v_thresh - v) / $kappa))
+spiked = uniform01($seed, @stream, $k, $j) < %p
+if spiked:
+    {reset}
+$v = v
+$p = %p
+"""
+
+
+_ULTRA_SPIKE = """
+%s = 1.0 / (1.0 + np.exp(($theta - %V) / $eps))
+$s = %s
+$v = %V * (1.0 - %s)
+"""
+
+
+@implements(UltraLIF, "numba")
+class NumbaUltraLIF(NumbaNeuron):
+    """``V = LSE_eps(u + log tau, I)`` computed as ``max + eps log1p(exp(-|a - b| / eps))``
+    (no overflow for small eps); spike event when ``s > 0.5``."""
+
+    def constants(self, model, n, dt):
+        return {"eps": float(model.eps), "log_tau": float(np.log(model.tau)),
+                "theta": _scalar_or_array(model.theta)}
+
+    def body(self, model):
+        return """
+%a = $v + $log_tau
+%b = $i_in
+$i_in = 0.0
+%V = max(%a, %b) + $eps * np.log1p(np.exp(-abs(%a - %b) / $eps))
+""" + _ULTRA_SPIKE + """
+spiked = %s > 0.5
+"""
+
+
+@implements(UltraDLIF, "numba")
+class NumbaUltraDLIF(NumbaNeuron):
+    """The whole population in one fragment: each neuron reads its circular neighbours'
+    previous potentials from a scratch copy ``u_prev``, so the update order does not matter."""
+
+    per_neuron = False
+
+    def constants(self, model, n, dt):
+        return {"eps": float(model.eps), "tau_c": float(model.tau),
+                "theta": _scalar_or_array(model.theta), "u_prev": np.zeros(n, np.float64)}
+
+    def body(self, model):
+        return """
+for j in range(@n):
+    @u_prev[j] = $v
+for j in range(@n):
+    %l = @u_prev[j - 1 if j > 0 else @n - 1]
+    %c = @u_prev[j] * $tau_c
+    %r = @u_prev[j + 1 if j < @n - 1 else 0]
+    %m = max(%l, %c, %r)
+    %V = %m + $eps * np.log(np.exp((%l - %m) / $eps) + np.exp((%c - %m) / $eps)
+                            + np.exp((%r - %m) / $eps)) + $i_in
+    $i_in = 0.0
+""" + "\n".join("    " + line for line in _ULTRA_SPIKE.strip("\n").splitlines()) + """
+    if %s > 0.5:
+        @spikes[@nspikes] = j
+        @nspikes += 1
 """
 
 

@@ -285,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=["digits", "mnist", "fashion", "kmnist"], default="digits")
     train.add_argument("--data-dir", help="directory holding the MNIST-format files")
     train.add_argument("--arch", help="layer sizes, e.g. 784-500-10 (default by data set)")
-    train.add_argument("--neuron", default="lif", help="hidden neuron model (default lif)")
+    train.add_argument("--neuron", default="lif",
+                       choices=["lif", "adaptive", "meta", "ultralif", "ultradlif"],
+                       help="hidden neuron model (default lif)")
     train.add_argument("--readout", choices=["li", "lif"], default="li",
                        help="li: leaky-integrator read-out (max membrane); lif: spike counts")
     train.add_argument("--beta", type=float, default=0.9, help="membrane decay per step")

@@ -30,7 +30,7 @@ import torch
 
 from snn.backends import implements
 from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
-from snn.torch_neurons import TorchNeuron, _param
+from snn.torch_neurons import TorchNeuron, _param, reject_refractory
 
 
 def _like(value, like: torch.Tensor) -> torch.Tensor:
@@ -63,11 +63,7 @@ class TorchAdaptiveLIF(TorchNeuron):
     """
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
-        if np.any(np.asarray(model.tau_ref) > 0):
-            raise ValueError(
-                "AdaptiveLIF.tau_ref > 0 is not supported in training layers; use tau_ref=0 "
-                "(refractoriness runs on the simulation backends)"
-            )
+        reject_refractory(model)
         from snn.backends.numba_models import NumbaAdaptiveLIF
 
         c = NumbaAdaptiveLIF().constants(model, 1, dt)

@@ -48,6 +48,16 @@ class TorchSimulated:
         raise NotImplementedError
 
 
+def reject_refractory(model) -> None:
+    """Training layers have no refractory period: say so if the model asks for one."""
+    if np.any(np.asarray(model.tau_ref) > 0):
+        name = type(model).__name__
+        raise ValueError(
+            f"{name}.tau_ref > 0 is not supported in training layers; use tau_ref=0 "
+            "(refractoriness runs on the simulation backends)"
+        )
+
+
 def _numba_constants(impl_cls, model, n, dt, device, dtype) -> dict[str, object]:
     """A numba fragment's constants as floats, ints or tensors on ``device``."""
     out = {}
@@ -142,11 +152,7 @@ class TorchLIF(TorchNeuron, TorchSimulated):
         return _fire(model, c, state, k, v0.clone(), v, r.clone())
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
-        if np.any(np.asarray(model.tau_ref) > 0):
-            raise ValueError(
-                "LIF.tau_ref > 0 is not supported in training layers; use tau_ref=0 "
-                "(refractoriness runs on the simulation backends)"
-            )
+        reject_refractory(model)
         from snn.backends.numba_models import NumbaLIF
 
         c = NumbaLIF().constants(model, 1, dt)

@@ -63,7 +63,7 @@ def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float):
 
 def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, device: str = "cpu",
                repeat: int = 5, vs: tuple[str, ...] = ("snntorch",), seed: int = 0,
-               beta: float = 0.9, slope: float = 25.0) -> dict:
+               beta: float = 0.9, slope: float = 25.0, chunk_steps: int | None = 25) -> dict:
     """Time per training step and memory saved for backward, ours and each peer."""
     from rules.bptt import mlp
     from snn.layers import mark_binary
@@ -71,7 +71,8 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
 
     sizes = [int(s) for s in arch.split("-")]
     torch.manual_seed(seed)
-    net = mlp(sizes, beta=beta, readout="lif", surrogate=FastSigmoid(slope)).to(device)
+    net = mlp(sizes, beta=beta, readout="lif", surrogate=FastSigmoid(slope),
+              chunk_steps=chunk_steps).to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
     x = mark_binary((torch.rand(steps, batch, sizes[0], generator=gen, device=device) < 0.2).float())
     y = torch.randint(0, sizes[-1], (batch,), generator=gen, device=device)
@@ -97,6 +98,7 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
             times[name].append(time.perf_counter() - t0)
     report = {
         "arch": arch, "steps": steps, "batch": batch, "device": device, "repeat": repeat,
+        "chunk_steps": chunk_steps,
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "time_per_step_s": statistics.median(times["synaptica"]),
         "peak_memory_bytes": memory["synaptica"],

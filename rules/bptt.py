@@ -188,14 +188,18 @@ def _bar(total: int, desc: str, enabled: bool):
 
 
 def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str = "li",
-        surrogate=None) -> Sequential:
+        surrogate=None, chunk_steps: int | None = 25) -> Sequential:
     """A fully connected network ``sizes[0] - ... - sizes[-1]`` of hidden layers of ``neuron``,
     with an ``LI`` read-out (``readout="li"``) or a spiking LIF last layer (``readout="lif"``).
 
     ``neuron``: ``"lif"`` (``LIF.from_beta(beta)``), ``"adaptive"``
     (``AdaptiveLIF.from_beta(beta)``), ``"meta"`` (``MetaNeuron.from_beta(beta)``, learnable
     intrinsics), ``"ultralif"`` (``UltraLIF(tau=beta)``, learnable eps) or ``"ultradlif"``
-    (``UltraDLIF()``, learnable eps)."""
+    (``UltraDLIF()``, learnable eps).
+
+    ``chunk_steps`` runs the layers 25 time steps at a time (see :class:`snn.layers.Sequential`);
+    ``None`` runs all steps at once.
+    """
     from snn.layers import Linear
     from snn.models import LI, LIF, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
 
@@ -217,4 +221,4 @@ def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str =
         else:
             model = hidden[neuron]()
         layers.append(Linear(a, b, model, surrogate=surrogate))
-    return Sequential(*layers)
+    return Sequential(*layers, chunk_steps=chunk_steps)

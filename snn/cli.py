@@ -220,7 +220,7 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     peers = _peers(a.vs)
     report = bench_bptt(arch=a.arch, steps=a.T, batch=a.batch, device=a.device, repeat=a.repeat,
-                        vs=tuple(peers), seed=a.seed)
+                        vs=tuple(peers), seed=a.seed, chunk_steps=a.chunk or None)
     if a.json:
         _print_json(report)
         return 0
@@ -336,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     bptt.add_argument("--vs", action="append", default=[], metavar="PEER", help="snntorch")
     bptt.add_argument("--repeat", type=_positive_int, default=5, help="timed steps; median counts")
     bptt.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    bptt.add_argument("--chunk", type=int, default=25,
+                      help="time steps per chunk in our layers (0: all at once; default 25)")
     bptt.add_argument("--seed", type=int, default=0)
     bptt.add_argument("--json", action="store_true", help="print one JSON object")
     bptt.set_defaults(func=cmd_bench_bptt)

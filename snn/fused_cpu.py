@@ -39,14 +39,11 @@ def _surrogate(kind, slope, x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lif_forward(current, em, c0, ke, de, thr, vr, v0, stride, subtract, membrane, spikes):
-    """current, membrane, spikes: (T, P); parameters: (P,) or (1,); the membrane starts at
-    ``v0``. Fills membrane and spikes."""
+def lif_forward(current, em, c0, ke, de, thr, vr, stride, subtract, u, i, membrane, spikes):
+    """current, membrane, spikes: (T, P); parameters: (P,) or (1,); ``u`` (membrane after
+    reset) and ``i`` (decayed synaptic current) hold the state before the first step and are
+    left holding the state after the last. Fills membrane and spikes."""
     steps, size = current.shape
-    u = np.empty(size, current.dtype)
-    for p in range(size):
-        u[p] = v0[p * stride]
-    i = np.zeros(size, current.dtype)
     for k in range(steps):
         for p in range(size):
             q = p * stride
@@ -62,11 +59,11 @@ def lif_forward(current, em, c0, ke, de, thr, vr, v0, stride, subtract, membrane
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def lif_backward(grad_spikes, membrane, em, ke, de, thr, vr, stride, subtract, detach, kind,
-                 slope, grad_current):
-    """Reverse-time pass of :func:`lif_forward`; fills grad_current (T, P)."""
+                 slope, g_u, g_i, grad_current):
+    """Reverse-time pass of :func:`lif_forward`; fills grad_current (T, P). ``g_u`` and
+    ``g_i`` hold the gradients with respect to the final state and are left holding those
+    with respect to the initial state."""
     steps, size = membrane.shape
-    g_u = np.zeros(size, membrane.dtype)
-    g_i = np.zeros(size, membrane.dtype)
     for k in range(steps - 1, -1, -1):
         for p in range(size):
             q = p * stride
@@ -92,16 +89,14 @@ def lif_backward(grad_spikes, membrane, em, ke, de, thr, vr, stride, subtract, d
 
 @functools.cache
 def shared_forward(delta: bool, subtract: bool, dtype: str):
-    """Forward kernel ``(current, em, c0, ke, de, thr, vr, v0, membrane, spikes)`` with scalar
-    parameters of type ``dtype`` (``v0``: the initial membrane potential)."""
+    """Forward kernel ``(current, em, c0, ke, de, thr, vr, u, i, membrane, spikes)`` with
+    scalar parameters of type ``dtype``; ``u`` and ``i`` carry the state in and out."""
     f = np.dtype(dtype).type
     one, zero = f(1.0), f(0.0)
 
     @njit(nogil=True, error_model="numpy")
-    def kernel(current, em, c0, ke, de, thr, vr, v0, membrane, spikes):
+    def kernel(current, em, c0, ke, de, thr, vr, u, i, membrane, spikes):
         steps, size = current.shape
-        u = np.full(size, v0, current.dtype)
-        i = np.zeros(size, current.dtype)
         jump = thr - vr
         for k in range(steps):
             for p in range(size):
@@ -124,15 +119,14 @@ def shared_forward(delta: bool, subtract: bool, dtype: str):
 
 @functools.cache
 def shared_backward(delta: bool, subtract: bool, detach: bool, kind: int, dtype: str):
-    """Backward kernel ``(grad_spikes, membrane, em, ke, de, thr, vr, slope, grad_current)``."""
+    """Backward kernel ``(grad_spikes, membrane, em, ke, de, thr, vr, slope, g_u, g_i,
+    grad_current)``; ``g_u``, ``g_i`` carry the state gradients from the end to the start."""
     f = np.dtype(dtype).type
     one, zero, half, half_pi = f(1.0), f(0.0), f(0.5), f(np.pi / 2)
 
     @njit(nogil=True, error_model="numpy")
-    def kernel(grad_spikes, membrane, em, ke, de, thr, vr, slope, grad_current):
+    def kernel(grad_spikes, membrane, em, ke, de, thr, vr, slope, g_u, g_i, grad_current):
         steps, size = membrane.shape
-        g_u = np.zeros(size, membrane.dtype)
-        g_i = np.zeros(size, membrane.dtype)
         jump = thr - vr
         for k in range(steps - 1, -1, -1):
             for p in range(size):

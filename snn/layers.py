@@ -116,11 +116,29 @@ class SpikingLayer(nn.Module):
         """False for read-out layers that output a membrane potential."""
         return self.impl.spiking
 
-    def dynamics(self, current: torch.Tensor) -> torch.Tensor:
-        """Run the neuron model over all steps of ``current`` (T, batch, ...)."""
-        out = self.impl.sequence(self.neuron, current, self.dt, self.surrogate, self.detach_reset,
-                                 dict(self.neuron_params))
-        return mark_binary(out) if self.spiking else out
+    def dynamics(self, current: torch.Tensor, state: dict | None = None, chunked: bool = False):
+        """Run the neuron model over all steps of ``current`` (T, batch, ...). With
+        ``chunked``, start from ``state`` and return ``(output, state after the last step)``."""
+        params = dict(self.neuron_params)
+        if chunked:
+            out, state = self.impl.sequence_with_state(self.neuron, current, self.dt, self.surrogate,
+                                                       self.detach_reset, params, state)
+        else:
+            out = self.impl.sequence(self.neuron, current, self.dt, self.surrogate,
+                                     self.detach_reset, params)
+        out = mark_binary(out) if self.spiking else out
+        return (out, state) if chunked else out
+
+    def forward_chunk(self, x: torch.Tensor, state: dict | None):
+        """Steps ``x`` (a chunk of time) from ``state``; returns (output, state)."""
+        return self.dynamics(self.synapses(x), state, chunked=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dynamics(self.synapses(x))
+
+    def synapses(self, x: torch.Tensor) -> torch.Tensor:
+        """The input current of every step of ``x``."""
+        raise NotImplementedError
 
 
 def _check_steps(x: torch.Tensor, dims: int, name: str) -> None:
@@ -153,11 +171,11 @@ class Linear(SpikingLayer):
             bound = 1 / math.sqrt(self.in_features)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def synapses(self, x: torch.Tensor) -> torch.Tensor:
         _check_steps(x, 3, "Linear")
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear expects {self.in_features} input features, got {x.shape[-1]}")
-        return self.dynamics(_SpikeLinear.apply(x, self.weight, self.bias))
+        return _SpikeLinear.apply(x, self.weight, self.bias)
 
 
 class Conv2d(SpikingLayer):
@@ -177,14 +195,14 @@ class Conv2d(SpikingLayer):
         self.weight, self.bias = conv.weight, conv.bias
         self.stride, self.padding = (stride, stride), (padding, padding)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def synapses(self, x: torch.Tensor) -> torch.Tensor:
         _check_steps(x, 5, "Conv2d")
         steps, batch = x.shape[:2]
         flat = x.reshape(steps * batch, *x.shape[2:])
         if _is_binary(x):
             mark_binary(flat)
         out = _SpikeConv2d.apply(flat, self.weight, self.bias, self.stride, self.padding)
-        return self.dynamics(out.reshape(steps, batch, *out.shape[1:]))
+        return out.reshape(steps, batch, *out.shape[1:])
 
 
 class RecurrentLinear(Linear):
@@ -196,19 +214,24 @@ class RecurrentLinear(Linear):
         nn.init.orthogonal_(self.recurrent, gain=0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_steps(x, 3, "RecurrentLinear")
-        feed = _SpikeLinear.apply(x, self.weight, self.bias)
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: torch.Tensor, state: dict | None):
+        feed = self.synapses(x)
         consts = self.impl.constants(self.neuron, self.dt, x.device, x.dtype)
-        state = self.impl.initial_state(self.neuron, feed[0])
-        out = feed[0].new_zeros(feed[0].shape)
+        if state is None:
+            state = {"neuron": self.impl.initial_state(self.neuron, feed[0]),
+                     "out": feed[0].new_zeros(feed[0].shape)}
+        inner, out = state["neuron"], state["out"]
         outputs = []
         for k in range(x.shape[0]):
-            out, state = self.impl.step(self.neuron, consts, feed[k] + out @ self.recurrent.t(),
-                                        state, self.surrogate, self.detach_reset,
+            out, inner = self.impl.step(self.neuron, consts, feed[k] + out @ self.recurrent.t(),
+                                        inner, self.surrogate, self.detach_reset,
                                         dict(self.neuron_params))
             outputs.append(out)
-        out = torch.stack(outputs)
-        return mark_binary(out) if self.spiking else out
+        out_all = torch.stack(outputs)
+        out_all = mark_binary(out_all) if self.spiking else out_all
+        return out_all, {"neuron": inner, "out": out}
 
 
 class _PerStep(nn.Module):
@@ -249,7 +272,35 @@ class Flatten(nn.Module):
 
 
 class Sequential(nn.Sequential):
-    """Layers applied in order to a ``(T, batch, ...)`` tensor."""
+    """Layers applied in order to a ``(T, batch, ...)`` tensor.
+
+    ``chunk_steps`` (default None: all steps at once) runs every layer on chunks of that many
+    time steps in turn, carrying each layer's state from chunk to chunk; results and
+    gradients are the same, and long sequences stay in the processor's cache.
+    """
+
+    def __init__(self, *layers: nn.Module, chunk_steps: int | None = None) -> None:
+        super().__init__(*layers)
+        self.chunk_steps = None if chunk_steps is None else check_int("chunk_steps", chunk_steps,
+                                                                      minimum=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.chunk_steps is None or x.shape[0] <= self.chunk_steps:
+            return super().forward(x)
+        states: list[dict | None] = [None] * len(self)
+        outputs = []
+        for start in range(0, x.shape[0], self.chunk_steps):
+            h = x[start:start + self.chunk_steps]
+            if _is_binary(x):
+                mark_binary(h)
+            for n, layer in enumerate(self):
+                if isinstance(layer, SpikingLayer):
+                    h, states[n] = layer.forward_chunk(h, states[n])
+                else:
+                    h = layer(h)
+            outputs.append(h)
+        out = torch.cat(outputs)
+        return mark_binary(out) if _is_binary(outputs[0]) else out
 
     @property
     def output_is_membrane(self) -> bool:

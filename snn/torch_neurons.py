@@ -117,6 +117,20 @@ class TorchNeuron:
             outputs.append(out)
         return torch.stack(outputs)
 
+    def sequence_with_state(self, model, current: torch.Tensor, dt: float, surrogate: Surrogate,
+                            detach_reset: bool = False, params: dict | None = None,
+                            state: dict | None = None):
+        """Like ``sequence`` but starting from ``state`` (``None``: the initial state) and
+        also returning the state after the last step, so time can be processed in chunks."""
+        consts = self.constants(model, dt, current.device, current.dtype)
+        state = state if state is not None else self.initial_state(model, current[0])
+        outputs = []
+        for k in range(current.shape[0]):
+            out, state = self.step(model, consts, current[k], state, surrogate, detach_reset,
+                                   params)
+            outputs.append(out)
+        return torch.stack(outputs), state
+
     def initial_state(self, model, like: torch.Tensor) -> dict[str, torch.Tensor]:
         """Zero state shaped like one step's input."""
         raise NotImplementedError
@@ -166,8 +180,15 @@ class TorchLIF(TorchNeuron, TorchSimulated):
         }
 
     def sequence(self, model, current, dt, surrogate, detach_reset=False, params=None):
+        return self.sequence_with_state(model, current, dt, surrogate, detach_reset, params)[0]
+
+    def sequence_with_state(self, model, current, dt, surrogate, detach_reset=False, params=None,
+                            state=None):
         c = self.constants(model, dt, current.device, current.dtype)
-        return _LIFSequence.apply(current, c, surrogate, detach_reset)
+        state = state if state is not None else self.initial_state(model, current[0])
+        spikes, u, i = _LIFSequence.apply(current, state["u"], state["i"], c, surrogate,
+                                          detach_reset)
+        return spikes, {"u": u, "i": i}
 
     def initial_state(self, model, like):
         zero = torch.zeros_like(like)
@@ -186,7 +207,7 @@ class TorchLIF(TorchNeuron, TorchSimulated):
 def _compiled_constants(c: dict, shape, dtype) -> tuple[dict[str, np.ndarray], int]:
     """Constants for the compiled loops: one-element arrays (stride 0) when all are scalars,
     else arrays over the flattened neurons of one step (stride 1)."""
-    names = ("em", "c0", "ke", "de", "v_thresh", "v_reset", "v_rest")
+    names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
     if not any(isinstance(c[k], torch.Tensor) for k in names):
         return {k: np.array([c[k]], dtype=dtype) for k in names}, 0
     out = {}
@@ -203,11 +224,21 @@ def _compiled(current: torch.Tensor, surrogate: Surrogate) -> bool:
 
 
 class _LIFSequence(torch.autograd.Function):
-    """All steps of an LIF layer as one node; saves the membrane of each step only."""
+    """All steps of an LIF layer (or a chunk of them) as one node.
+
+    Inputs: currents ``(T, ...)``, the state before the first step (``u0``, the membrane after
+    reset, and ``i0``, the decayed synaptic current), the constants, the surrogate. Outputs:
+    spikes and the state after the last step, so chunks of time chain through autograd. Saves
+    the membrane of each step only.
+    """
 
     @staticmethod
-    def forward(ctx, current, c, surrogate, detach_reset):
+    def forward(ctx, current, u0, i0, c, surrogate, detach_reset):
         ctx.c, ctx.surrogate, ctx.detach_reset = c, surrogate, detach_reset
+        ctx.delta = c["ke"] == 1.0 and c["de"] == 0.0 if isinstance(c["ke"], float) and \
+            isinstance(c["de"], float) else False
+        u = u0.detach().clone().contiguous()
+        i = i0.detach().clone().contiguous()
         if _compiled(current, surrogate):
             from snn import fused_cpu
 
@@ -217,38 +248,36 @@ class _LIFSequence(torch.autograd.Function):
             flat = current.detach().contiguous().reshape(steps, -1)
             membrane = torch.empty_like(flat)
             spikes = torch.empty_like(flat)
-            names = ("em", "c0", "ke", "de", "v_thresh", "v_reset", "v_rest")
+            names = ("em", "c0", "ke", "de", "v_thresh", "v_reset")
+            uf, iff = u.reshape(-1), i.reshape(-1)
             if stride == 0:
-                delta = c["ke"] == 1.0 and c["de"] == 0.0
-                kernel = fused_cpu.shared_forward(delta, c["subtract"], np.dtype(dt).name)
-                kernel(flat.numpy(), *(consts[k][0] for k in names), membrane.numpy(),
-                       spikes.numpy())
+                kernel = fused_cpu.shared_forward(ctx.delta, c["subtract"], np.dtype(dt).name)
+                kernel(flat.numpy(), *(consts[k][0] for k in names), uf.numpy(), iff.numpy(),
+                       membrane.numpy(), spikes.numpy())
             else:
                 fused_cpu.lif_forward(flat.numpy(), *(consts[k] for k in names), stride,
-                                      c["subtract"], membrane.numpy(), spikes.numpy())
+                                      c["subtract"], uf.numpy(), iff.numpy(), membrane.numpy(),
+                                      spikes.numpy())
             ctx.consts, ctx.stride = consts, stride
             ctx.save_for_backward(membrane.reshape(current.shape))
-            return spikes.reshape(current.shape)
+            return spikes.reshape(current.shape), u, i
         ctx.consts = None
-        return _LIFSequence._forward_torch(ctx, current, c)
+        return _LIFSequence._forward_torch(ctx, current, u, i, c)
 
     @staticmethod
-    def _forward_torch(ctx, current, c):
+    def _forward_torch(ctx, current, u, i, c):
         em, c0, ke, de, thr, vr = (c[k] for k in ("em", "c0", "ke", "de", "v_thresh", "v_reset"))
-        delta = isinstance(de, float) and de == 0.0 and isinstance(ke, float) and ke == 1.0
         steps = current.shape[0]
         membrane = torch.empty_like(current)
         spikes = torch.empty_like(current)
         fired = torch.empty(current.shape[1:], dtype=torch.bool, device=current.device)
-        u = torch.zeros_like(current[0]) + c["v_rest"]
-        i = torch.zeros_like(current[0])
         jump = thr - vr
         plain = isinstance(em, float) and isinstance(c0, float) and c0 == 0.0
         for k in range(steps):
             v = membrane[k]  # written in place: no temporaries per step
-            if delta and plain:
+            if ctx.delta and plain:
                 torch.add(current[k], u, alpha=em, out=v)
-            elif delta:
+            elif ctx.delta:
                 torch.add(current[k], u * em + c0, out=v)
             else:
                 i = i + current[k]
@@ -264,13 +293,15 @@ class _LIFSequence(torch.autograd.Function):
             else:
                 u = torch.where(fired, vr, v)
         ctx.save_for_backward(membrane)
-        ctx.delta = delta
-        return spikes
+        return spikes, u, i
 
     @staticmethod
-    def backward(ctx, grad_spikes):
+    def backward(ctx, grad_spikes, grad_u, grad_i):
         (membrane,) = ctx.saved_tensors
         c, sg, detach = ctx.c, ctx.surrogate, ctx.detach_reset
+        # Gradients with respect to the final state (zero unless a later chunk used it).
+        g_u = (grad_u if grad_u is not None else torch.zeros_like(membrane[0])).clone().contiguous()
+        g_i = (grad_i if grad_i is not None else torch.zeros_like(membrane[0])).clone().contiguous()
         if ctx.consts is not None:
             from snn import fused_cpu
 
@@ -279,22 +310,21 @@ class _LIFSequence(torch.autograd.Function):
             flat_m = membrane.reshape(steps, -1)
             flat_g = grad_spikes.contiguous().reshape(steps, -1)
             grad = torch.empty_like(flat_m)
+            gu, gi = g_u.reshape(-1), g_i.reshape(-1)
             if ctx.stride == 0:
-                delta = c["ke"] == 1.0 and c["de"] == 0.0
-                kernel = fused_cpu.shared_backward(delta, c["subtract"], detach, sg.compiled_kind,
-                                                   flat_m.numpy().dtype.name)
+                kernel = fused_cpu.shared_backward(ctx.delta, c["subtract"], detach,
+                                                   sg.compiled_kind, flat_m.numpy().dtype.name)
                 kernel(flat_g.numpy(), flat_m.numpy(), k["em"][0], k["ke"][0], k["de"][0],
                        k["v_thresh"][0], k["v_reset"][0], k["em"].dtype.type(sg.slope),
-                       grad.numpy())
+                       gu.numpy(), gi.numpy(), grad.numpy())
             else:
                 fused_cpu.lif_backward(flat_g.numpy(), flat_m.numpy(), k["em"], k["ke"], k["de"],
                                        k["v_thresh"], k["v_reset"], ctx.stride, c["subtract"],
-                                       detach, sg.compiled_kind, float(sg.slope), grad.numpy())
-            return grad.reshape(membrane.shape), None, None, None
+                                       detach, sg.compiled_kind, float(sg.slope), gu.numpy(),
+                                       gi.numpy(), grad.numpy())
+            return grad.reshape(membrane.shape), g_u, g_i, None, None, None
         em, ke, de, thr, vr = (c[k] for k in ("em", "ke", "de", "v_thresh", "v_reset"))
         grad_current = torch.empty_like(membrane)
-        g_u = torch.zeros_like(membrane[0])  # dL/du_k from the future
-        g_i = torch.zeros_like(membrane[0])  # dL/d(decayed current) from the future
         for k in range(membrane.shape[0] - 1, -1, -1):
             v = membrane[k]
             x = v - thr
@@ -312,7 +342,7 @@ class _LIFSequence(torch.autograd.Function):
                 grad_current[k] = g_in
                 g_i = g_in
             g_u = g_v * em
-        return grad_current, None, None, None
+        return grad_current, g_u, g_i, None, None, None
 
 
 @implements(LI, "torch")
@@ -335,8 +365,14 @@ class TorchLI(TorchNeuron, TorchSimulated):
         return {"em": _param(np.exp(-dt / np.asarray(model.tau_m)), device, dtype)}
 
     def sequence(self, model, current, dt, surrogate=None, detach_reset=False, params=None):
+        return self.sequence_with_state(model, current, dt, surrogate, detach_reset, params)[0]
+
+    def sequence_with_state(self, model, current, dt, surrogate=None, detach_reset=False,
+                            params=None, state=None):
         em = self.constants(model, dt, current.device, current.dtype)["em"]
-        return _LISequence.apply(current, em)
+        v0 = state["v"] if state is not None else torch.zeros_like(current[0])
+        out = _LISequence.apply(current, v0, em)
+        return out, {"v": out[-1]}
 
     def initial_state(self, model, like):
         return {"v": torch.zeros_like(like)}
@@ -347,12 +383,12 @@ class TorchLI(TorchNeuron, TorchSimulated):
 
 
 class _LISequence(torch.autograd.Function):
-    """A leaky integrator over all steps; its backward needs nothing saved."""
+    """A leaky integrator over all steps from ``v0``; its backward needs nothing saved."""
 
     @staticmethod
-    def forward(ctx, current, em):
+    def forward(ctx, current, v0, em):
         out = torch.empty_like(current)
-        v = torch.zeros_like(current[0])
+        v = v0.detach()
         for k in range(current.shape[0]):
             v = v * em + current[k]
             out[k] = v
@@ -366,7 +402,7 @@ class _LISequence(torch.autograd.Function):
         for k in range(grad_out.shape[0] - 1, -1, -1):
             g = grad_out[k] + g * ctx.em
             grad[k] = g
-        return grad, None
+        return grad, g * ctx.em, None
 
 
 __all__ = ["TorchLI", "TorchLIF", "TorchNeuron"]

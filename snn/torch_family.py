@@ -21,6 +21,12 @@ that step, so stepping the same inputs gives the same membrane trajectory on bot
   (a synaptic layer would store a binary input as bool for the weight gradient). As a last
   layer this means :class:`~snn.layers.Sequential` reports ``output_is_membrane``; pass
   ``decoder="count"`` to BPTT to sum the outputs instead of taking their maximum.
+
+All four also run on the torch *simulation* backend (:class:`~snn.torch_neurons.TorchSimulated`):
+``sim_constants`` / ``sim_step`` follow the numba fragments operation for operation (the
+meta-neuron draws ``torch_rng.uniform01(seed, stream, step, neuron)`` as numba does; ``exp``,
+``log`` and ``log1p`` come from :mod:`snn.backends.torch_libm`, the C library's on the CPU),
+so float64 runs on the CPU equal the numba backend's bit for bit.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ import torch
 
 from snn.backends import implements
 from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
-from snn.torch_neurons import TorchNeuron, _param, reject_refractory
+from snn.torch_neurons import (
+    TorchNeuron,
+    TorchSimulated,
+    _numba_constants,
+    _param,
+    reject_refractory,
+)
 
 
 def _like(value, like: torch.Tensor) -> torch.Tensor:
@@ -51,7 +63,7 @@ def _learnable(value, shape: tuple[int, ...], name: str) -> torch.Tensor:
 
 
 @implements(AdaptiveLIF, "torch")
-class TorchAdaptiveLIF(TorchNeuron):
+class TorchAdaptiveLIF(TorchNeuron, TorchSimulated):
     """LIF (exact integration constants of the numba backend) with the adaptive threshold::
 
         i_k = i_k-1 de + input_k      v_k = u_k-1 em + c0 + i_k ke      theta = theta_k-1 eth
@@ -61,6 +73,30 @@ class TorchAdaptiveLIF(TorchNeuron):
 
     State starts at ``v_rest`` and ``theta_init`` (as on the numba backend).
     """
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaAdaptiveLIF
+
+        return _numba_constants(NumbaAdaptiveLIF, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        ie, ii, v0, r = state["i_exc"], state["i_inh"], state["v"], state["refractory_until"]
+        th = state["theta"] * c["eth"]
+        v = v0 * c["em"] + c["c0"] + ie * c["ke"] + ii * c["ki"]
+        ie.mul_(c["de"])
+        ii.mul_(c["di"])
+        active = k >= r
+        v = torch.where(active, v, v0)
+        thr = c["v_thresh"] + th
+        spiked = active & (v > thr)
+        if model.reset == "value":
+            after = torch.zeros_like(v) + c["v_reset"]
+        else:
+            after = v - (thr - c["v_reset"])
+        state["v"].copy_(torch.where(spiked, after, v))
+        state["theta"].copy_(torch.where(spiked, th + c["theta_plus"], th))
+        state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
+        return spiked
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         reject_refractory(model)
@@ -106,7 +142,7 @@ class _BernoulliST(torch.autograd.Function):
 
 
 @implements(MetaNeuron, "torch")
-class TorchMetaNeuron(TorchNeuron):
+class TorchMetaNeuron(TorchNeuron, TorchSimulated):
     """The meta-neuron's step::
 
         v_k = u_k-1 beta + v_rest (1 - beta) + input_k
@@ -121,6 +157,30 @@ class TorchMetaNeuron(TorchNeuron):
 
     _PARAM = {"tau_m": "beta_logit", "v_thresh": "v_thresh", "v_reset": "v_reset",
               "kappa": "log_kappa"}
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaMetaNeuron
+
+        c = _numba_constants(NumbaMetaNeuron, model, n, dt, device, dtype)
+        c["index"] = torch.arange(n, device=device, dtype=torch.int64)
+        return c
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        from snn.backends import torch_libm, torch_rng
+
+        v = state["v"] * c["em"] + c["c0"] + state["i_in"]
+        state["i_in"].zero_()
+        # 1.0 / (1.0 + exp((v_thresh - v) / kappa)); reciprocal() is 1.0 / x exactly
+        p = (1.0 + torch_libm.exp(torch.div(c["v_thresh"] - v, c["kappa"]))).reciprocal()
+        j = c["index"]
+        spiked = torch_rng.uniform01(seed, stream, k, j, j.device) < p
+        if model.reset == "value":
+            after = torch.zeros_like(v) + c["v_reset"]
+        else:
+            after = v - (c["v_thresh"] - c["v_reset"])
+        state["v"].copy_(torch.where(spiked, after, v))
+        state["p"].copy_(p)
+        return spiked
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         from snn.backends.numba_models import NumbaMetaNeuron
@@ -227,10 +287,35 @@ class _TorchUltra(TorchNeuron):
         return s, {"u": V * (1.0 - s), "v": V}
 
 
+def _ultra_spike(c, state, V) -> torch.Tensor:
+    """numba_models._ULTRA_SPIKE and the spike event ``s > 0.5``, in place."""
+    from snn.backends import torch_libm
+
+    s = (1.0 + torch_libm.exp(torch.div(c["theta"] - V, c["eps"]))).reciprocal()
+    state["s"].copy_(s)
+    state["v"].copy_(V * (1.0 - s))
+    return s > 0.5
+
+
 @implements(UltraLIF, "torch")
-class TorchUltraLIF(_TorchUltra):
+class TorchUltraLIF(_TorchUltra, TorchSimulated):
     """``V = LSE_eps(u + log tau, I)``, ``s = sigmoid((V - theta) / eps)``, ``u = V (1 - s)``;
     a learned ``log tau`` is clamped to [-2.3, -0.01] (UltraPLIF)."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaUltraLIF
+
+        return _numba_constants(NumbaUltraLIF, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        from snn.backends import torch_libm
+
+        a = state["v"] + c["log_tau"]
+        b = state["i_in"].clone()
+        state["i_in"].zero_()
+        eps = c["eps"]
+        V = torch.maximum(a, b) + eps * torch_libm.log1p(torch_libm.exp(torch.div(-(a - b).abs(), eps)))
+        return _ultra_spike(c, state, V)
 
     def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
         eps = self.eps(consts, params)
@@ -251,9 +336,31 @@ def _neighbours(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @implements(UltraDLIF, "torch")
-class TorchUltraDLIF(_TorchUltra):
+class TorchUltraDLIF(_TorchUltra, TorchSimulated):
     """``V_i = LSE_eps(u_i-1, tau u_i, u_i+1) + I_i`` (circular neighbours), spike and reset as
     UltraLIF; a learned ``tau`` is ``clamp(exp(log_tau), 0.1, 0.99)`` (UltraDPLIF)."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaUltraDLIF
+
+        c = _numba_constants(NumbaUltraDLIF, model, n, dt, device, dtype)
+        del c["u_prev"]  # numba's scratch copy of the previous potentials; a clone here
+        return c
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        from snn.backends import torch_libm
+
+        u = state["v"].clone()
+        left = torch.roll(u, 1)  # left[j] = u[j - 1], left[0] = u[n - 1]
+        centre = u * c["tau_c"]
+        right = torch.roll(u, -1)  # right[j] = u[j + 1], right[n - 1] = u[0]
+        m = torch.maximum(torch.maximum(left, centre), right)
+        eps = c["eps"]
+        total = (torch_libm.exp(torch.div(left - m, eps)) + torch_libm.exp(torch.div(centre - m, eps))
+                 + torch_libm.exp(torch.div(right - m, eps)))
+        V = m + eps * torch_libm.log(total) + state["i_in"]
+        state["i_in"].zero_()
+        return _ultra_spike(c, state, V)
 
     def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
         eps = self.eps(consts, params)

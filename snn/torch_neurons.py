@@ -64,7 +64,8 @@ def _numba_constants(impl_cls, model, n, dt, device, dtype) -> dict[str, object]
     for key, value in impl_cls().constants(model, n, dt).items():
         if isinstance(value, np.ndarray):
             as_int = np.issubdtype(value.dtype, np.integer)
-            out[key] = torch.as_tensor(value, device=device, dtype=torch.int64 if as_int else dtype)
+            # A copy: model parameter arrays are read-only, which torch cannot share.
+            out[key] = torch.tensor(value, device=device, dtype=torch.int64 if as_int else dtype)
         else:
             out[key] = value
     return out

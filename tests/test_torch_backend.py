@@ -102,3 +102,74 @@ def test_cuda_matches_cpu():
     a = net.build(dt=1e-4, seed=5, backend="torch").run(0.1)
     b = net.build(dt=1e-4, seed=5, backend="torch", device="cuda").run(0.1)
     assert np.array_equal(a["spikes"].indices, b["spikes"].indices)
+
+
+def family_network(steps):
+    """AdaptiveLIF (both resets, refractory), MetaNeuron (both resets), UltraLIF and UltraDLIF,
+    driven by Poisson and SpikeSource inputs through both ports with heterogeneous delays,
+    coupled to each other, per-neuron parameters, every declared state variable monitored.
+    The subtract-reset populations straddle 0 V (threshold above, reset below), so that
+    ``v - (v_thresh - v_reset)`` rounds differently from ``v - v_thresh + v_reset``."""
+    rng = np.random.default_rng(5)
+    net = snn.Network()
+    poisson = net.population(40, snn.PoissonSource(rate=np.linspace(20.0, 300.0, 40)), name="poisson")
+    trains = [np.unique(rng.integers(0, steps, 80)).tolist() for _ in range(10)]
+    given = net.population(10, snn.SpikeSource(spike_steps=trains), name="given")
+    alif_v = net.population(
+        20, snn.AdaptiveLIF(tau_m=np.linspace(15e-3, 25e-3, 20), tau_ref=2e-3, tau_syn_inh=10e-3,
+                            tau_theta=50e-3, theta_plus=2e-3), name="alif_v",
+        init={"v": snn.Uniform(-65e-3, -52e-3)})
+    alif_s = net.population(
+        15, snn.AdaptiveLIF(tau_ref=0.0, tau_syn_exc=0.0, reset="subtract", v_rest=-20e-3,
+                            v_reset=-20e-3, v_thresh=4e-3, tau_theta=30e-3,
+                            theta_plus=np.linspace(0.5e-3, 3e-3, 15), theta_init=1e-3), name="alif_s")
+    meta_v = net.population(
+        20, snn.MetaNeuron(kappa=np.linspace(0.5e-3, 2e-3, 20), v_reset=-70e-3), name="meta_v",
+        init={"v": snn.Uniform(-65e-3, -55e-3)})
+    meta_s = net.population(10, snn.MetaNeuron(tau_m=10e-3, v_rest=-10e-3, v_reset=-10e-3, v_thresh=5e-3,
+                                               kappa=1.5e-3, reset="subtract"), name="meta_s")
+    ultra = net.population(16, snn.UltraLIF(eps=0.5, theta=np.linspace(0.8, 1.2, 16), tau=0.9),
+                           name="ultra")
+    dlif = net.population(12, snn.UltraDLIF(eps=0.3, tau=0.95, theta=np.linspace(1.0, 1.4, 12)),
+                          name="dlif")
+    volts = {alif_v: 4e-3, alif_s: 1.5e-3, meta_v: 1.5e-3, meta_s: 1.5e-3, ultra: 0.8, dlif: 0.5}
+    for pop, w in volts.items():
+        net.connect(poisson, pop, snn.FixedProbability(0.3), weight=snn.Uniform(0.5 * w, w),
+                    delay=snn.UniformInt(1, 8))
+        net.connect(given, pop, snn.FixedProbability(0.4), weight=snn.Uniform(-w, -0.2 * w),
+                    synapse="inh", delay=snn.UniformInt(1, 5))
+        net.connect(given, pop, snn.FixedProbability(0.3), weight=0.5 * w, delay=snn.UniformInt(2, 6))
+    net.connect(alif_v, meta_v, snn.FixedProbability(0.3), weight=2e-3, delay=snn.UniformInt(1, 4))
+    net.connect(meta_v, alif_s, snn.FixedProbability(0.3), weight=-1e-3, synapse="inh", delay=2)
+    net.connect(alif_s, ultra, snn.FixedProbability(0.3), weight=0.3, delay=snn.UniformInt(1, 3))
+    net.connect(ultra, dlif, snn.FixedProbability(0.3), weight=0.2, delay=snn.UniformInt(1, 6))
+    net.connect(dlif, ultra, snn.FixedProbability(0.3), weight=-0.2, synapse="inh", delay=3)
+    net.connect(meta_s, meta_s, snn.FixedProbability(0.2), weight=-1e-3, synapse="inh",
+                delay=snn.UniformInt(1, 3))
+    for pop in (poisson, given, alif_v, alif_s, meta_v, meta_s, ultra, dlif):
+        net.spike_monitor(pop, name=f"{pop.name}_spikes")
+    for pop in (alif_v, alif_s, meta_v, meta_s, ultra, dlif):
+        net.state_monitor(pop, [v.name for v in pop.model.state_vars], name=f"{pop.name}_state")
+    return net
+
+
+@pytest.fixture
+def one_thread():
+    """Many small sparse products a step: with several threads, start-up costs dominate."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_neuron_family_spikes_and_states_identical_in_float64(one_thread):
+    steps = 1500
+    a, b = run_both(family_network(steps), steps * 1e-4, seed=8)
+    for name in a.spikes:
+        sa, sb = a[name], b[name]
+        assert sa.count > 0, f"{name} never spikes"
+        assert np.array_equal(sa.steps, sb.steps) and np.array_equal(sa.indices, sb.indices), name
+    for name in a.states:
+        assert a[name].steps.size == steps
+        np.testing.assert_array_equal(a[name].steps, b[name].steps)
+        np.testing.assert_array_equal(a[name].data, b[name].data, err_msg=name)

@@ -46,8 +46,10 @@ def uniform01(seed: int, stream: int, a: torch.Tensor | int, b: torch.Tensor | i
 
 def geometric_steps(u: torch.Tensor, p: torch.Tensor | float) -> torch.Tensor:
     """Steps to the next event of a Bernoulli(p) per-step process (>= 1), as numba_rng."""
+    from snn.backends.torch_libm import log1p  # the C library's log1p, as the numba kernels
+
     p = torch.as_tensor(p, dtype=torch.float64, device=u.device)
-    steps = 1 + torch.floor(torch.log1p(-u) / torch.log1p(-p.clamp(max=1.0 - 1e-16)))
+    steps = 1 + torch.floor(log1p(-u) / log1p(-p.clamp(max=1.0 - 1e-16)))
     steps = torch.where(p >= 1.0, torch.ones_like(steps), steps)
     never = torch.full_like(steps, float(1 << 62))
     return torch.where(p <= 0.0, never, steps).to(torch.int64)

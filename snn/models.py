@@ -8,7 +8,7 @@ through an implementation registered for that backend (see :mod:`snn.backends`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -57,10 +57,6 @@ class NeuronModel:
     def is_source(self) -> bool:
         """True for spike sources (no synaptic input)."""
         return not self.ports
-
-    def params(self) -> dict[str, object]:
-        """The model's parameters by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 def _set(obj, name: str, value) -> None:

@@ -111,6 +111,7 @@ def test_runs_continue_where_they_stopped():
     sim = cuba_network(800).build(dt=1e-4, seed=6)
     first, second = sim.run(0.1), sim.run(0.1)
     assert second.start_step == 1000
+    assert second.duration == pytest.approx(0.1)
     steps = np.concatenate([first["spikes"].steps, second["spikes"].steps])
     assert np.array_equal(steps, whole["spikes"].steps)
 

@@ -202,3 +202,15 @@ def test_scalar_weight_is_stored_once_and_runs_identically():
     a, b = hom.run(0.2)["spikes"], het.run(0.2)["spikes"]
     assert a.count > 0
     assert np.array_equal(a.steps, b.steps) and np.array_equal(a.indices, b.indices)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = cuba(1).to_hdf5(tmp_path / "r.h5")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

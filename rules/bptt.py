@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from rules import register
+from rules.base import EpochRecord, batch_order, epoch_generator
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
@@ -48,17 +49,6 @@ class BPTTConfig:
             raise ValueError(f"decoder {self.decoder!r} is unknown; choose from {', '.join(DECODERS)}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive learning rate, got {self.lr}")
-
-
-@dataclass
-class EpochRecord:
-    """What one epoch measured."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    test_accuracy: float | None
-    wall_s: float
 
 
 @register("bptt")
@@ -105,8 +95,8 @@ class BPTT:
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()
-            order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
-            gen = torch.Generator(device=self.device).manual_seed(self.config.seed * 100_003 + epoch)
+            order = batch_order(len(train), self.config.seed, epoch)
+            gen = epoch_generator(self.config.seed, epoch, self.device)
             batches = range(0, len(order), self.config.batch_size)
             bar = _bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
             total_loss, correct = 0.0, 0
@@ -114,11 +104,7 @@ class BPTT:
             for start in batches:
                 idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
                 x, y = x_all[idx], y_all[idx]
-                scores = self.decode(self.net(self._encode(x, gen)))
-                loss = torch.nn.functional.cross_entropy(scores, y)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+                loss, scores = self.train_batch(self._encode(x, gen), y)
                 total_loss += loss.item() * len(idx)
                 correct += int((scores.argmax(1) == y).sum())
                 if bar is not None:
@@ -133,6 +119,16 @@ class BPTT:
             if checkpoint is not None:
                 self.save(checkpoint)
         return self.history
+
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on the encoded batch ``x`` ``(T, batch, ...)``; returns the loss and
+        the decoded scores."""
+        scores = self.decode(self.net(x))
+        loss = torch.nn.functional.cross_entropy(scores, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), scores.detach()
 
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:

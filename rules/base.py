@@ -1,0 +1,123 @@
+"""What every network-training rule shares: the training contract the benchmark harness
+relies on, epoch records, seeded batching, and measurement of training memory.
+
+The contract (BPTT and every local rule follow it):
+
+- ``Rule(net_or_sizes, config, device=...)`` builds the rule; ``config`` is a dataclass with at
+  least ``steps``, ``encoder``, ``batch_size`` and ``seed``.
+- ``fit(train, test=None, epochs=1, progress=False) -> list[EpochRecord]`` trains;
+  ``history`` holds one :class:`EpochRecord` per epoch (test accuracy when ``test`` is given).
+- ``evaluate(ds) -> float`` is the test accuracy (encoder noise seeded, so calls agree).
+- ``train_batch(x, y)`` runs one training step on an encoded batch ``x`` of shape
+  ``(T, batch, ...)`` and labels ``y``; the harness measures memory around it with
+  :func:`peak_training_bytes`.
+- ``synaptic_ops(x) -> float``: synaptic operations of the *training* step on ``x`` per sample
+  (an energy proxy: one spike crossing one synapse, or one multiply-accumulate of a
+  non-spiking input, counts 1; a weight update or trace update of one synapse counts 1).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch measured."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float | None
+    wall_s: float
+
+
+def batch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of ``epoch``: a permutation fixed by ``(seed, epoch)``."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def epoch_generator(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """The encoder-noise generator of ``epoch``, fixed by ``(seed, epoch)``."""
+    return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+
+
+class _Held:
+    """A tensor saved for backward, counted while autograd keeps it."""
+
+    __slots__ = ("tensor", "__weakref__")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
+class SavedTensorMeter:
+    """Counts the bytes autograd holds for backward, live and at their peak.
+
+    Each storage counts once however many times it is saved (a weight saved at every step is
+    one weight); a storage stops counting when autograd frees the last reference to it (after
+    ``backward``, or when a local loss's graph is dropped). Use as a context manager around
+    the training step, then read :attr:`peak`.
+    """
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.peak = 0
+        self._refs: dict[tuple[int, int], int] = {}
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def _pack(self, t: torch.Tensor) -> _Held:
+        storage = t.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if self._refs.get(key, 0) == 0:
+            self.live += key[1]
+            self.peak = max(self.peak, self.live)
+        self._refs[key] = self._refs.get(key, 0) + 1
+        held = _Held(t)
+        weakref.finalize(held, self._release, key)
+        return held
+
+    @staticmethod
+    def _unpack(held: _Held) -> torch.Tensor:
+        return held.tensor
+
+    def _release(self, key: tuple[int, int]) -> None:
+        self._refs[key] -= 1
+        if self._refs[key] == 0:
+            del self._refs[key]
+            self.live -= key[1]
+
+    def __enter__(self) -> SavedTensorMeter:
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def peak_training_bytes(step, device: str | torch.device = "cpu", state_bytes: int = 0) -> int:
+    """Peak memory of one training step ``step()`` beyond the weights.
+
+    On CUDA it is ``torch.cuda.max_memory_allocated`` above what was allocated before. On
+    CPU (no allocator statistics) it is the peak of the bytes autograd holds for backward
+    (:class:`SavedTensorMeter`) plus ``state_bytes``, the rule's own persistent training state
+    (eligibility traces and the like), which autograd does not see.
+    """
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated() - before)
+    with SavedTensorMeter() as meter:
+        step()
+    return int(meter.peak + state_bytes)
+
+
+__all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "epoch_generator",
+           "peak_training_bytes"]

@@ -10,7 +10,14 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-_RULES: dict[str, str | type] = {"bptt": "rules.bptt:BPTT"}
+_RULES: dict[str, str | type] = {
+    "bptt": "rules.bptt:BPTT",
+    "ff": "rules.ff:ForwardForward",
+    "ccl": "rules.ccl:CounterCurrent",
+    "tess": "rules.tess:TESS",
+    "softhebb": "rules.softhebb:SoftHebb",
+    "tempotron": "rules.tempotron:Tempotron",
+}
 
 
 def register(name: str):

@@ -3,8 +3,12 @@ relies on, epoch records, seeded batching, and measurement of training memory.
 
 The contract (BPTT and every local rule follow it):
 
-- ``Rule(net_or_sizes, config, device=...)`` builds the rule; ``config`` is a dataclass with at
-  least ``steps``, ``encoder``, ``batch_size`` and ``seed``.
+- ``Rule.build(sizes, *, steps, encoder, seed, device, spiking=True, **options)`` (a
+  classmethod) builds the rule with its default network for the fully connected architecture
+  ``sizes`` (e.g. ``[784, 500, 10]``); ``spiking=False`` asks for the non-spiking variant
+  where the rule has one (``ValueError`` naming the rule otherwise). The instance keeps its
+  configuration in ``config``, a dataclass with at least ``steps``, ``encoder``,
+  ``batch_size``, ``lr`` and ``seed``.
 - ``fit(train, test=None, epochs=1, progress=False) -> list[EpochRecord]`` trains;
   ``history`` holds one :class:`EpochRecord` per epoch (test accuracy when ``test`` is given).
 - ``evaluate(ds) -> float`` is the test accuracy (encoder noise seeded, so calls agree).

@@ -70,6 +70,22 @@ class BPTT:
         self.encode = ENCODERS[self.config.encoder]
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
 
+    @classmethod
+    def build(cls, sizes: list[int], *, steps: int = 25, encoder: str = "rate", seed: int = 0,
+              device: str = "cpu", spiking: bool = True, **options) -> BPTT:
+        """BPTT on ``mlp(sizes)`` (LIF hidden layers, LI read-out); ``spiking=False`` trains the
+        same architecture with ReLU units, one step of the ``direct`` encoder (plain backprop).
+        ``options`` go to :class:`BPTTConfig`."""
+        torch.manual_seed(seed)
+        if spiking:
+            net = mlp(sizes)
+        else:
+            from snn.layers import relu_mlp
+
+            net = relu_mlp(sizes)
+            encoder, steps = "direct", 1
+        return cls(net, BPTTConfig(steps=steps, encoder=encoder, seed=seed, **options), device=device)
+
     # -- data -------------------------------------------------------------------------------
     def _inputs(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.as_tensor(ds.to_float32(), device=self.device)

@@ -271,6 +271,53 @@ class Flatten(nn.Module):
         return mark_binary(out) if _is_binary(x) else out
 
 
+class Dense(nn.Module):
+    """A non-spiking fully connected layer, ``activation(x @ W.T + b)`` at every step: the
+    artificial-network baseline that local rules and BPTT are also compared on.
+
+    ``activation``: ``"relu"`` or ``None`` (linear, e.g. for scores).
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str | None = "relu",
+                 bias: bool = True) -> None:
+        super().__init__()
+        if activation not in ("relu", None):
+            raise ValueError(f"activation must be 'relu' or None, got {activation!r}")
+        self.linear = nn.Linear(check_int("in_features", in_features, minimum=1),
+                                check_int("out_features", out_features, minimum=1), bias=bias)
+        self.activation = activation
+
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.linear.weight
+
+    @property
+    def bias(self) -> nn.Parameter | None:
+        return self.linear.bias
+
+    @property
+    def in_features(self) -> int:
+        return self.linear.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_steps(x, 3, "Dense")
+        out = self.linear(x)
+        return torch.relu(out) if self.activation == "relu" else out
+
+
+def relu_mlp(sizes: list[int]) -> Sequential:
+    """``Dense`` ReLU layers ``sizes[0] - ... - sizes[-1]`` with a linear last layer."""
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
+    last = len(sizes) - 2
+    return Sequential(*(Dense(a, b, activation=None if i == last else "relu")
+                        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))))
+
+
 class Sequential(nn.Sequential):
     """Layers applied in order to a ``(T, batch, ...)`` tensor.
 
@@ -305,11 +352,11 @@ class Sequential(nn.Sequential):
     @property
     def output_is_membrane(self) -> bool:
         """True when the last synaptic layer is a non-spiking read-out."""
-        layers = [m for m in self if isinstance(m, SpikingLayer)]
-        return bool(layers) and not layers[-1].spiking
+        layers = [m for m in self if isinstance(m, (SpikingLayer, Dense))]
+        return bool(layers) and (isinstance(layers[-1], Dense) or not layers[-1].spiking)
 
 
 __all__ = [
-    "AvgPool2d", "Conv2d", "Flatten", "Linear", "MaxPool2d", "RecurrentLinear", "Sequential",
-    "SpikingLayer", "mark_binary",
+    "AvgPool2d", "Conv2d", "Dense", "Flatten", "Linear", "MaxPool2d", "RecurrentLinear", "Sequential",
+    "SpikingLayer", "mark_binary", "relu_mlp",
 ]

@@ -7,6 +7,7 @@ samples connectivity, weights, delays and initial state from one seed into plain
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ class Population:
     model: NeuronModel
     name: str
     init: dict[str, object] = field(default_factory=dict)
+    per_sample: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.n
@@ -106,12 +108,25 @@ class StateMonitor:
 
 @dataclass
 class BuiltPopulation:
-    """A population's model, size and initial state arrays."""
+    """A population's model, size and initial state arrays.
+
+    In a batched network (``batch`` samples), every state array has shape ``(batch, n)``
+    and ``models`` holds one model per sample (they differ in the population's
+    ``per_sample`` parameters); otherwise state arrays have shape ``(n,)`` and ``models`` is
+    None.
+    """
 
     name: str
     n: int
     model: NeuronModel
     state: dict[str, np.ndarray]
+    models: tuple[NeuronModel, ...] | None = None
+
+    def sample_models(self, batch: int | None) -> tuple[NeuronModel, ...]:
+        """The model of every sample (``(model,)`` when not batched)."""
+        if batch is None:
+            return (self.model,)
+        return self.models if self.models is not None else (self.model,) * batch
 
 
 @dataclass
@@ -174,6 +189,7 @@ class BuiltNetwork:
     projections: list[BuiltProjection]
     spike_monitors: list[tuple[str, int, np.ndarray | None]]
     state_monitors: list[tuple[str, int, tuple[str, ...], np.ndarray, int]]
+    batch: int | None = None
 
     @property
     def n_synapses(self) -> int:
@@ -207,10 +223,17 @@ class Network:
     # -- graph construction -------------------------------------------------------------
     def population(
         self, n: int, model: NeuronModel, name: str | None = None,
-        init: dict[str, object] | None = None,
+        init: dict[str, object] | None = None, per_sample: dict[str, object] | None = None,
     ) -> Population:
         """Add ``n`` neurons of ``model``. ``init`` maps state variables to initial values
-        (scalar, per-neuron array or a :class:`~snn.distributions.Distribution`)."""
+        (scalar, per-neuron array or a :class:`~snn.distributions.Distribution`; in a batched
+        build also a ``(batch, n)`` array).
+
+        ``per_sample`` maps model parameters to values that differ between the samples of a
+        batched build (``build(batch=B)``): each an array whose first axis has one entry per
+        sample, e.g. ``per_sample={"rate": rates}`` with ``rates`` of shape ``(B, n)`` gives
+        every sample its own Poisson input.
+        """
         n = check_int("n", n, minimum=1)
         if not isinstance(model, NeuronModel):
             raise TypeError(f"model must be a neuron model such as LIF(), got {type(model).__name__}")
@@ -224,11 +247,23 @@ class Network:
                     f"init has unknown state variable {var!r} for {type(model).__name__}; "
                     f"known: {sorted(names)}"
                 )
-            if isinstance(value, np.ndarray) and value.shape != (n,):
-                raise ValueError(f"init[{var!r}] has shape {value.shape}, expected ({n},)")
+            if isinstance(value, np.ndarray) and value.shape != (n,) and (
+                    value.ndim != 2 or value.shape[1] != n):
+                raise ValueError(f"init[{var!r}] has shape {value.shape}, expected ({n},) or "
+                                 f"(batch, {n})")
             if not isinstance(value, (Distribution, np.ndarray, numbers.Real)):
                 raise TypeError(f"init[{var!r}] must be a number, an array or a Distribution")
-        pop = Population(n, model, name, init)
+        per_sample = dict(per_sample or {})
+        fields = {f.name for f in dataclasses.fields(model)}
+        for key, value in per_sample.items():
+            if key not in fields:
+                raise ValueError(f"per_sample has unknown parameter {key!r} for "
+                                 f"{type(model).__name__}; known: {sorted(fields)}")
+            if isinstance(value, (str, bytes, numbers.Number)) or not hasattr(value, "__len__") \
+                    or len(value) < 1:
+                raise ValueError(f"per_sample[{key!r}] must have one entry per sample along its "
+                                 "first axis")
+        pop = Population(n, model, name, init, per_sample)
         self.populations.append(pop)
         return pop
 
@@ -308,29 +343,33 @@ class Network:
 
     # -- running --------------------------------------------------------------------------
     def build(self, dt: float = DEFAULT_DT, backend: str = "numba", seed: int | None = None,
-              **options):
+              batch: int | None = None, **options):
         """Sample the network from ``seed`` and compile it for ``backend``.
 
         Returns a simulation whose ``run(duration)`` can be called repeatedly; state carries
-        over between calls.
+        over between calls. ``batch=B`` runs ``B`` independent samples of the network at once:
+        the same synapses, each sample with its own state (``(B, n)`` arrays), its own random
+        streams and its ``per_sample`` parameters (see :meth:`population`).
         """
         from snn.backends import get_backend
 
         backend_cls = get_backend(backend)
-        built = self.instantiate(dt, seed)
+        built = self.instantiate(dt, seed, batch=batch)
         return backend_cls(built, **options)
 
     def run(self, duration: float, dt: float = DEFAULT_DT, backend: str = "numba",
             seed: int | None = None, progress: bool = False, hdf5: str | None = None,
-            **options):
+            batch: int | None = None, **options):
         """Build and run for ``duration`` seconds; returns the recorded :class:`Results`."""
         duration = check_positive_time("duration", duration)
-        sim = self.build(dt=dt, backend=backend, seed=seed, **options)
+        sim = self.build(dt=dt, backend=backend, seed=seed, batch=batch, **options)
         return sim.run(duration, progress=progress, hdf5=hdf5)
 
-    def instantiate(self, dt: float, seed: int | None) -> BuiltNetwork:
+    def instantiate(self, dt: float, seed: int | None, batch: int | None = None) -> BuiltNetwork:
         """Sample connectivity, weights, delays and initial state into arrays."""
         dt = check_positive_time("dt", dt)
+        if batch is not None:
+            batch = check_int("batch", batch, minimum=1)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         seed = check_int("seed", seed, minimum=0)
@@ -338,7 +377,10 @@ class Network:
             raise ValueError("the network has no populations; add one with net.population()")
         for pop in self.populations:
             pop.model.check_dt(dt)
-        pops = [self._build_population(i, p, seed) for i, p in enumerate(self.populations)]
+        pops = [self._build_population(i, p, seed, batch) for i, p in enumerate(self.populations)]
+        for built_pop in pops:
+            for model in built_pop.models or ():
+                model.check_dt(dt)
         projs = [self._build_projection(i, p, seed) for i, p in enumerate(self.projections)]
         index = {id(p): i for i, p in enumerate(self.populations)}
         smons = [
@@ -349,7 +391,7 @@ class Network:
             (m.name, index[id(m.target.population)], m.variables, m.target.indices.copy(), m.every)
             for m in self.state_monitors
         ]
-        return BuiltNetwork(dt, seed, pops, projs, smons, vmons)
+        return BuiltNetwork(dt, seed, pops, projs, smons, vmons, batch)
 
     # -- helpers ----------------------------------------------------------------------------
     def _unique_name(self, name: str | None, prefix: str) -> str:
@@ -375,19 +417,44 @@ class Network:
     def _rng(self, seed: int, kind: int, index: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(kind, index)))
 
-    def _build_population(self, i: int, pop: Population, seed: int) -> BuiltPopulation:
+    def _build_population(self, i: int, pop: Population, seed: int,
+                          batch: int | None) -> BuiltPopulation:
         rng = self._rng(seed, 0, i)
+        shape = (pop.n,) if batch is None else (batch, pop.n)
         state = {}
         for var in pop.model.state_vars:
             value = pop.init.get(var.name, pop.model.initial_value(var))
             if isinstance(value, Distribution):
-                value = value.sample(rng, pop.n)
-            arr = np.empty(pop.n, dtype=var.dtype)
-            arr[:] = value
+                value = value.sample(rng, int(np.prod(shape))).reshape(shape)
+            if np.ndim(value) == 2 and batch is None:
+                raise ValueError(f"init[{var.name!r}] of population {pop.name!r} has a batch axis "
+                                 "but the network is built without batch=; pass batch=")
+            arr = np.empty(shape, dtype=var.dtype)
+            try:
+                arr[:] = value
+            except ValueError:
+                raise ValueError(f"init[{var.name!r}] of population {pop.name!r} has shape "
+                                 f"{np.shape(value)}; a batched build needs {shape} or ({pop.n},)"
+                                 ) from None
             if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
                 raise ValueError(f"init[{var.name!r}] of population {pop.name!r} is not finite")
             state[var.name] = arr
-        return BuiltPopulation(pop.name, pop.n, pop.model, state)
+        models = None
+        if pop.per_sample:
+            if batch is None:
+                raise ValueError(f"population {pop.name!r} has per_sample parameters; build the "
+                                 "network with batch= (one sample per entry)")
+            for key, value in pop.per_sample.items():
+                if len(value) != batch:
+                    raise ValueError(f"per_sample[{key!r}] of population {pop.name!r} has "
+                                     f"{len(value)} entries but batch={batch}")
+            models = []
+            for b in range(batch):
+                model = dataclasses.replace(pop.model, **{k: v[b] for k, v in pop.per_sample.items()})
+                model.check_size(pop.n)
+                models.append(model)
+            models = tuple(models)
+        return BuiltPopulation(pop.name, pop.n, pop.model, state, models)
 
     def _build_projection(self, i: int, proj: Projection, seed: int) -> BuiltProjection:
         rng = self._rng(seed, 1, i)

@@ -40,7 +40,7 @@ import numpy as np
 
 from snn.backends import implementation_for, numba_rng
 from snn.network import BuiltNetwork
-from snn.results import Results, SpikeRecord, StateRecord, StreamWriter
+from snn.results import ChunkCollector, Results, StreamWriter, merge_chunks, record_meta
 
 BACKEND = "numba"
 _SPIKE_CAPACITY = 1 << 20
@@ -112,13 +112,14 @@ class NumbaSimulation:
         self.source = source
         self._kernel = _load_kernel(source)
         # First call with an empty step range: loads numba's cache or compiles.
-        self._call(0, 0)
+        self._call(0, 0, 0)
         self.build_s = time.perf_counter() - t0
 
     # -- public ------------------------------------------------------------------------
     @property
     def state(self) -> dict[str, dict[str, np.ndarray]]:
-        """Live state arrays by population and variable (views, not copies)."""
+        """Live state arrays by population and variable (views, not copies); ``(batch, n)``
+        arrays in a batched network."""
         return {p.name: p.state for p in self.built.populations}
 
     def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
@@ -137,25 +138,33 @@ class NumbaSimulation:
                 f"duration={duration:g} s is not a whole number of steps of dt={self.dt:g} s"
             )
         k_start, k_end = self.step, self.step + n_steps
-        collected = _Collector(self)
+        collected = ChunkCollector(self._record_meta())
         writer = StreamWriter(hdf5, self._record_meta()) if hdf5 is not None else None
         bar = _progress(n_steps, progress)
+        samples = range(self.built.batch or 1)
         wall = 0.0
         try:
             k = k_start
             while k < k_end:
                 k1 = min(k_end, k + self.chunk_steps)
-                t0 = time.perf_counter()
-                reached = self._call(k, k1)
-                wall += time.perf_counter() - t0
-                chunk = self._drain(k, reached)
+                parts = []
+                for b in samples:
+                    kb = k
+                    while kb < k1:  # returns early only when a spike buffer is full
+                        t0 = time.perf_counter()
+                        reached = self._call(b, kb, k1)
+                        wall += time.perf_counter() - t0
+                        parts.append(self._drain_spikes(b))
+                        kb = reached
+                    parts.append(self._drain_states(k, b))
+                chunk = merge_chunks(parts, self.built.batch)
                 if writer is not None:
                     writer.append(chunk)
                 else:
                     collected.add(chunk)
                 if bar is not None:
-                    bar.update(reached - k)
-                k = reached
+                    bar.update(k1 - k)
+                k = k1
             self.step = k_end
         except BaseException:
             if writer is not None:
@@ -173,24 +182,39 @@ class NumbaSimulation:
     # -- code generation ---------------------------------------------------------------
     def _generate(self):
         b = self.built
+        batch = b.batch
         args = _Args([], [])
         layout = {"spike_mons": [], "state_mons": []}
         counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)
         self._counters = counters
         lines: list[str] = []
+        bind: list[str] = []  # batched: bind this sample's rows of per-sample arrays
+
+        def per_sample(name: str, value: np.ndarray) -> str:
+            """An argument with one row per sample when batched (bound to row ``b``)."""
+            if batch is None:
+                return args.add(name, value)
+            args.add(f"{name}_all", value)
+            bind.append(f"    {name} = {name}_all[b]")
+            return name
+
         pops = []
         for i, pop in enumerate(b.populations):
             impl = implementation_for(pop.model, BACKEND)
-            mapping = {"$k": "k", "$seed": "seed", "$j": "j", "@stream": str(i),
+            stream = str(i)
+            if batch is not None:
+                stream = f"S{i}"
+                bind.append(f"    S{i} = {i} + {len(b.populations)} * b")
+            mapping = {"$k": "k", "$seed": "seed", "$j": "j", "@stream": stream,
                        "@n": f"N{i}", "@spikes": f"spk{i}", "@nspikes": f"nsp{i}"}
             args.add(f"N{i}", pop.n)
             for name, arr in pop.state.items():
-                arg = args.add(f"P{i}_{name}", arr)
+                arg = per_sample(f"P{i}_{name}", arr)
                 mapping[f"${name}"] = f"{arg}[j]"
                 mapping[f"@{name}"] = arg
-            for name, value in impl.constants(pop.model, pop.n, b.dt).items():
-                arg = args.add(f"C{i}_{name}", value)
-                per_neuron = isinstance(value, np.ndarray) and value.shape == (pop.n,)
+            for name, value, per_neuron in _constants(impl, pop, batch, b.dt):
+                arg = per_sample(f"C{i}_{name}", value) if isinstance(value, np.ndarray) else \
+                    args.add(f"C{i}_{name}", value)
                 mapping[f"${name}"] = f"{arg}[j]" if per_neuron else arg
                 mapping[f"@{name}"] = arg
             for local in set(re.findall(r"%(\w+)", impl.prologue(pop.model) + impl.body(pop.model))):
@@ -210,7 +234,8 @@ class NumbaSimulation:
                 depth = max(rings.get(key, ("", 0))[1], proj.max_delay + 1)
                 rings[key] = (f"R{proj.post}_{proj.target_var}", depth)
         for (post, _var), (name, depth) in rings.items():
-            args.add(name, np.zeros((depth, b.populations[post].n), np.float64))
+            shape = (depth, b.populations[post].n)
+            per_sample(name, np.zeros(shape if batch is None else (batch, *shape), np.float64))
 
         # Monitors.
         spike_mon_code, state_mon_code, capacity_checks = [], [], []
@@ -226,19 +251,22 @@ class NumbaSimulation:
                 mask = np.zeros(n, np.bool_)
                 mask[subset] = True
                 cond = f"if {args.add(f'SM{m}_mask', mask)}[i]:\n        "
+            pad = "    " if cond else ""
             spike_mon_code.append(
                 f"c = counters[{m}]\n"
                 f"for s in range(nsp{pop_i}):\n"
                 f"    i = spk{pop_i}[s]\n"
                 f"    {cond}{s_arg}[c] = k\n"
-                f"    {'    ' if cond else ''}{i_arg}[c] = i\n"
-                f"    {'    ' if cond else ''}c += 1\n"
+                f"    {pad}{i_arg}[c] = i\n"
+                f"    {pad}c += 1\n"
                 f"counters[{m}] = c"
             )
         base = len(b.spike_monitors)
         for m, (name, pop_i, variables, indices, every) in enumerate(b.state_monitors):
             rows = self.chunk_steps // every + 2
-            buf = args.add(f"VM{m}_buf", np.zeros((rows, len(variables), indices.size), np.float64))
+            shape = (rows, len(variables), indices.size)
+            buf = per_sample(f"VM{m}_buf",
+                             np.zeros(shape if batch is None else (batch, *shape), np.float64))
             idx = args.add(f"VM{m}_idx", indices.astype(np.int64))
             layout["state_mons"].append((name, pop_i, variables, indices, every, buf, base + m))
             reads = "\n".join(
@@ -294,6 +322,7 @@ class NumbaSimulation:
         def block(parts, indent=8):
             return "\n".join(_render(p, {}, indent) if p else "" for p in parts)
 
+        lines.extend(bind)
         lines.append("    for k in range(k0, k1):")
         if capacity_checks:
             lines.append(block(capacity_checks))
@@ -332,66 +361,43 @@ for w in range(FW{i}.shape[0]):
             "from numba import njit\n"
             "from snn.backends.numba_rng import geometric_steps, uniform01\n\n\n"
             "@njit(cache=True, nogil=True, error_model='numpy')\n"
-            f"def run_loop(k0, k1, seed, counters, {', '.join(args.names)}):\n"
+            f"def run_loop(b, k0, k1, seed, counters, {', '.join(args.names)}):\n"
         )
         return header + "\n".join(lines) + "\n", args, layout
 
-    def _call(self, k0: int, k1: int) -> int:
-        return int(self._kernel(k0, k1, self.seed, self._counters, *self._args.values))
+    def _call(self, b: int, k0: int, k1: int) -> int:
+        return int(self._kernel(b, k0, k1, self.seed, self._counters, *self._args.values))
 
     # -- recordings --------------------------------------------------------------------
-    def _drain(self, k0: int, k1: int) -> dict[str, tuple]:
+    def _values(self) -> dict[str, object]:
+        return dict(zip(self._args.names, self._args.values, strict=True))
+
+    def _drain_spikes(self, b: int) -> dict[str, tuple]:
         out = {}
-        values = dict(zip(self._args.names, self._args.values, strict=True))
+        values = self._values()
         for name, _pop, _sub, s_arg, i_arg, m in self._layout["spike_mons"]:
             c = int(self._counters[m])
-            out[name] = ("spikes", values[s_arg][:c].copy(), values[i_arg][:c].copy())
+            sample = np.full(c, b, np.int32) if self.built.batch is not None else None
+            out[name] = ("spikes", values[s_arg][:c].copy(), values[i_arg][:c].copy(), sample)
             self._counters[m] = 0
+        return out
+
+    def _drain_states(self, k0: int, b: int) -> dict[str, tuple]:
+        out = {}
+        values = self._values()
+        suffix = "" if self.built.batch is None else "_all"
         for name, _pop, _vars, _idx, every, buf, slot in self._layout["state_mons"]:
             r = int(self._counters[slot])
             first = -(-k0 // every) * every
             steps = np.arange(first, first + r * every, every, dtype=np.int64)
-            out[name] = ("state", steps, values[buf][:r].copy())
+            data = values[buf + suffix]
+            out[name] = ("state", steps, (data if self.built.batch is None else data[b])[:r].copy())
             self._counters[slot] = 0
         return out
 
     def _record_meta(self) -> dict:
         b = self.built
-        meta = {"dt": b.dt, "seed": b.seed, "backend": BACKEND, "spikes": {}, "states": {}}
-        for name, pop, subset, *_ in self._layout["spike_mons"]:
-            meta["spikes"][name] = (b.populations[pop].name, b.populations[pop].n, subset)
-        for name, pop, variables, indices, every, *_ in self._layout["state_mons"]:
-            meta["states"][name] = (b.populations[pop].name, variables, indices, every)
-        return meta
-
-
-class _Collector:
-    """Accumulates drained chunks in memory."""
-
-    def __init__(self, sim: NumbaSimulation) -> None:
-        self.meta = sim._record_meta()
-        self.parts: dict[str, list] = {}
-
-    def add(self, chunk: dict[str, tuple]) -> None:
-        for name, data in chunk.items():
-            self.parts.setdefault(name, []).append(data[1:])
-
-    def results(self, timing: dict, k_start: int, k_end: int) -> Results:
-        meta = self.meta
-        spikes, states = {}, {}
-        for name, (pop, n, subset) in meta["spikes"].items():
-            parts = self.parts.get(name, [])
-            steps = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-            idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
-            spikes[name] = SpikeRecord(pop, n, meta["dt"], steps, idx, subset)
-        for name, (pop, variables, indices, every) in meta["states"].items():
-            parts = self.parts.get(name, [])
-            steps = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-            data = (np.concatenate([p[1] for p in parts]) if parts
-                    else np.zeros((0, len(variables), indices.size)))
-            states[name] = StateRecord(pop, meta["dt"], variables, indices, every, steps, data)
-        return Results(meta["dt"], meta["seed"], meta["backend"], k_start, k_end, spikes, states,
-                       timing)
+        return record_meta(b, BACKEND)
 
 
 def _progress(total: int, enabled: bool):
@@ -420,3 +426,30 @@ def _load_kernel(source: str):
     spec.loader.exec_module(module)
     _LOADED[digest] = module.run_loop
     return module.run_loop
+
+
+def _constants(impl, pop, batch: int | None, dt: float):
+    """``(name, value, per_neuron)`` of each constant of ``pop``; batched, every array is
+    stacked to one row per sample (ragged 1-D arrays padded at the end) and scalars that
+    differ between samples become per-neuron rows."""
+    if batch is None:
+        for name, value in impl.constants(pop.model, pop.n, dt).items():
+            yield name, value, isinstance(value, np.ndarray) and value.shape == (pop.n,)
+        return
+    per = [impl.constants(m, pop.n, dt) for m in pop.sample_models(batch)]
+    for name, first in per[0].items():
+        values = [c[name] for c in per]
+        if not isinstance(first, np.ndarray):
+            if all(v == first for v in values):
+                yield name, first, False
+                continue
+            values = [np.full(pop.n, v) for v in values]
+        arrays = [np.asarray(v) for v in values]
+        if len({a.shape for a in arrays}) > 1:
+            if any(a.ndim != 1 for a in arrays):
+                raise ValueError(f"constant {name!r} of population {pop.name!r} differs in shape "
+                                 "between samples")
+            size = max(a.size for a in arrays)
+            fill = np.iinfo(arrays[0].dtype).max if np.issubdtype(arrays[0].dtype, np.integer) else 0
+            arrays = [np.concatenate([a, np.full(size - a.size, fill, a.dtype)]) for a in arrays]
+        yield name, np.ascontiguousarray(np.stack(arrays)), arrays[0].shape == (pop.n,)

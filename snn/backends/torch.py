@@ -52,6 +52,8 @@ class TorchSimulation:
         self.dtype = _DTYPES[dtype]
         self.chunk_steps = check_int("chunk_steps", chunk_steps, minimum=1)
         self.step = 0
+        self.batch = built.batch
+        n_pops = len(built.populations)
         self._pops = []
         for i, pop in enumerate(built.populations):
             impl = implementation_for(pop.model, BACKEND)
@@ -64,8 +66,14 @@ class TorchSimulation:
                 arr = pop.state[var.name]
                 kind = torch.int64 if np.issubdtype(arr.dtype, np.integer) else self.dtype
                 state[var.name] = torch.as_tensor(arr, dtype=kind, device=self.device).clone()
-            consts = impl.sim_constants(pop.model, pop.n, self.dt, self.device, self.dtype)
-            self._pops.append((impl, pop.model, state, consts, i))
+            # One (model, constants, state rows, RNG stream) per sample; the rows are views,
+            # and sim_step updates them in place.
+            samples = []
+            for b, model in enumerate(pop.sample_models(self.batch)):
+                rows = state if self.batch is None else {v: t[b] for v, t in state.items()}
+                consts = impl.sim_constants(model, pop.n, self.dt, self.device, self.dtype)
+                samples.append((model, consts, rows, i + n_pops * b))
+            self._pops.append((impl, samples, state, i))
         self._projections = []
         self._rings: dict[tuple[int, str], torch.Tensor] = {}
         for proj in built.projections:
@@ -87,13 +95,14 @@ class TorchSimulation:
                 self._projections.append((proj.pre, proj.post, proj.target_var, int(d), csr))
             key = (proj.post, proj.target_var)
             depth = max(self._rings.get(key, torch.zeros(0)).shape[0], proj.max_delay + 1, 2)
-            self._rings[key] = torch.zeros((depth, post_n), dtype=torch.float64, device=self.device)
+            shape = (depth, post_n) if self.batch is None else (depth, self.batch, post_n)
+            self._rings[key] = torch.zeros(shape, dtype=torch.float64, device=self.device)
         self.build_s = time.perf_counter() - t0
 
     @property
     def state(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Live state tensors by population and variable."""
-        return {self.built.populations[i].name: st for _, _, st, _, i in self._pops}
+        """Live state tensors by population and variable (``(batch, n)`` when batched)."""
+        return {self.built.populations[i].name: st for _, _, st, i in self._pops}
 
     def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
             ) -> Results:
@@ -114,28 +123,36 @@ class TorchSimulation:
             bar = tqdm(total=n_steps, unit="step", unit_scale=True, desc="simulating (torch)")
         wall = 0.0
         t0 = time.perf_counter()
+        monitored = {name: torch.as_tensor(indices, device=self.device)
+                     for name, _, _, indices, _ in b.state_monitors}
+        subsets = {name: torch.as_tensor(subset, device=self.device)
+                   for name, _, subset in b.spike_monitors if subset is not None}
         for k in range(k_start, k_end):
-            for name, pop_i, variables, indices, every in b.state_monitors:
+            for name, pop_i, variables, _indices, every in b.state_monitors:
                 if k % every == 0:
                     st = self._pops[pop_i][2]
-                    idx = torch.as_tensor(indices, device=self.device)
                     states[name][0].append(k)
-                    states[name][1].append(torch.stack([st[v][idx].to(torch.float64)
+                    states[name][1].append(torch.stack([st[v][..., monitored[name]].to(torch.float64)
                                                         for v in variables]))
             fired = []
-            for impl, model, state, consts, i in self._pops:
-                fired.append(impl.sim_step(model, consts, state, k, self.seed, i))
+            for impl, samples, _state, _i in self._pops:
+                out = [impl.sim_step(model, consts, rows, k, self.seed, stream)
+                       for model, consts, rows, stream in samples]
+                fired.append(out[0] if self.batch is None else torch.stack(out))
             for name, pop_i, subset in b.spike_monitors:
-                idx = torch.nonzero(fired[pop_i]).flatten()
+                where = torch.nonzero(fired[pop_i])
                 if subset is not None:
-                    idx = idx[torch.isin(idx, torch.as_tensor(subset, device=self.device))]
-                spikes[name][0].append(torch.full_like(idx, k))
-                spikes[name][1].append(idx)
+                    where = where[torch.isin(where[:, -1], subsets[name])]
+                spikes[name][0].append(torch.full_like(where[:, -1], k))
+                spikes[name][1].append(where)
             for pre, post, var, d, matrix in self._projections:
                 s = fired[pre]
                 if bool(s.any()):
                     ring = self._rings[(post, var)]
-                    ring[(k + d) % ring.shape[0]] += matrix @ s.to(torch.float64)
+                    if self.batch is None:
+                        ring[(k + d) % ring.shape[0]] += matrix @ s.to(torch.float64)
+                    else:
+                        ring[(k + d) % ring.shape[0]] += (matrix @ s.to(torch.float64).t()).t()
             for (post, var), ring in self._rings.items():
                 slot = (k + 1) % ring.shape[0]
                 target = self._pops[post][2][var]
@@ -158,18 +175,22 @@ class TorchSimulation:
         b = self.built
         res = Results(b.dt, b.seed, BACKEND, k_start, k_end, timing=timing)
         for name, pop_i, subset in b.spike_monitors:
-            steps, idx = spikes[name]
+            steps, where = spikes[name]
             pop = b.populations[pop_i]
+            width = 1 if self.batch is None else 2
+            where = torch.cat(where).cpu().numpy() if where else np.zeros((0, width), np.int64)
             res.spikes[name] = SpikeRecord(
                 pop.name, pop.n, b.dt,
                 torch.cat(steps).cpu().numpy().astype(np.int64) if steps else np.zeros(0, np.int64),
-                torch.cat(idx).cpu().numpy().astype(np.int32) if idx else np.zeros(0, np.int32),
-                subset)
+                where[:, -1].astype(np.int32), subset,
+                None if self.batch is None else where[:, 0].astype(np.int32), self.batch)
         for name, pop_i, variables, indices, every in b.state_monitors:
             steps, data = states[name]
-            arr = torch.stack(data).cpu().numpy() if data else np.zeros((0, len(variables), indices.size))
+            shape = (len(variables), indices.size) if self.batch is None else \
+                (len(variables), self.batch, indices.size)
+            arr = torch.stack(data).cpu().numpy() if data else np.zeros((0, *shape))
             res.states[name] = StateRecord(b.populations[pop_i].name, b.dt, variables, indices, every,
-                                           np.asarray(steps, dtype=np.int64), arr)
+                                           np.asarray(steps, dtype=np.int64), arr, self.batch)
         return res
 
 

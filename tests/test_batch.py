@@ -54,7 +54,7 @@ def test_every_layer_spikes_and_samples_differ(numba_run):
 
 def test_torch_float64_equals_numba(numba_run):
     pytest.importorskip("torch")
-    res = stack().build(dt=DT, seed=3, batch=3, backend="torch").run(0.04)
+    res = stack().build(dt=DT, seed=3, batch=3, backend="torch", dtype="float64").run(0.04)
     for name, rec in numba_run.spikes.items():
         assert same_spikes(rec, res.spikes[name]), name
     np.testing.assert_array_equal(numba_run["h2_v"].data, res["h2_v"].data)

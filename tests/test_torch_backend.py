@@ -12,7 +12,7 @@ from snn.bench.cuba import cuba_network  # noqa: E402
 
 def run_both(net, duration, dt=1e-4, seed=3, **torch_kw):
     a = net.build(dt=dt, seed=seed, backend="numba", exact_input=True).run(duration)
-    b = net.build(dt=dt, seed=seed, backend="torch", **torch_kw).run(duration)
+    b = net.build(dt=dt, seed=seed, backend="torch", **{"dtype": "float64", **torch_kw}).run(duration)
     return a, b
 
 
@@ -79,8 +79,8 @@ def test_float32_agrees_on_a_feedforward_network():
 
 def test_continued_runs_and_hdf5(tmp_path):
     net = cuba_network(400)
-    whole = net.build(dt=1e-4, seed=4, backend="torch").run(0.05)
-    sim = net.build(dt=1e-4, seed=4, backend="torch")
+    whole = net.build(dt=1e-4, seed=4, backend="torch", dtype="float64").run(0.05)
+    sim = net.build(dt=1e-4, seed=4, backend="torch", dtype="float64")
     first, second = sim.run(0.02), sim.run(0.03, hdf5=tmp_path / "r.h5")
     steps = np.concatenate([first["spikes"].steps, second["spikes"].steps])
     assert np.array_equal(steps, whole["spikes"].steps)
@@ -99,8 +99,8 @@ def test_argument_errors():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     net = cuba_network(1000)
-    a = net.build(dt=1e-4, seed=5, backend="torch").run(0.1)
-    b = net.build(dt=1e-4, seed=5, backend="torch", device="cuda").run(0.1)
+    a = net.build(dt=1e-4, seed=5, backend="torch", dtype="float64").run(0.1)
+    b = net.build(dt=1e-4, seed=5, backend="torch", dtype="float64", device="cuda").run(0.1)
     assert np.array_equal(a["spikes"].indices, b["spikes"].indices)
 
 

@@ -35,13 +35,13 @@ class TorchSimulation:
 
     Args:
         device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
-        dtype: ``"float64"`` (default, identical spikes to numba with ``exact_input``) or
-            ``"float32"``.
+        dtype: ``"float32"`` (default: the GPU's fast type; >= 99.9% of spikes equal to
+            numba's) or ``"float64"`` (identical spikes to numba with ``exact_input``).
         chunk_steps: steps between draining monitors (and progress updates).
     """
 
     def __init__(self, built: BuiltNetwork, device: str | torch.device = "cpu",
-                 dtype: str = "float64", chunk_steps: int = 2000) -> None:
+                 dtype: str = "float32", chunk_steps: int = 2000) -> None:
         t0 = time.perf_counter()
         if dtype not in _DTYPES:
             raise ValueError(f"dtype={dtype!r} is not supported; choose float64 or float32")

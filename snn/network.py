@@ -86,6 +86,7 @@ class Projection:
     delay: object
     synapse: str
     name: str
+    plasticity: tuple = ()
 
 
 @dataclass(eq=False)
@@ -137,7 +138,9 @@ class BuiltProjection:
     pre view are empty). ``delays`` is None when every synapse has ``delay`` steps.
     ``weights`` holds one float32 per synapse, or a single value when the projection was
     given a scalar weight (a homogeneous projection, as NEST's ``static_synapse_hom_w``):
-    such a projection costs 4 bytes a synapse instead of 8.
+    such a projection costs 4 bytes a synapse instead of 8. A plastic projection
+    (``plasticity`` not empty) always has one float64 weight per synapse, which the numba
+    backend (and torch on the CPU) update in place.
     """
 
     name: str
@@ -150,6 +153,7 @@ class BuiltProjection:
     weights: np.ndarray
     delays: np.ndarray | None
     delay: int
+    plasticity: tuple = ()
 
     @property
     def n_synapses(self) -> int:
@@ -277,6 +281,7 @@ class Network:
         delay: int | np.ndarray | Distribution = 1,
         synapse: str = "exc",
         name: str | None = None,
+        plasticity=None,
     ) -> Projection:
         """Connect ``pre`` to ``post`` (populations or views).
 
@@ -289,6 +294,10 @@ class Network:
                 step is the shortest delay (a spike reaches its target at the start of the next
                 step, as Brian2's default zero delay and NEST's minimal delay).
             synapse: the post model's port, e.g. ``"exc"`` or ``"inh"``.
+            plasticity: a synaptic mechanism from :mod:`plasticity` (e.g.
+                ``plasticity.PairSTDP()``) or a tuple of them, applied in order; the
+                projection then keeps one float64 weight per synapse (read and write them
+                with ``sim.weights(name)`` / ``sim.set_weights(name, w)``).
         """
         for label, side in (("pre", pre), ("post", post)):
             if not isinstance(side, (Population, PopulationView)):
@@ -307,8 +316,9 @@ class Network:
             raise TypeError(f"connector must be a Connector such as FixedProbability(0.1), got {connector!r}")
         _check_weight(weight)
         _check_delay(delay)
+        mechanisms = _check_plasticity(plasticity)
         proj = Projection(pre, post, connector, weight, delay, synapse,
-                          self._unique_name(name, "proj"))
+                          self._unique_name(name, "proj"), mechanisms)
         self.projections.append(proj)
         return proj
 
@@ -382,6 +392,12 @@ class Network:
             for model in built_pop.models or ():
                 model.check_dt(dt)
         projs = [self._build_projection(i, p, seed) for i, p in enumerate(self.projections)]
+        plastic = [p.name for p in projs if p.plasticity]
+        if batch is not None and plastic:
+            raise ValueError(
+                f"batch={batch} with plastic projections ({', '.join(plastic)}): the samples of a "
+                "batch would share and race on one set of weights; build without batch= (or "
+                "train a batch with a rule from rules/)")
         index = {id(p): i for i, p in enumerate(self.populations)}
         smons = [
             (m.name, index[id(m.target.population)], _subset(m.target))
@@ -470,11 +486,13 @@ class Network:
         w_spec = proj.weight if proj.weight is not None else w_conn
         if w_spec is None:
             raise ValueError(f"{where}: pass weight= (e.g. weight=1e-3 for 1 mV on an LIF)")
-        homogeneous = not isinstance(w_spec, Distribution) and np.ndim(w_spec) == 0
+        homogeneous = (not isinstance(w_spec, Distribution) and np.ndim(w_spec) == 0
+                       and not proj.plasticity)
         if homogeneous:
             weights = np.array([w_spec], dtype=np.float32)
         else:
-            weights = _sample(w_spec, rng, m, f"{where}: weight").astype(np.float32)
+            weights = _sample(w_spec, rng, m, f"{where}: weight").astype(
+                np.float64 if proj.plasticity else np.float32)
         if not np.all(np.isfinite(weights)):
             raise ValueError(f"{where}: weight has NaN or inf values; pass finite weights")
         d_spec = d_conn if d_conn is not None else proj.delay
@@ -507,6 +525,7 @@ class Network:
         return BuiltProjection(
             proj.name, self.populations.index(pre_pop), self.populations.index(post_pop),
             proj.synapse, target_var, indptr, post.astype(np.int32), weights, per_syn, delay,
+            proj.plasticity,
         )
 
 
@@ -539,6 +558,20 @@ def _check_weight(weight) -> None:
         raise TypeError(f"weight must be a number, an array or a Distribution, got {weight!r}") from err
     if not np.all(np.isfinite(arr)):
         raise ValueError("weight must be finite; it has NaN or inf values")
+
+
+def _check_plasticity(plasticity) -> tuple:
+    """``plasticity`` as a tuple of mechanisms (objects with a ``hardware_spec`` method, as
+    every :class:`plasticity.Plasticity`)."""
+    if plasticity is None:
+        return ()
+    items = tuple(plasticity) if isinstance(plasticity, (list, tuple)) else (plasticity,)
+    for item in items:
+        if not callable(getattr(item, "hardware_spec", None)) or isinstance(item, type):
+            raise TypeError(
+                f"plasticity must be a mechanism such as plasticity.PairSTDP(), or a tuple of them, "
+                f"got {item!r}")
+    return items
 
 
 def _check_delay(delay) -> None:

@@ -20,7 +20,10 @@ Order of one step ``k`` (time ``k * dt``):
 3. spike monitors record; spikes are delivered through CSR rows of the neurons that fired,
    straight into the target variable for a one-step delay or into a ring buffer slot
    ``(k + d) % D`` for longer delays;
-4. ring-buffer input due at step ``k + 1`` is added to the target variables.
+4. plastic projections (see :mod:`snn.backends.numba_plasticity`) update the weights of the
+   rows of their presynaptic spikes during step 3, then the columns of their postsynaptic
+   spikes, then their traces;
+5. ring-buffer input due at step ``k + 1`` is added to the target variables.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from snn.backends import implementation_for, numba_rng
+from snn.backends.numba_plasticity import (
+    check_modulator,
+    check_weights,
+    plastic_delivery,
+    weights_of,
+)
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, StreamWriter, merge_chunks, record_meta
 
@@ -122,6 +131,25 @@ class NumbaSimulation:
         arrays in a batched network."""
         return {p.name: p.state for p in self.built.populations}
 
+    def weights(self, projection: str) -> np.ndarray:
+        """The current weights of a projection (CSR order, a copy)."""
+        return weights_of(self.built, projection).copy()
+
+    def set_weights(self, projection: str, values) -> None:
+        """Overwrite a plastic projection's weights (CSR order), e.g. to normalise them
+        between runs."""
+        weights_of(self.built, projection, plastic=True)[:] = check_weights(projection, values,
+                                                                            self.built)
+
+    def set_modulator(self, name: str, value: float) -> None:
+        """Set the neuromodulator ``name`` of every mechanism that reads it (from this step)."""
+        value = check_modulator(name, value, [m for _p, rt in self._plastic.values()
+                                              for _i, m, _a in rt])
+        for _proj, runtime in self._plastic.values():
+            for impl, mech, arrays in runtime:
+                if getattr(mech, "modulator", None) == name:
+                    impl.set_modulator(mech, arrays, self.step, value)
+
     def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
             ) -> Results:
         """Advance by ``duration`` seconds; returns what the monitors recorded meanwhile.
@@ -165,6 +193,9 @@ class NumbaSimulation:
                 if bar is not None:
                     bar.update(k1 - k)
                 k = k1
+            for _proj, runtime in self._plastic.values():
+                for impl, mech, arrays in runtime:
+                    impl.finish(mech, arrays, k_end)
             self.step = k_end
         except BaseException:
             if writer is not None:
@@ -281,7 +312,10 @@ class NumbaSimulation:
             )
 
         # Projections.
-        deliver_code = []
+        deliver_code, plastic_code = [], []
+        self._plastic = {}
+        spikes_of = {key: f"spk{i},nsp{i}" for i, pop in enumerate(b.populations)
+                     for key in (i, pop.name)}
         for x, proj in enumerate(b.projections):
             ptr = args.add(f"X{x}_indptr", proj.indptr)
             ind = args.add(f"X{x}_indices", proj.indices)
@@ -300,15 +334,24 @@ class NumbaSimulation:
             else:
                 dl = args.add(f"X{x}_delays", proj.delays)
                 add = (f"d = {dl}[q]\n"
-                       f"        if d == 1 and {not self.exact_input}:\n"
-                       f"            {target}[{ind}[q]] += {wq}\n"
-                       f"        else:\n"
-                       f"            {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {wq}")
+                       f"if d == 1 and {not self.exact_input}:\n"
+                       f"    {target}[{ind}[q]] += {wq}\n"
+                       f"else:\n"
+                       f"    {ring[0]}[(k + d) % {ring[1]}, {ind}[q]] += {wq}")
+            if proj.plasticity:
+                # The mechanisms' fragments go around the delivery (numba_plasticity).
+                deliver, post_and_after, runtime = plastic_delivery(
+                    x, proj, b.populations[proj.pre].n, b.populations[proj.post].n, b.dt,
+                    args.add, w, ptr, ind, spikes_of, add)
+                deliver_code.append(deliver)
+                plastic_code.append(post_and_after)
+                self._plastic[proj.name] = (proj, runtime)
+                continue
             deliver_code.append(
                 f"for s in range(nsp{proj.pre}):\n"
                 f"    i = spk{proj.pre}[s]\n"
                 f"    for q in range({ptr}[i], {ptr}[i + 1]):\n"
-                f"        {add}"
+                + "\n".join("        " + line for line in add.splitlines())
             )
         arrival_code = [
             f"slot = (k + 1) % {depth}\n"
@@ -349,7 +392,7 @@ for w in range(FW{i}.shape[0]):
                 nsp{i} += 1""", {}, 8))
             else:
                 lines.append(_render(impl.body(model), mapping, 8))
-        for part in (spike_mon_code, deliver_code, arrival_code):
+        for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):
             if part:
                 lines.append(block(part))
         lines.append("    return k1")

@@ -6,7 +6,9 @@ delivers spikes as sparse matrix-vector products (one CSR matrix, post x pre, pe
 and delay) into per-target ring buffers. Every delivery goes through a ring slot in float64
 and is added to the target once, at the start of the step it arrives in; numba does the same
 with ``exact_input=True``, and in float64 the two backends then produce identical spikes
-(sums of float32 weights are exact in float64, whatever their order).
+(sums of float32 weights are exact in float64, whatever their order). Plastic projections
+keep float64 weights in CSR order and deliver synapse by synapse in the numba loop's order
+(:mod:`snn.torch_plasticity`), which keeps them identical on the CPU too.
 
 The time loop is Python (a few tensor operations per population and projection per step),
 so this backend is for GPUs and for checking the numba backend, not for small CPU runs.
@@ -22,8 +24,10 @@ import numpy as np
 import torch
 
 from snn.backends import implementation_for
+from snn.backends.numba_plasticity import check_modulator, check_weights, weights_of
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
+from snn.torch_plasticity import PlasticProjection
 from snn.validate import check_int, check_positive_time
 
 BACKEND = "torch"
@@ -75,6 +79,7 @@ class TorchSimulation:
                 samples.append((model, consts, rows, i + n_pops * b))
             self._pops.append((impl, samples, state, i))
         self._projections = []
+        self._plastic: dict[str, PlasticProjection] = {}
         self._rings: dict[tuple[int, str], torch.Tensor] = {}
         for proj in built.projections:
             post_n = built.populations[proj.post].n
@@ -83,7 +88,11 @@ class TorchSimulation:
             delays = proj.delays.astype(np.int64) if proj.delays is not None else \
                 np.full(proj.n_synapses, proj.delay, dtype=np.int64)
             weights = proj.synapse_weights().astype(np.float64)
-            for d in np.unique(delays):
+            if proj.plasticity:
+                plastic = PlasticProjection(proj, pre_n, post_n, self.dt, self.device)
+                self._plastic[proj.name] = plastic
+                self._projections.append((proj.pre, proj.post, proj.target_var, 0, plastic))
+            for d in ([] if proj.plasticity else np.unique(delays)):
                 sel = delays == d
                 coo = torch.sparse_coo_tensor(
                     torch.as_tensor(np.vstack([proj.indices[sel].astype(np.int64), rows[sel]])),
@@ -103,6 +112,23 @@ class TorchSimulation:
     def state(self) -> dict[str, dict[str, torch.Tensor]]:
         """Live state tensors by population and variable (``(batch, n)`` when batched)."""
         return {self.built.populations[i].name: st for _, _, st, i in self._pops}
+
+    def weights(self, projection: str) -> np.ndarray:
+        """The current weights of a projection (CSR order, a copy)."""
+        if projection in self._plastic:
+            return self._plastic[projection].weights()
+        return weights_of(self.built, projection).copy()
+
+    def set_weights(self, projection: str, values) -> None:
+        """Overwrite a plastic projection's weights (CSR order), e.g. to normalise them
+        between runs."""
+        self._plastic[projection].set_weights(check_weights(projection, values, self.built))
+
+    def set_modulator(self, name: str, value: float) -> None:
+        """Set the neuromodulator ``name`` of every mechanism that reads it (from this step)."""
+        value = check_modulator(name, value, [m for p in self._plastic.values() for _i, m, _s in p.mechs])
+        for plastic in self._plastic.values():
+            plastic.set_modulator(name, value, self.step)
 
     def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
             ) -> Results:
@@ -145,9 +171,14 @@ class TorchSimulation:
                     where = where[torch.isin(where[:, -1], subsets[name])]
                 spikes[name][0].append(torch.full_like(where[:, -1], k))
                 spikes[name][1].append(where)
+            by_name = None
             for pre, post, var, d, matrix in self._projections:
                 s = fired[pre]
-                if bool(s.any()):
+                if isinstance(matrix, PlasticProjection):  # (never batched: build refuses it)
+                    if by_name is None:
+                        by_name = {b.populations[i].name: f for i, f in enumerate(fired)}
+                    matrix.step(k, s, fired[post], self._rings[(post, var)], by_name)
+                elif bool(s.any()):
                     ring = self._rings[(post, var)]
                     if self.batch is None:
                         ring[(k + d) % ring.shape[0]] += matrix @ s.to(torch.float64)
@@ -165,6 +196,8 @@ class TorchSimulation:
         wall = time.perf_counter() - t0
         if bar is not None:
             bar.close()
+        for plastic in self._plastic.values():
+            plastic.finish(k_end)
         self.step = k_end
         res = self._results(spikes, states, {"wall_s": wall, "build_s": self.build_s}, k_start, k_end)
         if hdf5 is not None:

@@ -20,8 +20,13 @@ SYNAPSES_PER_NEURON = 80
 DT = 1e-4
 
 
-def cuba_network(neurons: int = 4000, record: bool = True) -> Network:
-    """The CUBA network with ``neurons`` neurons; a spike monitor named ``spikes``."""
+def cuba_network(neurons: int = 4000, record: bool = True, stdp: bool = False) -> Network:
+    """The CUBA network with ``neurons`` neurons; a spike monitor named ``spikes``.
+
+    ``stdp=True`` makes every synapse plastic with additive pair STDP (amplitudes 1% of the
+    weight, weights bounded between 0 and twice their initial value, inhibitory ones likewise
+    on the negative side): the plasticity throughput benchmark.
+    """
     if neurons < 10:
         raise ValueError(f"neurons must be >= 10 for CUBA, got {neurons}")
     n_exc = int(round(0.8 * neurons))
@@ -30,8 +35,16 @@ def cuba_network(neurons: int = 4000, record: bool = True) -> Network:
     model = LIF(tau_m=TAU_M, v_rest=E_L, v_reset=V_R, v_thresh=V_T, tau_ref=T_REF,
                 tau_syn_exc=TAU_E, tau_syn_inh=TAU_I)
     P = net.population(neurons, model, name="P", init={"v": Uniform(V_R, V_T)})
-    net.connect(P[:n_exc], P, FixedProbability(p), weight=W_E, synapse="exc", name="Ce")
-    net.connect(P[n_exc:], P, FixedProbability(p), weight=W_I, synapse="inh", name="Ci")
+    rules = {"Ce": None, "Ci": None}
+    if stdp:
+        from plasticity import PairSTDP  # the layer above the engine, loaded only for this
+
+        rules = {"Ce": PairSTDP(a_plus=0.01 * W_E, a_minus=0.0105 * W_E, w_min=0.0, w_max=2 * W_E),
+                 "Ci": PairSTDP(a_plus=0.01 * -W_I, a_minus=0.0105 * -W_I, w_min=2 * W_I, w_max=0.0)}
+    net.connect(P[:n_exc], P, FixedProbability(p), weight=W_E, synapse="exc", name="Ce",
+                plasticity=rules["Ce"])
+    net.connect(P[n_exc:], P, FixedProbability(p), weight=W_I, synapse="inh", name="Ci",
+                plasticity=rules["Ci"])
     if record:
         net.spike_monitor(P, name="spikes")
     return net
@@ -47,7 +60,7 @@ def spike_statistics(steps: np.ndarray, indices: np.ndarray, n: int, duration: f
 
 
 def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
-             seed: int = 1, repeat: int = 1) -> dict:
+             seed: int = 1, repeat: int = 1, stdp: bool = False) -> dict:
     """Run CUBA and return the benchmark figures.
 
     ``wall_s`` is simulation time only (the build is ``build_s``); with ``repeat > 1`` the
@@ -57,7 +70,7 @@ def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
     import time
 
     t0 = time.perf_counter()
-    net = cuba_network(neurons)
+    net = cuba_network(neurons, stdp=stdp)
     sim = net.build(dt=DT, backend=backend, seed=seed)
     build_s = time.perf_counter() - t0
     res = sim.run(duration)
@@ -69,7 +82,8 @@ def run_cuba(neurons: int = 4000, duration: float = 1.0, backend: str = "numba",
     wall = min(walls)
     stats = spike_statistics(rec.steps, rec.indices, neurons, duration, DT)
     return {
-        "simulator": f"synaptica-{backend}", "neurons": neurons, "synapses": n_syn,
+        "simulator": f"synaptica-{backend}" + ("-stdp" if stdp else ""), "neurons": neurons,
+        "synapses": n_syn, "stdp": stdp,
         "duration_s": duration, **stats, "events": events, "wall_s": wall, "wall_s_runs": walls,
         "build_s": build_s,
         "events_per_s": events / wall if wall > 0 else float("inf"),
@@ -96,3 +110,25 @@ def run_peer_cuba(peer: str, neurons: int, duration: float, seed: int, repeat: i
     args = ["--neurons", str(neurons), "--duration", str(duration), "--seed", str(seed),
             "--repeat", str(repeat), *extra]
     return run_peer(module, args)
+
+
+def stdp_throughput(neurons: int = 4000, duration: float = 1.0, rounds: int = 3, seed: int = 1) -> dict:
+    """Events per second of CUBA without and with pair STDP on every synapse (numba), measured
+    back to back in one process: ``rounds`` interleaved rounds, the fastest of each kept.
+    ``ratio`` is plastic / static events per second (an event is one spike delivered to one
+    synapse, and with STDP also that synapse's updates)."""
+    static = cuba_network(neurons).build(dt=DT, seed=seed)
+    plastic = cuba_network(neurons, stdp=True).build(dt=DT, seed=seed)
+    best = {"static": 0.0, "stdp": 0.0}
+    spikes = {}
+    for _ in range(rounds):
+        for key, sim in (("static", static), ("stdp", plastic)):
+            res = sim.run(duration)
+            rec = res["spikes"]
+            out_degree = sum(np.diff(p.indptr) for p in sim.built.projections)
+            events = int(out_degree[rec.indices].sum())
+            best[key] = max(best[key], events / res.timing["wall_s"])
+            spikes[key] = rec.count
+    return {"neurons": neurons, "duration_s": duration, "rounds": rounds,
+            "static_events_per_s": best["static"], "stdp_events_per_s": best["stdp"],
+            "ratio": best["stdp"] / best["static"], "spikes_last_round": spikes}

@@ -7,6 +7,7 @@ from snn.models import (
     LI,
     LIF,
     AdaptiveLIF,
+    ConductanceLIF,
     MetaNeuron,
     NeuronModel,
     PoissonSource,
@@ -32,8 +33,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'snn' has no attribute {name!r}")
 
 __all__ = [
-    "IF", "LI", "LIF", "AdaptiveLIF", "AllToAll", "FixedInDegree", "FixedProbability", "FromList",
-    "FromMatrix", "MetaNeuron", "Network", "NeuronModel", "Normal", "OneToOne", "PoissonSource",
-    "Population", "PopulationView", "Results", "SpikeRecord", "SpikeSource", "StateRecord",
-    "StateVar", "UltraDLIF", "UltraLIF", "Uniform", "UniformInt", "__version__",
+    "IF", "LI", "LIF", "AdaptiveLIF", "AllToAll", "ConductanceLIF", "FixedInDegree",
+    "FixedProbability", "FromList", "FromMatrix", "MetaNeuron", "Network", "NeuronModel", "Normal",
+    "OneToOne", "PoissonSource", "Population", "PopulationView", "Results", "SpikeRecord",
+    "SpikeSource", "StateRecord", "StateVar", "UltraDLIF", "UltraLIF", "Uniform", "UniformInt",
+    "__version__",
 ]

@@ -1,5 +1,5 @@
 """Torch implementations of the extended neuron family (adaptive LIF, meta-neuron, UltraLIF,
-UltraDLIF) for training layers.
+UltraDLIF, conductance-based LIF) for training layers.
 
 Each follows the :class:`~snn.torch_neurons.TorchNeuron` interface: ``constants`` uses the
 same formulas as the numba backend (:mod:`snn.backends.numba_models`), ``step`` is one step in
@@ -21,8 +21,10 @@ that step, so stepping the same inputs gives the same membrane trajectory on bot
   (a synaptic layer would store a binary input as bool for the weight gradient). As a last
   layer this means :class:`~snn.layers.Sequential` reports ``output_is_membrane``; pass
   ``decoder="count"`` to BPTT to sum the outputs instead of taking their maximum.
+* ``ConductanceLIF``: a signed input is split into excitatory (positive part) and inhibitory
+  (negative part) conductance increments.
 
-All four also run on the torch *simulation* backend (:class:`~snn.torch_neurons.TorchSimulated`):
+All five also run on the torch *simulation* backend (:class:`~snn.torch_neurons.TorchSimulated`):
 ``sim_constants`` / ``sim_step`` follow the numba fragments operation for operation (the
 meta-neuron draws ``torch_rng.uniform01(seed, stream, step, neuron)`` as numba does; ``exp``,
 ``log`` and ``log1p`` come from :mod:`snn.backends.torch_libm`, the C library's on the CPU),
@@ -35,10 +37,11 @@ import numpy as np
 import torch
 
 from snn.backends import implements
-from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
+from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, ConductanceLIF, MetaNeuron, UltraDLIF, UltraLIF
 from snn.torch_neurons import (
     TorchNeuron,
     TorchSimulated,
+    _fire,
     _numba_constants,
     _param,
     reject_refractory,
@@ -127,6 +130,82 @@ class TorchAdaptiveLIF(TorchNeuron, TorchSimulated):
         else:
             u = v - r * (v - c["v_reset"])
         return s, {"u": u, "i": i * c["de"], "theta": theta + r * c["theta_plus"]}
+
+
+@implements(ConductanceLIF, "torch")
+class TorchConductanceLIF(TorchNeuron, TorchSimulated):
+    """The conductance-based LIF (exponential Euler with step-mean conductances, the numba
+    fragment's arithmetic, its rational ``exp`` included, so float64 agrees bit for bit)::
+
+        g_e = g_e,k-1 + relu(input_k)      g_i = g_i,k-1 + relu(-input_k)
+        a = a0 + g_e fe + g_i fi           v_inf = (b0 + g_e fe E_e + g_i fi E_i) / a
+        v_k = v_inf + (u_k-1 - v_inf) exp(-a dt / tau_m)     s_k = H(v_k - v_thresh)
+        u_k = v_reset (or v_k - (v_thresh - v_reset)) at a spike;   g_x decays by exp(-dt/tau_syn_x)
+
+    In training layers one signed input drives both ports: its positive part is an excitatory
+    and its negative part an inhibitory conductance increment (units of the leak), so a
+    negative weight inhibits through ``e_rev_inh``. State starts at ``v_rest`` with no
+    conductance; no refractory period (``tau_ref`` must be 0 there).
+    """
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaConductanceLIF
+
+        return _numba_constants(NumbaConductanceLIF, model, n, dt, device, dtype)
+
+    @staticmethod
+    def _membrane(c, v0, ge, gi):
+        """``v`` after one step (numba_models.NumbaConductanceLIF and _EXP_NEG, op for op)."""
+        gem = ge * c["fe"]
+        gim = gi * c["fi"]
+        gs = gem + gim
+        a = c["a0"] + gs
+        vinf = torch.div(c["b0"] + gem * c["e_exc"] + gim * c["e_inh"], a)
+        y = torch.clamp(gs * c["dt_tau"], max=50.0) * 0.0625
+        y2 = y * y
+        p = 1.0 + y2 * 0.1
+        q = y * (0.5 + y2 * (1.0 / 120.0))
+        f = torch.div(p - q, p + q)
+        for _ in range(4):
+            f = f * f
+        return vinf + (v0 - vinf) * (c["e0"] * f)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        ge, gi, v0, r = state["g_exc"], state["g_inh"], state["v"], state["refractory_until"]
+        v = self._membrane(c, v0, ge, gi)
+        ge.mul_(c["de"])
+        gi.mul_(c["di"])
+        return _fire(model, c, state, k, v0.clone(), v, r.clone())
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        reject_refractory(model)
+        from snn.backends.numba_models import NumbaConductanceLIF
+
+        c = NumbaConductanceLIF().constants(model, 1, dt)
+        out = {k: _param(c[k], device, dtype)
+               for k in ("dt_tau", "de", "fe", "di", "fi", "a0", "e0", "b0", "e_exc", "e_inh")}
+        for k in ("v_thresh", "v_reset", "v_rest"):
+            out[k] = _param(getattr(model, k), device, dtype)
+        out["subtract"] = model.reset == "subtract"
+        return out
+
+    def initial_state(self, model, like):
+        zero = torch.zeros_like(like)
+        return {"u": zero + _param(model.v_rest, like.device, like.dtype), "g_exc": zero,
+                "g_inh": zero.clone()}
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        ge = state["g_exc"] + torch.relu(current)
+        gi = state["g_inh"] + torch.relu(-current)
+        v = self._membrane(c, state["u"], ge, gi)
+        s = surrogate(v - c["v_thresh"])
+        r = s.detach() if detach_reset else s
+        if c["subtract"]:
+            u = v - r * (c["v_thresh"] - c["v_reset"])
+        else:
+            u = v - r * (v - c["v_reset"])
+        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"]}
 
 
 class _BernoulliST(torch.autograd.Function):
@@ -374,4 +453,4 @@ class TorchUltraDLIF(_TorchUltra, TorchSimulated):
         return self._fire(V + current, consts, eps)
 
 
-__all__ = ["TorchAdaptiveLIF", "TorchMetaNeuron", "TorchUltraDLIF", "TorchUltraLIF"]
+__all__ = ["TorchAdaptiveLIF", "TorchConductanceLIF", "TorchMetaNeuron", "TorchUltraDLIF", "TorchUltraLIF"]

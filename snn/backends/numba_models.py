@@ -29,6 +29,7 @@ from snn.models import (
     LI,
     LIF,
     AdaptiveLIF,
+    ConductanceLIF,
     MetaNeuron,
     PoissonSource,
     SpikeSource,
@@ -242,6 +243,67 @@ $v = v
 $theta = %th
 $refractory_until = r
 """
+
+
+# exp(-y) without a libm call, so the neuron loop vectorises and torch reproduces it bit for bit:
+# the (3,3) Pade approximant at y / 16, squared four times. Relative error below 2e-11 for
+# y <= 1.6 (a synaptic conductance of 320 leak units at dt / tau_m = 0.005); y is capped at 50,
+# where exp(-y) < 2e-22 and the approximation is as negligible.
+_EXP_NEG = """
+%y = min(gs * $dt_tau, 50.0) * 0.0625
+%y2 = %y * %y
+%p = 1.0 + %y2 * 0.1
+%q = %y * (0.5 + %y2 * (1.0 / 120.0))
+%f = (%p - %q) / (%p + %q)
+%f = %f * %f
+%f = %f * %f
+%f = %f * %f
+%f = %f * %f
+"""
+
+
+@implements(ConductanceLIF, "numba")
+class NumbaConductanceLIF(NumbaNeuron):
+    """Exponential Euler with the step-mean conductances (see :class:`ConductanceLIF`): the
+    conductances decay exactly; ``v`` relaxes towards ``v_inf`` by the factor
+    ``exp(-a dt / tau_m) = e0 exp(-(g_mean) dt / tau_m)``, where ``e0`` (tonic and leak
+    conductance) is exact and the synaptic part is :data:`_EXP_NEG`."""
+
+    def constants(self, model, n, dt):
+        def mean_factor(tau_s):
+            """Decay over a step and the step-mean of ``exp(-t / tau_s)`` over it."""
+            tau_s = np.asarray(tau_s, dtype=np.float64)
+            return np.exp(-dt / tau_s), -np.expm1(-dt / tau_s) * tau_s / dt
+
+        de, fe = mean_factor(model.tau_syn_exc)
+        di, fi = mean_factor(model.tau_syn_inh)
+        gte, gti = np.asarray(model.g_exc_tonic), np.asarray(model.g_inh_tonic)
+        e_exc, e_inh = np.asarray(model.e_rev_exc), np.asarray(model.e_rev_inh)
+        dt_tau = dt / np.asarray(model.tau_m, dtype=np.float64)
+        a0 = 1.0 + gte + gti
+        values = {
+            "dt_tau": dt_tau, "de": de, "fe": fe, "di": di, "fi": fi, "a0": a0,
+            "e0": np.exp(-a0 * dt_tau), "e_exc": e_exc, "e_inh": e_inh,
+            "b0": np.asarray(model.v_rest) + np.asarray(model.i_bias) + gte * e_exc + gti * e_inh,
+            **_fire_constants(model, dt)}
+        return {k: _scalar_or_array(v) for k, v in values.items()}
+
+    def body(self, model):
+        return """
+ge = $g_exc
+gi = $g_inh
+v0 = $v
+r = $refractory_until
+gem = ge * $fe
+gim = gi * $fi
+gs = gem + gim
+a = $a0 + gs
+vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
+""" + _EXP_NEG + """
+v = vinf + (v0 - vinf) * ($e0 * %f)
+$g_exc = ge * $de
+$g_inh = gi * $di
+""" + _fire_code(model)
 
 
 @implements(MetaNeuron, "numba")

@@ -31,11 +31,13 @@ class NeuronModel:
 
     Subclasses are frozen dataclasses. ``state_vars`` declares the per-neuron state a backend
     allocates; ``ports`` maps a synapse type (``"exc"``, ``"inh"``) to the state variable an
-    incoming spike's weight is added to.
+    incoming spike's weight is added to. ``nonnegative_weights`` marks ports whose weights
+    are conductance increments (the sign of the effect comes from a reversal potential).
     """
 
     state_vars: ClassVar[tuple[StateVar, ...]] = ()
     ports: ClassVar[dict[str, str]] = {}
+    nonnegative_weights: ClassVar[bool] = False
     per_neuron_params: ClassVar[tuple[str, ...]] = ()
 
     def check_size(self, n: int) -> None:
@@ -730,6 +732,7 @@ class ConductanceLIF(NeuronModel):
         StateVar("refractory_until", np.int64, 0, "step"),
     )
     ports: ClassVar[dict[str, str]] = {"exc": "g_exc", "inh": "g_inh"}
+    nonnegative_weights: ClassVar[bool] = True
     per_neuron_params: ClassVar[tuple[str, ...]] = (
         "tau_m", "v_rest", "v_reset", "v_thresh", "tau_ref", "tau_syn_exc", "tau_syn_inh",
         "e_rev_exc", "e_rev_inh", "g_exc_tonic", "g_inh_tonic", "i_bias",

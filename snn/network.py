@@ -495,6 +495,11 @@ class Network:
                 np.float64 if proj.plasticity else np.float32)
         if not np.all(np.isfinite(weights)):
             raise ValueError(f"{where}: weight has NaN or inf values; pass finite weights")
+        post_model = post_pop.model
+        if post_model.nonnegative_weights and np.any(weights < 0):
+            raise ValueError(
+                f"{where}: weights onto {type(post_model).__name__} are conductance increments and "
+                "must be >= 0; connect to synapse='inh' for inhibition")
         d_spec = d_conn if d_conn is not None else proj.delay
         delays = _sample(d_spec, rng, m, f"{where}: delay")
         if delays.size and not np.all(np.equal(np.mod(delays, 1), 0)):

@@ -304,3 +304,12 @@ def test_dt_sizes_and_nest_units_are_checked():
     m = ConductanceLIF.from_nest(C_m=200.0, g_L=10.0, I_e=50.0)
     assert m.tau_m == pytest.approx(20e-3) and m.i_bias == pytest.approx(5e-3)
     assert m.e_rev_inh == pytest.approx(-85e-3) and m.tau_syn_exc == pytest.approx(0.2e-3)
+
+
+def test_negative_conductance_weights_are_refused():
+    net = snn.Network()
+    src = net.population(2, snn.PoissonSource(rate=10.0))
+    post = net.population(2, snn.ConductanceLIF())
+    net.connect(src, post, snn.AllToAll(), weight=-0.1, synapse="inh")
+    with pytest.raises(ValueError, match="conductance increments and must be >= 0"):
+        net.build(dt=1e-4, seed=0)

@@ -1,0 +1,357 @@
+"""The Tempotron (Guetig and Sompolinsky 2006), the spike-timing classifier the meta-neuron
+paper trains (Rudnicka et al. 2025; brief in ``shared/papers/meta-neuron-lzc.md``).
+
+Each output neuron sums post-synaptic potentials of its input spikes (time ``t_k = k dt``)::
+
+    V(t) = sum_i w_i sum_{t_i < t} K(t - t_i),     K(u) = V0 (exp(-u / tau) - exp(-u / tau_s))
+
+with ``V0`` scaling the kernel's peak to 1 and ``V_rest = 0``. It "fires" for a sequence when
+``max_t V(t) >= theta``. Learning happens on errors only, at ``t_max = argmax_t V(t)``: a neuron
+that should have fired and did not gets ``dw_i = +lr sum_{t_i < t_max} K(t_max - t_i)``, one that
+fired and should not have gets the same with ``-lr`` (gradient descent on the Tempotron cost
+``|V(t_max) - theta|`` over erroneous neurons); optional momentum. A batch's updates are summed.
+
+``V`` is computed without the shunting of inputs after the first threshold crossing: shunting
+does not change whether the neuron crosses, and ``t_max`` is taken on the unshunted trace.
+
+Classes: ``sizes = [n_in, 1]`` is one binary tempotron (label 1: fire); ``[n_in, K]`` with ``K >= 2``
+is one tempotron per class, or ``neurons_per_class`` of them (a population voting by its mean
+margin), each trained to fire for its class only; prediction is the class of largest mean
+``(max_t V - theta) / theta``.
+
+Learnable intrinsics (``learn_intrinsics=True``, the meta-neuron paper's idea): each neuron's
+threshold ``theta = softplus(rho)`` and time constant ``tau = exp(log_tau)`` (``tau_s / tau`` kept
+fixed, so ``V0`` is constant) follow the same error-driven gradient of ``V(t_max) - theta``,
+scaled by ``intrinsic_lr``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from rules import register
+from rules.base import EpochRecord, batch_order, epoch_generator
+from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.datasets import Dataset
+from snn.encoding import ENCODERS
+from snn.validate import check_int
+
+
+@dataclass
+class TempotronConfig:
+    """Hyper-parameters of a Tempotron run (times in seconds, potentials in units of
+    ``V_thresh - V_rest``)."""
+
+    steps: int = 25
+    encoder: str = "latency"
+    gain: float = 1.0
+    lr: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+    dt: float = 1e-3
+    tau: float = 15e-3
+    tau_s: float | None = None  # default tau / 4
+    threshold: float = 1.0
+    momentum: float = 0.9
+    neurons_per_class: int = 1
+    learn_intrinsics: bool = False
+    intrinsic_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        check_int("neurons_per_class", self.neurons_per_class, minimum=1)
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder {self.encoder!r} is unknown; choose from {', '.join(ENCODERS)}")
+        if self.tau_s is None:
+            self.tau_s = self.tau / 4
+        for name in ("lr", "dt", "tau", "tau_s", "threshold", "intrinsic_lr", "gain"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not self.tau_s < self.tau:
+            raise ValueError(f"tau_s ({self.tau_s}) must be shorter than tau ({self.tau}); the default is "
+                             "tau / 4")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if not isinstance(self.learn_intrinsics, bool):
+            raise TypeError("learn_intrinsics must be True or False")
+
+
+def kernel_peak_scale(tau: float, tau_s: float) -> float:
+    """``V0``: the factor that makes ``max_u exp(-u/tau) - exp(-u/tau_s)`` equal 1."""
+    u = tau * tau_s * math.log(tau / tau_s) / (tau - tau_s)
+    return 1.0 / (math.exp(-u / tau) - math.exp(-u / tau_s))
+
+
+class TempotronNet(nn.Module):
+    """The weights ``(n_out, n_in)`` and each neuron's intrinsics (threshold through softplus,
+    log time constant); updated by the rule, never by autograd."""
+
+    def __init__(self, n_in: int, n_out: int, threshold: float, tau: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_out, n_in), requires_grad=False)
+        rho = threshold + math.log(-math.expm1(-threshold))  # softplus^-1
+        self.threshold_raw = nn.Parameter(torch.full((n_out,), rho), requires_grad=False)
+        self.log_tau = nn.Parameter(torch.full((n_out,), math.log(tau)), requires_grad=False)
+
+    def threshold(self) -> torch.Tensor:
+        """Each neuron's threshold (in units of ``V_thresh - V_rest``)."""
+        return torch.nn.functional.softplus(self.threshold_raw)
+
+
+@register("tempotron")
+@dataclass
+class Tempotron:
+    """Train a Tempotron layer; see the module docstring."""
+
+    net: TempotronNet
+    config: TempotronConfig = field(default_factory=TempotronConfig)
+    n_classes: int = 2
+    device: str = "cpu"
+    history: list[EpochRecord] = field(default_factory=list)
+
+    uses_autograd: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net, TempotronNet):
+            raise TypeError("net must be a rules.tempotron.TempotronNet; use Tempotron.build(sizes)")
+        self.binary = self.n_classes == 2 and self.net.weight.shape[0] == 1
+        expected = 1 if self.binary else self.n_classes * self.config.neurons_per_class
+        if self.net.weight.shape[0] != expected:
+            raise ValueError(f"the net has {self.net.weight.shape[0]} neurons but {self.n_classes} classes x "
+                             f"{self.config.neurons_per_class} neurons per class need {expected}")
+        self.net.to(self.device)
+        self.encode = ENCODERS[self.config.encoder]
+        self.velocity = torch.zeros_like(self.net.weight)
+        self.ratio = self.config.tau_s / self.config.tau
+        self.v0 = kernel_peak_scale(1.0, self.ratio)
+
+    @classmethod
+    def build(cls, sizes: list[int], *, steps: int = 25, encoder: str = "latency", seed: int = 0,
+              device: str = "cpu", spiking: bool = True, **options) -> Tempotron:
+        """A Tempotron ``sizes = [n_in, n_classes]`` (``[n_in, 1]``: one binary tempotron).
+        Weights start ``N(0, (threshold / (2 sqrt(n_in)))^2)``. ``options`` go to
+        :class:`TempotronConfig`."""
+        if not spiking:
+            raise ValueError("the Tempotron is a spiking classifier; spiking=False is not available")
+        if len(sizes) != 2 or any(isinstance(s, bool) or int(s) != s or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be [n_inputs, n_classes] (the Tempotron has one layer), "
+                             f"got {sizes}")
+        n_in, classes = int(sizes[0]), int(sizes[1])
+        config = TempotronConfig(steps=steps, encoder=encoder, seed=seed, **options)
+        n_out = 1 if classes == 1 else classes * config.neurons_per_class
+        gen = torch.Generator().manual_seed(seed)
+        net = TempotronNet(n_in, n_out, config.threshold, config.tau)
+        with torch.no_grad():
+            scale = config.threshold / (2 * math.sqrt(n_in))
+            net.weight.copy_(torch.randn(n_out, n_in, generator=gen) * scale)
+        return cls(net, config, n_classes=max(classes, 2), device=device)
+
+    # -- data -------------------------------------------------------------------------------
+    def _inputs(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"expected a snn.datasets.Dataset, got {type(ds).__name__}")
+        x = torch.as_tensor(ds.to_float32(), device=self.device)
+        if x.shape[1] != self.net.weight.shape[1]:
+            raise ValueError(f"the data set has {x.shape[1]} input features but the Tempotron expects "
+                             f"{self.net.weight.shape[1]}")
+        y = torch.tensor(np.asarray(ds.labels, dtype=np.int64), device=self.device)
+        if len(y) and int(y.max()) >= self.n_classes:
+            raise ValueError(f"labels go up to {int(y.max())} but the Tempotron has {self.n_classes} classes")
+        return x, y
+
+    def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.config.encoder == "rate":
+            return self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
+        return self.encode(x, self.config.steps)
+
+    def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        n_in = self.net.weight.shape[1]
+        if x.dim() != 3 or x.shape[-1] != n_in:
+            raise ValueError(f"x must be an encoded batch of input spikes of shape (T, batch, {n_in}), "
+                             f"got {tuple(x.shape)}")
+        if y is not None and (y.dim() != 1 or y.shape[0] != x.shape[1]):
+            raise ValueError(f"y must hold one label per sample ({x.shape[1]}), got shape {tuple(y.shape)}")
+
+    # -- dynamics ---------------------------------------------------------------------------
+    def _kernel(self, lag: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``K`` and ``dK/dlog tau`` at lags of ``lag`` steps (0 where ``lag <= 0``); ``tau``
+        broadcasts against ``lag``."""
+        u = lag.clamp(min=0) * self.config.dt / tau
+        slow, fast = torch.exp(-u), torch.exp(-u / self.ratio)
+        live = (lag > 0).to(u.dtype)
+        k = self.v0 * (slow - fast) * live
+        dk = self.v0 * (u * slow - (u / self.ratio) * fast) * live
+        return k, dk
+
+    @torch.no_grad()
+    def potentials(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(max_t V, argmax_t V, currents)`` of the encoded batch ``x`` ``(T, batch, n_in)``:
+        shapes ``(batch, n_out)``, ``(batch, n_out)`` and ``(T, batch, n_out)``. ``V`` at every
+        step is one product of the currents with the ``(T, T)`` kernel matrix (one per neuron
+        once learned time constants differ); ``t_max`` is sought from step 1 on (``V(0) = 0``)."""
+        self._check_batch(x, None)
+        current = x @ self.net.weight.t()
+        steps = x.shape[0]
+        t = torch.arange(steps, device=x.device)
+        lag = t.view(-1, 1) - t.view(1, -1)  # (k, j)
+        tau = self.net.log_tau.exp()
+        if bool((tau == tau[0]).all()):
+            kern = self._kernel(lag, tau[0])[0]
+            v = (kern @ current.reshape(steps, -1)).reshape(current.shape)
+        else:
+            kern = self._kernel(lag, tau.view(-1, 1, 1))[0]  # (n_out, k, j)
+            v = torch.einsum("okj,jbo->kbo", kern, current)
+        if steps == 1:
+            return v[0], torch.zeros(v.shape[1:], dtype=torch.long, device=x.device), current
+        vmax, tmax = v[1:].max(0)
+        return vmax, tmax + 1, current
+
+    def _scores(self, vmax: torch.Tensor) -> torch.Tensor:
+        margin = (vmax - self.net.threshold()) / self.net.threshold()
+        if self.binary:
+            return torch.cat([-margin, margin], 1)
+        return margin.reshape(len(margin), self.n_classes, -1).mean(2)
+
+    def _targets(self, y: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            return (y == 1).unsqueeze(1)
+        per = self.config.neurons_per_class
+        return torch.nn.functional.one_hot(y, self.n_classes).bool().repeat_interleave(per, dim=1)
+
+    # -- training ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Tempotron update on the encoded batch ``x`` ``(T, batch, n_in)``: the summed
+        error-driven updates of the batch. Returns the Tempotron cost (mean over the batch of
+        ``sum |V(t_max) - theta|`` over erroneous neurons) and the scores before the update."""
+        self._check_batch(x, y)
+        vmax, tmax, current = self.potentials(x)
+        theta = self.net.threshold()
+        fired = vmax >= theta
+        err = self._targets(y).to(x.dtype) - fired.to(x.dtype)  # +1 missed, -1 false alarm
+        scores = self._scores(vmax)
+        loss = ((theta - vmax) * err).sum(1).mean()
+        steps = x.shape[0]
+        lag = tmax.unsqueeze(-1) - torch.arange(steps, device=x.device)  # (batch, n_out, T)
+        tau = self.net.log_tau.exp().view(1, -1, 1)
+        k, dk = self._kernel(lag, tau)
+        psp = torch.einsum("boj,jbi->boi", k * err.unsqueeze(-1), x)  # err-weighted PSPs at t_max
+        step = self.config.lr * psp.sum(0)
+        self.velocity.mul_(self.config.momentum).add_(step)
+        self.net.weight.add_(self.velocity)
+        if self.config.learn_intrinsics:
+            lr = self.config.intrinsic_lr
+            dv_dlogtau = torch.einsum("boj,jbo->bo", dk, current)
+            self.net.log_tau.add_(lr * (err * dv_dlogtau).sum(0))
+            self.net.threshold_raw.sub_(lr * err.sum(0) * torch.sigmoid(self.net.threshold_raw))
+        return loss, scores
+
+    def fit(self, train: Dataset, test: Dataset | None = None, epochs: int = 1,
+            progress: bool = False, checkpoint: str | Path | None = None,
+            resume: bool = False) -> list[EpochRecord]:
+        """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
+        epochs = check_int("epochs", epochs, minimum=1)
+        if resume:
+            if checkpoint is None:
+                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+            if Path(checkpoint).exists():
+                self.load(checkpoint)
+        x_all, y_all = self._inputs(train)
+        for epoch in range(len(self.history), epochs):
+            t0 = time.perf_counter()
+            order = batch_order(len(train), self.config.seed, epoch)
+            gen = epoch_generator(self.config.seed, epoch, self.device)
+            batches = range(0, len(order), self.config.batch_size)
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+            total_loss, correct = 0.0, 0
+            for start in batches:
+                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
+                x, y = x_all[idx], y_all[idx]
+                loss, scores = self.train_batch(self._encode(x, gen), y)
+                total_loss += loss.item() * len(idx)
+                correct += int((scores.argmax(1) == y).sum())
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+            if bar is not None:
+                bar.close()
+            wall = time.perf_counter() - t0
+            test_acc = self.evaluate(test) if test is not None else None
+            self.history.append(EpochRecord(epoch + 1, total_loss / len(order),
+                                            correct / len(order), test_acc, wall))
+            if checkpoint is not None:
+                self.save(checkpoint)
+        return self.history
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(batch, classes)`` of the encoded batch ``x`` (binary: ``[-m, m]`` with
+        ``m`` the relative margin ``(max V - theta) / theta``)."""
+        return self._scores(self.potentials(x)[0])
+
+    @torch.no_grad()
+    def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
+        """Accuracy on ``ds`` (encoder noise seeded, so repeated calls agree)."""
+        x_all, y_all = self._inputs(ds)
+        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
+        correct = 0
+        for start in range(0, len(ds), batch_size):
+            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
+            correct += int((self.scores(self._encode(x, gen)).argmax(1) == y).sum())
+        return correct / len(ds)
+
+    def synaptic_ops(self, x: torch.Tensor) -> float:
+        """Synaptic operations of a training step on ``x`` per sample: input spikes times
+        fan-out, two kernel state updates per neuron and step, and at most one update per
+        synapse (the upper bound: every neuron in error)."""
+        self._check_batch(x, None)
+        steps, batch = x.shape[:2]
+        n_out, n_in = self.net.weight.shape
+        events = float(torch.count_nonzero(x)) / batch
+        return events * n_out + 2 * steps * n_out + n_in * n_out
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Weights, intrinsics, momentum, configuration and history, written atomically."""
+        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays["velocity"] = self.velocity.cpu().numpy()
+        meta = {"rule": "tempotron", "config": asdict(self.config), "n_classes": self.n_classes,
+                "history": [asdict(r) for r in self.history]}
+        return save_checkpoint(path, arrays, meta)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save` for the same architecture."""
+        arrays, meta = load_checkpoint(path)
+        if meta.get("rule") != "tempotron":
+            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not tempotron")
+        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
+        try:
+            self.net.load_state_dict(model)
+        except RuntimeError as err:
+            raise ValueError(f"{str(path)!r} does not fit this Tempotron: {err}") from err
+        if meta["n_classes"] != self.n_classes:
+            raise ValueError(f"{str(path)!r} has {meta['n_classes']} classes, this Tempotron "
+                             f"{self.n_classes}")
+        self.velocity = torch.as_tensor(arrays["velocity"], device=self.device)
+        self.config = TempotronConfig(**meta["config"])
+        self.ratio = self.config.tau_s / self.config.tau
+        self.v0 = kernel_peak_scale(1.0, self.ratio)
+        self.history = [EpochRecord(**r) for r in meta["history"]]
+
+
+__all__ = ["Tempotron", "TempotronConfig", "TempotronNet", "kernel_peak_scale"]

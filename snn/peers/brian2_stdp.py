@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -85,9 +86,9 @@ def main(argv: list[str] | None = None) -> None:
 
     b2.start_scope()
     standalone = a.device == "cpp_standalone"
+    build_dir = tempfile.mkdtemp(prefix="brian2_stdp_")
     if standalone:
-        b2.set_device("cpp_standalone", directory=tempfile.mkdtemp(prefix="brian2_stdp_"),
-                      build_on_run=False)
+        b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
     else:
         b2.prefs.codegen.target = "cython" if a.device == "runtime" else "numpy"
     b2.seed(a.seed)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     walls = []
     if standalone:
         net.run(a.duration * b2.second)
-        device.build(compile=True, run=False)
+        device.build(directory=build_dir, compile=True, run=False)  # default would be ./output
         build_s = time.perf_counter() - t0
         for _ in range(a.repeat):
             device.run()  # re-executes the compiled binary from the same initial state
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             walls.append(float(device._last_run_time))
             if w_final is None:  # later repeats draw other Poisson trains; report the first
                 w_final, n_out = np.asarray(syn.w) / GMAX, int(spikes.num_spikes)
+    shutil.rmtree(build_dir, ignore_errors=True)
     if a.weights:
         _save_atomic(a.weights, w_final)
     out = {

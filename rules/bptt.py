@@ -75,10 +75,15 @@ class BPTT:
               device: str = "cpu", spiking: bool = True, **options) -> BPTT:
         """BPTT on ``mlp(sizes)`` (LIF hidden layers, LI read-out); ``spiking=False`` trains the
         same architecture with ReLU units, one step of the ``direct`` encoder (plain backprop).
-        ``options`` go to :class:`BPTTConfig`."""
+        ``options`` go to :class:`BPTTConfig`, except ``neuron``, ``beta`` and ``readout``,
+        which go to :func:`mlp`."""
+        net_options = {k: options.pop(k) for k in ("neuron", "beta", "readout") if k in options}
         torch.manual_seed(seed)
         if spiking:
-            net = mlp(sizes)
+            net = mlp(sizes, **net_options)
+        elif net_options:
+            raise ValueError(f"{', '.join(net_options)} apply to the spiking network only; "
+                             "drop them or use spiking=True")
         else:
             from snn.layers import relu_mlp
 
@@ -145,6 +150,46 @@ class BPTT:
         loss.backward()
         self.optimizer.step()
         return loss.detach(), scores.detach()
+
+    @torch.no_grad()
+    def synaptic_ops(self, x: torch.Tensor) -> float:
+        """Synaptic operations per sample of one training step on the encoded batch ``x``
+        ``(T, batch, ...)`` (dimensionless count, the energy proxy of :mod:`rules.base`).
+
+        Counted for each synaptic layer (``Linear``, ``Conv2d``, ``RecurrentLinear``, ``Dense``):
+
+        - forward: each input spike times the synapses it reaches (its fan-out); a non-spiking
+          input (``direct`` encoder, ReLU layers) counts every multiply-accumulate; recurrent
+          weights add each output spike times the layer's width;
+        - backward: the dense multiply-accumulates autograd performs, ``T`` x fan-in x fan-out
+          per output position for the weight gradient, and as many again for the gradient to
+          the layer's input (not computed for the first layer, whose input needs none);
+        - update: one per trainable parameter (weights, biases, neuron parameters) per step,
+          shared by the ``batch`` samples.
+
+        Neuron updates and surrogate derivatives are not synaptic operations and are not counted.
+        """
+        from snn.layers import Dense, RecurrentLinear, SpikingLayer, _is_binary
+
+        steps, batch = x.shape[0], x.shape[1]
+        forward = backward = 0.0
+        first = True
+        h = x
+        for layer in self.net:
+            inp, h = h, layer(h)
+            if not isinstance(layer, (SpikingLayer, Dense)):
+                continue
+            positions = h[0, 0].numel() // layer.weight.shape[0]
+            dense = steps * positions * layer.weight.numel()
+            density = float(torch.count_nonzero(inp)) / inp.numel() if _is_binary(inp) else 1.0
+            forward += dense * density
+            backward += dense if first else 2 * dense
+            if isinstance(layer, RecurrentLinear):
+                forward += float(torch.count_nonzero(h)) / batch * layer.out_features
+                backward += 2 * steps * layer.recurrent.numel()
+            first = False
+        update = sum(p.numel() for p in self.net.parameters() if p.requires_grad) / batch
+        return forward + backward + update
 
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:

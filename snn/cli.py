@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -50,13 +51,19 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from snn.demo import run_demo
 
     summary = run_demo(a.out, neurons=a.neurons, duration=a.duration, seed=a.seed,
-                       progress=not (a.json or a.no_progress))
+                       progress=not (a.json or a.no_progress), rules=not a.no_rules)
     if a.json:
         _print_json(summary)
-    else:
-        print("Synaptica demo: a balanced E/I network of LIF neurons (CUBA)")
-        _print_table(list(summary.items()))
-        print(f"Open {summary['raster_png']} to see the raster plot.")
+        return 0
+    rules = summary.pop("rules", None)
+    print("Synaptica demo: a balanced E/I network of LIF neurons (CUBA)")
+    _print_table(list(summary.items()))
+    print(f"Open {summary['raster_png']} to see the raster plot.")
+    if rules is not None:
+        print(f"\nLearning rules on the 8x8 digits, {rules['arch']}, T={rules['steps']}, "
+              f"{rules['epochs']} epochs")
+        print_rules_table(rules)
+        print(f"Open {rules['files']['png']} to see accuracy vs time and memory vs T.")
     return 0
 
 
@@ -146,61 +153,175 @@ def _load_split(dataset: str, data_dir: str | None, seed: int):
     return ds[:8000], ds[8000:]
 
 
-def cmd_train(a: argparse.Namespace) -> int:
+def _sizes(arch: str | None, dataset: str, train) -> list[int]:
+    """Layer sizes from ``--arch`` (default 64-128-10 for digits, N-500-10 otherwise), checked
+    against the images."""
+    in_features = int(np.prod(train.image_shape))
+    arch = arch or (f"{in_features}-128-10" if dataset == "digits" else f"{in_features}-500-10")
+    try:
+        sizes = [int(s) for s in arch.split("-")]
+    except ValueError:
+        raise ValueError(f"--arch must be layer sizes joined by '-', e.g. 784-500-10, got {arch!r}") from None
+    if sizes[0] != in_features:
+        raise ValueError(f"--arch starts with {sizes[0]} inputs but {dataset} images have {in_features}")
+    return sizes
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as JSON where it parses (numbers, true, lists), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must look like KEY=VALUE (e.g. lr=0.01), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _train_rule(a: argparse.Namespace) -> dict:
+    """Train a rule of the registry: ``rules.get(a.rule).build(...)``, then ``fit``; writes the
+    checkpoint (``save``) and returns the report."""
+    import inspect
     import time
     from pathlib import Path
 
-    import torch
-
     import rules
-    from rules.bptt import BPTTConfig, mlp
 
-    rule_cls = rules.get(a.rule)
-    torch.manual_seed(a.seed)
+    cls = rules.get(a.rule)
     train, test = _load_split(a.dataset, a.data_dir, a.seed)
-    in_features = int(np.prod(train.image_shape))
-    arch = a.arch or (f"{in_features}-128-10" if a.dataset == "digits" else f"{in_features}-500-10")
-    sizes = [int(s) for s in arch.split("-")]
-    if sizes[0] != in_features:
-        raise ValueError(f"--arch starts with {sizes[0]} inputs but {a.dataset} images have {in_features}")
-    net = mlp(sizes, neuron=a.neuron, beta=a.beta, readout=a.readout)
-    config = BPTTConfig(steps=a.steps, lr=a.lr, batch_size=a.batch, seed=a.seed)
-    trainer = rule_cls(net, config, device=a.device)
+    sizes = _sizes(a.arch, a.dataset, train)
+    options = dict(a.option)
+    options["batch_size"] = a.batch
+    for key in ("lr", "neuron", "readout", "beta"):
+        if getattr(a, key) is not None:
+            options[key] = getattr(a, key)
+    try:
+        rule = cls.build(sizes, steps=a.steps, encoder=a.encoder, seed=a.seed, device=a.device, **options)
+    except TypeError as err:
+        raise ValueError(f"rule {a.rule!r} does not take one of the options {sorted(options)}: {err}; "
+                         "--neuron, --readout and --beta are bptt's, --option KEY=VALUE sets any "
+                         "field of the rule's config") from err
     out = Path(a.out)
     checkpoint = out / f"{a.rule}_{a.dataset}.h5"
+    resumable = {"checkpoint", "resume"} <= set(inspect.signature(rule.fit).parameters)
+    if a.resume and not resumable:
+        raise ValueError(f"--resume needs a rule whose fit() takes checkpoint= and resume= (bptt's "
+                         f"does); {a.rule}'s does not")
+    extra = {"checkpoint": checkpoint, "resume": a.resume} if resumable else {}
     t0 = time.perf_counter()
-    history = trainer.fit(train, test, epochs=a.epochs, progress=not a.json, checkpoint=checkpoint,
-                          resume=a.resume)
+    history = rule.fit(train, test, epochs=a.epochs, progress=not a.json, **extra)
     wall = time.perf_counter() - t0
-    png = _learning_curve(history, out / f"{a.rule}_{a.dataset}_curve.png", f"{a.rule} on {a.dataset}")
+    if not resumable:
+        rule.save(checkpoint)
     report = {
-        "rule": a.rule, "dataset": a.dataset, "arch": arch, "neuron": a.neuron,
-        "readout": a.readout, "steps": a.steps, "epochs": len(history),
+        "rule": a.rule, "dataset": a.dataset, "arch": "-".join(map(str, sizes)), "steps": a.steps,
+        "encoder": a.encoder, "options": options, "epochs": len(history),
         "test_accuracy": history[-1].test_accuracy, "train_accuracy": history[-1].train_accuracy,
         "wall_s": wall, "wall_s_per_epoch": float(np.mean([h.wall_s for h in history])),
         "n_train": len(train), "n_test": len(test), "seed": a.seed,
         "history": [h.__dict__ for h in history], "checkpoint": str(checkpoint),
-        "learning_curve_png": str(png),
     }
+    if a.rule == "bptt":
+        report.update(neuron=options.get("neuron", "lif"), readout=options.get("readout", "li"))
+    return report
+
+
+# Learners that are not rules of the registry: name -> function(args) -> report. A report has at
+# least ``epochs``, ``test_accuracy``, ``wall_s``, ``checkpoint`` and ``history`` (a list of
+# dicts with ``epoch``, ``train_accuracy``, ``test_accuracy``, ``wall_s``); ``cmd_train`` writes
+# the results file and the learning curve and prints it. Every other name goes to _train_rule.
+_TRAINERS: dict[str, Callable[[argparse.Namespace], dict]] = {}
+
+
+def _trainable() -> list[str]:
+    import rules
+
+    return sorted(set(rules.available()) | set(_TRAINERS))
+
+
+def _rule_name(text: str) -> str:
+    if text not in _trainable():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a known rule; available: "
+                                         f"{', '.join(_trainable())}")
+    return text
+
+
+def _rule_names(text: str) -> list[str]:
+    import rules
+
+    names = [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in rules.available()]
+    if unknown or not names:
+        given = ", ".join(map(repr, unknown)) or "(none given)"
+        raise argparse.ArgumentTypeError(f"unknown rule(s) {given}; available rules: "
+                                         f"{', '.join(rules.available())}")
+    return names
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be positive integers joined by commas, got {text!r}")
+    return values
+
+
+def _write_json(path, obj: dict):
+    """Write ``obj`` as JSON to ``path`` atomically; returns the path."""
+    import os
+    from pathlib import Path
+
+    from snn.h5io import temporary_sibling
+
+    path = Path(path)
+    tmp = temporary_sibling(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, default=float) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    torch.manual_seed(a.seed)
+    report = _TRAINERS.get(a.rule, _train_rule)(a)
+    out = Path(a.out)
+    png = _learning_curve(report["history"], out / f"{a.rule}_{a.dataset}_curve.png",
+                          f"{a.rule} on {a.dataset}")
+    report["learning_curve_png"] = str(png)
+    results = out / f"{a.rule}_{a.dataset}_results.json"
+    report["results_json"] = str(results)
+    _write_json(results, report)
     if a.json:
         _print_json(report)
-    else:
-        print(f"{a.rule} on {a.dataset} ({len(train)} train / {len(test)} test), {arch}, T={a.steps}")
-        for h in history:
-            print(f"  epoch {h.epoch:>3}: loss {h.train_loss:.4f}  train {h.train_accuracy:.3f}  "
-                  f"test {h.test_accuracy:.3f}  ({h.wall_s:.1f} s)")
-        print(f"  checkpoint {checkpoint}\n  learning curve {png}")
+        return 0
+    print(f"{a.rule} on {a.dataset} ({report['n_train']} train / {report['n_test']} test), "
+          f"{report['arch']}, T={report['steps']}")
+    for h in report["history"]:
+        test = "" if h["test_accuracy"] is None else f"test {h['test_accuracy']:.3f}  "
+        print(f"  epoch {h['epoch']:>3}: loss {h['train_loss']:.4f}  train {h['train_accuracy']:.3f}  "
+              f"{test}({h['wall_s']:.1f} s)")
+    print(f"  checkpoint {report['checkpoint']}\n  results {results}\n  learning curve {png}")
     return 0
 
 
-def _learning_curve(history, path, title: str):
+def _learning_curve(history: list[dict], path, title: str):
     from snn import plot
 
     plt = plot.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [h.epoch for h in history]
-    ax.plot(epochs, [h.train_accuracy for h in history], "o-", label="train")
-    ax.plot(epochs, [h.test_accuracy for h in history], "s-", label="test")
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
+    if all(h["test_accuracy"] is not None for h in history):
+        ax.plot(epochs, [h["test_accuracy"] for h in history], "s-", label="test")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
@@ -236,6 +357,48 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_rules(a: argparse.Namespace) -> int:
+    import torch
+
+    from rules.bench import RulesBenchConfig, bench_rules, write_rules_bench
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    train, test = _load_split(a.dataset, a.data_dir, a.seed)
+    config = RulesBenchConfig(rules=tuple(a.rules), sizes=tuple(_sizes(a.arch, a.dataset, train)),
+                              steps=a.T, epochs=a.epochs, batch=a.batch, seed=a.seed, device=a.device,
+                              memory_steps=tuple(a.memory_T), snntorch=not a.no_snntorch,
+                              skip_failures=a.skip_failures)
+    report = bench_rules(train, test, config, dataset=a.dataset, progress=not (a.json or a.no_progress))
+    report["files"] = write_rules_bench(report, a.out)
+    if a.json:
+        _print_json(report)
+        return 0
+    print(f"Rules on {a.dataset} ({report['n_train']} train / {report['n_test']} test), {report['arch']}, "
+          f"T={a.T}, {a.epochs} epochs, batch {a.batch}, {a.device}")
+    print_rules_table(report)
+    print("  files: " + ", ".join(report["files"].values()))
+    return 0
+
+
+def print_rules_table(report: dict) -> None:
+    """The rows of a rules benchmark as a text table, then what was skipped and why."""
+    steps = report["memory_steps"]
+    head = (f"  {'rule':<15}{'test acc':>9}{'s/epoch':>9}{'peak MB':>9}"
+            + "".join(f"{f'MB T={t}':>11}" for t in steps) + f"{'syn ops/sample':>16}")
+    print(head)
+    for r in report["rows"]:
+        print(f"  {r['rule']:<15}{r['test_accuracy']:>9.4f}{r['wall_s_per_epoch']:>9.3f}"
+              f"{r['peak_memory_bytes'] / 1e6:>9.2f}"
+              + "".join(f"{r['memory_by_T'][str(t)] / 1e6:>11.2f}" for t in steps)
+              + f"{r['synaptic_ops_per_sample']:>16.4g}")
+    for item in report["skipped"]:
+        print(f"  skipped {item['rule']}: {item['reason']}")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+
+
 def _bench_chart(report: dict, peers: list[str], path: str) -> None:
     from snn import plot
 
@@ -260,15 +423,19 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"synaptica {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the demo network; write a raster PNG and HDF5",
-                          description="Run a 4000-neuron balanced E/I network for 1 s and "
-                                      "write a raster plot and the recordings.")
+    demo = sub.add_parser("demo", help="run the demo network and the rules comparison",
+                          description="Run a 4000-neuron balanced E/I network for 1 s and write a "
+                                      "raster plot and the recordings; then train a small network "
+                                      "on the shipped digits with each learning rule and BPTT and "
+                                      "write the comparison table and chart.")
     demo.add_argument("--out", default="out", help="output directory (default: out)")
     demo.add_argument("--neurons", type=_positive_int, default=4000)
     demo.add_argument("--duration", type=_positive_float, default=1.0, help="seconds")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--no-rules", action="store_true",
+                      help="leave out the learning-rules comparison on the digits")
     demo.set_defaults(func=cmd_demo)
 
     info = sub.add_parser("info", help="versions, backends, threads, CUDA")
@@ -277,32 +444,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train", help="train a network on a data set with a learning rule",
-        description="Train a fully connected spiking network. Data: digits (shipped, 8x8) or "
-                    "an MNIST-format set from --data-dir / $SYNAPTICA_DATA (its 10k test file: "
-                    "first 8,000 images train, last 2,000 test). Writes a checkpoint (HDF5) and "
-                    "a learning-curve PNG to --out.")
-    train.add_argument("rule", help="learning rule: bptt")
+        description="Train a fully connected spiking network with any registered rule. Data: digits "
+                    "(shipped, 8x8) or an MNIST-format set from --data-dir / $SYNAPTICA_DATA (its 10k "
+                    "test file: first 8,000 images train, last 2,000 test). Writes a checkpoint "
+                    "(HDF5), a results file (JSON) and a learning-curve PNG to --out.")
+    train.add_argument("rule", type=_rule_name, help="learning rule, e.g. bptt, tess, ff, ccl, softhebb")
     train.add_argument("--dataset", choices=["digits", "mnist", "fashion", "kmnist"], default="digits")
     train.add_argument("--data-dir", help="directory holding the MNIST-format files")
     train.add_argument("--arch", help="layer sizes, e.g. 784-500-10 (default by data set)")
-    train.add_argument("--neuron", default="lif",
+    train.add_argument("--neuron", default=None,
                        choices=["lif", "adaptive", "meta", "ultralif", "ultradlif"],
-                       help="hidden neuron model (default lif)")
-    train.add_argument("--readout", choices=["li", "lif"], default="li",
-                       help="li: leaky-integrator read-out (max membrane); lif: spike counts")
-    train.add_argument("--beta", type=float, default=0.9, help="membrane decay per step")
+                       help="bptt: hidden neuron model (default lif)")
+    train.add_argument("--readout", choices=["li", "lif"], default=None,
+                       help="bptt: li, leaky-integrator read-out (max membrane; default); lif: spike counts")
+    train.add_argument("--beta", type=float, default=None, help="bptt: membrane decay per step (default 0.9)")
     train.add_argument("--steps", type=_positive_int, default=25, help="time steps T")
+    train.add_argument("--encoder", choices=["rate", "latency", "direct"], default="rate")
     train.add_argument("--epochs", type=_positive_int, default=15)
     train.add_argument("--batch", type=_positive_int, default=64)
-    train.add_argument("--lr", type=_positive_float, default=2e-3)
+    train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the rule's)")
+    train.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="any field of the rule's config, e.g. --option hidden_epochs=3; repeatable")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.add_argument("--out", default="out", help="output directory (default: out)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --out (rules whose fit can resume: bptt)")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=cmd_train)
 
-    bench = sub.add_parser("bench", help="benchmarks against peer simulators")
+    bench = sub.add_parser("bench", help="benchmarks against peer simulators and between rules")
     bsub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     cuba = bsub.add_parser(
         "cuba", help="the CUBA network (Vogels & Abbott 2005, Brian2's example)",
@@ -341,6 +512,34 @@ def build_parser() -> argparse.ArgumentParser:
     bptt.add_argument("--seed", type=int, default=0)
     bptt.add_argument("--json", action="store_true", help="print one JSON object")
     bptt.set_defaults(func=cmd_bench_bptt)
+
+    brules = bsub.add_parser(
+        "rules", help="every learning rule and BPTT on the same network, data and budget",
+        description="Train the same architecture with each rule, with our BPTT and with snnTorch's "
+                    "BPTT (same encoded batches), for the same epochs. Reports test accuracy, wall "
+                    "time per epoch, peak training memory (one step at --T and at each --memory-T) "
+                    "and synaptic operations per sample; writes rules_bench.csv, .h5 and .png to --out.")
+    brules.add_argument("--rules", type=_rule_names, default=["tess", "ff", "ccl", "softhebb", "bptt"],
+                        help="comma-separated rule names (default tess,ff,ccl,softhebb,bptt; bptt is "
+                             "always added)")
+    brules.add_argument("--dataset", choices=["digits", "mnist", "fashion", "kmnist"], default="digits")
+    brules.add_argument("--data-dir", help="directory holding the MNIST-format files")
+    brules.add_argument("--arch", help="layer sizes (default 64-128-10 for digits, 784-500-10 otherwise)")
+    brules.add_argument("--T", type=_positive_int, default=25, help="time steps (default 25)")
+    brules.add_argument("--epochs", type=_positive_int, default=3, help="epochs for every rule (default 3)")
+    brules.add_argument("--batch", type=_positive_int, default=64, help="mini-batch size (default 64)")
+    brules.add_argument("--memory-T", type=_int_list, default=[10, 50, 200, 400], metavar="T1,T2,...",
+                        help="time steps of the memory-growth measurement (default 10,50,200,400)")
+    brules.add_argument("--seed", type=int, default=0)
+    brules.add_argument("--device", default="cpu", help="cpu or cuda")
+    brules.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    brules.add_argument("--no-snntorch", action="store_true", help="leave out snnTorch's BPTT")
+    brules.add_argument("--skip-failures", action="store_true",
+                        help="report a rule that fails as skipped instead of stopping (exit 1)")
+    brules.add_argument("--out", default="out", help="output directory (default: out)")
+    brules.add_argument("--no-progress", action="store_true", help="no progress bar")
+    brules.add_argument("--json", action="store_true", help="print one JSON object")
+    brules.set_defaults(func=cmd_bench_rules)
     return ap
 
 

@@ -57,3 +57,45 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     os.replace(tmp, path)
     pyplot().close(fig)
     return path
+
+
+def rules_comparison(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """The rules benchmark as one figure, saved atomically to ``path``: test accuracy against
+    training wall time per epoch (s, log axis), and peak training memory (MB) against the
+    number of time steps T (log-log), one point or line per row of
+    :func:`rules.bench.bench_rules`. Zero memory cannot sit on a log axis: such points are left
+    out and the legend says ``0 B``."""
+    plt = pyplot()
+    fig, (acc, mem) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for i, row in enumerate(rows):
+        color = f"C{i % 10}"
+        acc.scatter(row["wall_s_per_epoch"], row["test_accuracy"], color=color, s=40, zorder=3)
+        acc.annotate(row["rule"], (row["wall_s_per_epoch"], row["test_accuracy"]),
+                     textcoords="offset points", xytext=(5, 4), fontsize=9)
+        steps = sorted(int(t) for t in row["memory_by_T"])
+        megabytes = np.array([row["memory_by_T"][str(t)] for t in steps], dtype=float) / 1e6
+        shown = megabytes > 0
+        label = row["rule"] if shown.all() else f"{row['rule']} (0 B at some T)"
+        if shown.any():
+            mem.plot(np.array(steps)[shown], megabytes[shown], "o-", color=color, label=label)
+        else:
+            mem.plot([], [], "o-", color=color, label=f"{row['rule']} (0 B)")
+    acc.set_xscale("log")
+    acc.margins(x=0.25)
+    acc.set_xlabel("training wall time per epoch (s)")
+    acc.set_ylabel("test accuracy")
+    acc.set_ylim(0, 1)
+    acc.grid(alpha=0.3, which="both")
+    acc.set_title("accuracy vs time")
+    mem.set_xscale("log")
+    mem.set_yscale("log")
+    mem.set_xlabel("time steps T")
+    mem.set_ylabel("peak training memory (MB)")
+    mem.grid(alpha=0.3, which="both")
+    mem.set_title("memory vs T (one training step)")
+    if rows:
+        mem.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -46,12 +46,87 @@ def test_demo_writes_plot_and_results(tmp_path, capsys):
     from snn import Results
 
     assert main(["demo", "--out", str(tmp_path), "--neurons", "500", "--duration", "0.2",
-                 "--json"]) == 0
+                 "--no-rules", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     png = tmp_path / "demo_raster.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = Results.load(summary["results_h5"])
     assert res["spikes"].count == summary["spikes"] > 0
+    assert "rules" not in summary
+
+
+def test_demo_rules_comparison_skips_what_fails(tmp_path, monkeypatch):
+    import rules
+    from rules.bench import RulesBenchConfig
+    from snn.demo import run_demo
+
+    monkeypatch.setitem(rules._RULES, "missing-test", "rules.no_such_module_xyz:Rule")
+    config = RulesBenchConfig(rules=("missing-test", "bptt"), sizes=(64, 8, 10), steps=2, epochs=1,
+                              batch=128, memory_steps=(2, 4), snntorch=False, skip_failures=True)
+    summary = run_demo(tmp_path, neurons=200, duration=0.05, progress=False, rules=config)
+    report = summary["rules"]
+    assert [r["rule"] for r in report["rows"]] == ["bptt"]
+    assert report["skipped"][0]["rule"] == "missing-test"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "demo_raster.png", "demo_results.h5", "demo_rules.csv", "demo_rules.h5", "demo_rules.png"]
+
+
+def test_demo_default_rules_are_the_local_rules_and_bptt():
+    from snn.demo import demo_rules_config
+
+    config = demo_rules_config()
+    assert set(config.rules) == {"bptt", "tess", "ff", "ccl", "softhebb"} and config.skip_failures
+
+
+def test_bench_rules_and_train_usage_errors():
+    ok = run_cli("bench", "rules", "--help")
+    assert ok.returncode == 0 and "--rules" in ok.stdout and "--memory-T" in ok.stdout
+    ok = run_cli("train", "--help")
+    assert ok.returncode == 0 and "--option" in ok.stdout
+    bad = run_cli("bench", "rules", "--rules", "tess,hebbian-magic")
+    assert bad.returncode == 2 and "'hebbian-magic'" in bad.stderr and "available rules: bptt" in bad.stderr
+    bad = run_cli("train", "hebbian-magic")
+    assert bad.returncode == 2 and "available: bptt" in bad.stderr
+    assert run_cli("bench", "rules", "--memory-T", "10,0").returncode == 2
+    assert run_cli("train", "bptt", "--option", "no-equals-sign").returncode == 2
+
+
+def test_bench_rules_run_failure_exits_1(capsys):
+    assert main(["bench", "rules", "--rules", "bptt", "--arch", "784-10", "--json"]) == 1
+    assert "--arch starts with 784 inputs but digits images have 64" in capsys.readouterr().err
+
+
+@pytest.fixture
+def proto_rule():
+    from test_bench_rules import Prototypes
+
+    import rules
+
+    rules.register("proto-test")(Prototypes)
+    yield "proto-test"
+    rules._RULES.pop("proto-test", None)
+
+
+def test_train_any_registered_rule(proto_rule, tmp_path, capsys):
+    from test_bench_rules import Prototypes
+
+    assert main(["train", "proto-test", "--epochs", "2", "--steps", "4", "--batch", "128",
+                 "--option", "lr=0.5", "--out", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rule"] == "proto-test" and report["epochs"] == 2 and len(report["history"]) == 2
+    assert report["options"] == {"lr": 0.5, "batch_size": 128}
+    assert report["test_accuracy"] > 0.5 and report["wall_s"] > 0
+    restored = Prototypes.build([64, 10])
+    restored.load(report["checkpoint"])
+    assert restored.sums.sum() > 0
+    assert json.loads(open(report["results_json"]).read())["test_accuracy"] == report["test_accuracy"]
+    with open(report["learning_curve_png"], "rb") as fh:
+        assert fh.read(4) == b"\x89PNG"
+    # A rule whose fit cannot resume says so; a rule refusing an option names it.
+    assert main(["train", "proto-test", "--resume", "--out", str(tmp_path)]) == 1
+    assert "--resume needs a rule" in capsys.readouterr().err
+    assert main(["train", "proto-test", "--neuron", "adaptive", "--out", str(tmp_path)]) == 1
+    assert "does not take one of the options" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [["demo", "--duration", "0"], ["bench", "cuba", "--duration", "x"]])

@@ -112,6 +112,19 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     for peer in peers:
         if peer not in PEERS:
             raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+    if a.stdp:
+        if peers:
+            raise ValueError("--stdp compares our static and plastic runs; it takes no --vs")
+        from snn.bench.cuba import stdp_throughput
+
+        report = stdp_throughput(a.neurons, a.duration, max(a.repeat, 3), a.seed)
+        if a.json:
+            _print_json(report)
+        else:
+            print(f"CUBA, {a.neurons} neurons, {a.duration:g} s: static "
+                  f"{report['static_events_per_s']:.3g} events/s, with STDP on every synapse "
+                  f"{report['stdp_events_per_s']:.3g} events/s (ratio {report['ratio']:.2f})")
+        return 0
     ours = run_cuba(a.neurons, a.duration, a.backend, a.seed, a.repeat)
     report = dict(ours)
     speedups = {}
@@ -492,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="timed runs per simulator (ours and peers alike); wall_s is the "
                            "fastest, wall_s_runs lists all (default 1)")
     cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times")
+    cuba.add_argument("--stdp", action="store_true",
+                      help="additive pair STDP on every synapse: events/s against the static "
+                           "network, back to back (at least 3 rounds)")
     cuba.add_argument("--json", action="store_true", help="print one JSON object")
     cuba.set_defaults(func=cmd_bench_cuba)
 

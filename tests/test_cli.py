@@ -37,6 +37,15 @@ def test_bench_cuba_json_fields(capsys):
     assert report["bytes_per_synapse"] <= 10
 
 
+def test_bench_cuba_stdp_throughput(capsys):
+    assert main(["bench", "cuba", "--stdp", "--neurons", "300", "--duration", "0.05", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rounds"] == 3 and out["static_events_per_s"] > 0 and out["stdp_events_per_s"] > 0
+    assert out["ratio"] == pytest.approx(out["stdp_events_per_s"] / out["static_events_per_s"])
+    assert main(["bench", "cuba", "--stdp", "--vs", "nest", "--neurons", "100"]) == 1
+    assert "takes no --vs" in capsys.readouterr().err
+
+
 def test_unknown_peer_is_an_error(capsys):
     assert main(["bench", "cuba", "--neurons", "100", "--duration", "0.01", "--vs", "genn"]) == 1
     assert "--vs 'genn' is unknown" in capsys.readouterr().err

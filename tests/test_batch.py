@@ -53,8 +53,11 @@ def test_every_layer_spikes_and_samples_differ(numba_run):
 
 
 def test_torch_float64_equals_numba(numba_run):
-    pytest.importorskip("torch")
-    res = stack().build(dt=DT, seed=3, batch=3, backend="torch", dtype="float64").run(0.04)
+    torch = pytest.importorskip("torch")
+    sim = stack().build(dt=DT, seed=3, batch=3, backend="torch", dtype="float64")
+    layouts = {m.layout for *_, m in sim._projections}
+    assert layouts == {torch.strided, torch.sparse_csr}  # the all-to-all projection is dense
+    res = sim.run(0.04)
     for name, rec in numba_run.spikes.items():
         assert same_spikes(rec, res.spikes[name]), name
     np.testing.assert_array_equal(numba_run["h2_v"].data, res["h2_v"].data)

@@ -2,13 +2,14 @@
 
 State lives in tensors on the chosen device for the whole run; each step advances every
 population with its model's torch implementation (``sim_step``), records monitors, and
-delivers spikes as sparse matrix-vector products (one CSR matrix, post x pre, per projection
-and delay) into per-target ring buffers. Every delivery goes through a ring slot in float64
-and is added to the target once, at the start of the step it arrives in; numba does the same
-with ``exact_input=True``, and in float64 the two backends then produce identical spikes
-(sums of float32 weights are exact in float64, whatever their order). Plastic projections
-keep float64 weights in CSR order and deliver synapse by synapse in the numba loop's order
-(:mod:`snn.torch_plasticity`), which keeps them identical on the CPU too.
+delivers spikes as matrix products (one matrix, post x pre, per projection and delay: dense
+when at least a quarter of the pairs are connected, CSR otherwise) into per-target ring
+buffers. Every delivery goes through a ring slot in float64 and is added to the target once,
+at the start of the step it arrives in; numba does the same with ``exact_input=True``, and
+in float64 the two backends then produce identical spikes (sums of float32 weights are exact
+in float64, whatever their order). Plastic projections keep float64 weights in CSR order and deliver
+synapse by synapse in the numba loop's order (:mod:`snn.torch_plasticity`), which keeps them
+identical on the CPU too.
 
 The time loop is Python (a few tensor operations per population and projection per step),
 so this backend is for GPUs and for checking the numba backend, not for small CPU runs.
@@ -32,6 +33,9 @@ from snn.validate import check_int, check_positive_time
 
 BACKEND = "torch"
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# Projections (per delay) with at least this fraction of all pre x post pairs connected are
+# stored as dense matrices (a batched matmul); sparser ones as CSR.
+DENSE_FRACTION = 0.25
 
 
 class TorchSimulation:
@@ -98,10 +102,13 @@ class TorchSimulation:
                     torch.as_tensor(np.vstack([proj.indices[sel].astype(np.int64), rows[sel]])),
                     torch.as_tensor(weights[sel]), (post_n, pre_n), dtype=torch.float64,
                     device=self.device, check_invariants=False)  # indices come from a validated build
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                    csr = coo.coalesce().to_sparse_csr()
-                self._projections.append((proj.pre, proj.post, proj.target_var, int(d), csr))
+                if sel.sum() >= DENSE_FRACTION * post_n * pre_n:
+                    matrix = coo.coalesce().to_dense()  # dense enough for a plain matmul
+                else:
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                        matrix = coo.coalesce().to_sparse_csr()
+                self._projections.append((proj.pre, proj.post, proj.target_var, int(d), matrix))
             key = (proj.post, proj.target_var)
             depth = max(self._rings.get(key, torch.zeros(0)).shape[0], proj.max_delay + 1, 2)
             shape = (depth, post_n) if self.batch is None else (depth, self.batch, post_n)

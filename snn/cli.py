@@ -246,6 +246,34 @@ def _train_rule(a: argparse.Namespace) -> dict:
 _TRAINERS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
 
+def _learner(module: str, function: str) -> Callable[[argparse.Namespace], dict]:
+    """A ``_TRAINERS`` entry for an STDP learner's ``train_*(dataset, data_dir, neurons,
+    epochs, seed, progress, out_dir, **options)``."""
+
+    def train(a: argparse.Namespace) -> dict:
+        import importlib
+        from pathlib import Path
+
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        fn = getattr(importlib.import_module(module), function)
+        report = fn(a.dataset, a.data_dir, a.neurons, a.epochs, a.seed, progress=not a.json,
+                    out_dir=a.out, **dict(a.option))
+        report.setdefault("epochs", a.epochs)
+        report.setdefault("history", [{"epoch": a.epochs, "train_accuracy": None,
+                                       "test_accuracy": report["test_accuracy"],
+                                       "wall_s": report["wall_s"]}])
+        return report
+
+    return train
+
+
+_TRAINERS.update({
+    "diehl-cook": _learner("rules.diehl_cook", "train_diehl_cook"),
+    "sym-stdp": _learner("rules.sym_stdp", "train_sym_stdp"),
+    "pattern": _learner("rules.pattern", "train_pattern"),
+})
+
+
 def _trainable() -> list[str]:
     import rules
 
@@ -305,6 +333,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
     torch.manual_seed(a.seed)
+    if a.epochs is None:
+        a.epochs = 1 if a.rule in _TRAINERS else 15
     report = _TRAINERS.get(a.rule, _train_rule)(a)
     out = Path(a.out)
     png = _learning_curve(report["history"], out / f"{a.rule}_{a.dataset}_curve.png",
@@ -316,12 +346,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.json:
         _print_json(report)
         return 0
-    print(f"{a.rule} on {a.dataset} ({report['n_train']} train / {report['n_test']} test), "
-          f"{report['arch']}, T={report['steps']}")
+    sizes = (f" ({report['n_train']} train / {report['n_test']} test), {report['arch']}, "
+             f"T={report['steps']}") if "arch" in report else ""
+    print(f"{a.rule} on {a.dataset}{sizes}")
     for h in report["history"]:
-        test = "" if h["test_accuracy"] is None else f"test {h['test_accuracy']:.3f}  "
-        print(f"  epoch {h['epoch']:>3}: loss {h['train_loss']:.4f}  train {h['train_accuracy']:.3f}  "
-              f"{test}({h['wall_s']:.1f} s)")
+        test = "" if h.get("test_accuracy") is None else f"test {h['test_accuracy']:.3f}  "
+        loss = f"loss {h['train_loss']:.4f}  " if h.get("train_loss") is not None else ""
+        train = f"train {h['train_accuracy']:.3f}  " if h.get("train_accuracy") is not None else ""
+        print(f"  epoch {h['epoch']:>3}: {loss}{train}{test}({h['wall_s']:.1f} s)")
     print(f"  checkpoint {report['checkpoint']}\n  results {results}\n  learning curve {png}")
     return 0
 
@@ -332,8 +364,9 @@ def _learning_curve(history: list[dict], path, title: str):
     plt = plot.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
-    if all(h["test_accuracy"] is not None for h in history):
+    if all(h.get("train_accuracy") is not None for h in history):
+        ax.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
+    if all(h.get("test_accuracy") is not None for h in history):
         ax.plot(epochs, [h["test_accuracy"] for h in history], "s-", label="test")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
@@ -465,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=["digits", "mnist", "fashion", "kmnist"], default="digits")
     train.add_argument("--data-dir", help="directory holding the MNIST-format files")
     train.add_argument("--arch", help="layer sizes, e.g. 784-500-10 (default by data set)")
+    train.add_argument("--neurons", type=_positive_int, default=None,
+                       help="STDP learners: excitatory/hidden neurons (diehl-cook, sym-stdp) or "
+                            "inputs (pattern); default by learner")
     train.add_argument("--neuron", default=None,
                        choices=["lif", "adaptive", "meta", "ultralif", "ultradlif"],
                        help="bptt: hidden neuron model (default lif)")
@@ -473,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=None, help="bptt: membrane decay per step (default 0.9)")
     train.add_argument("--steps", type=_positive_int, default=25, help="time steps T")
     train.add_argument("--encoder", choices=["rate", "latency", "direct"], default="rate")
-    train.add_argument("--epochs", type=_positive_int, default=15)
+    train.add_argument("--epochs", type=_positive_int, default=None,
+                       help="passes over the training set (default 15; 1 for the STDP learners)")
     train.add_argument("--batch", type=_positive_int, default=64)
     train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the rule's)")
     train.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",

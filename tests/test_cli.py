@@ -141,3 +141,20 @@ def test_train_any_registered_rule(proto_rule, tmp_path, capsys):
 @pytest.mark.parametrize("args", [["demo", "--duration", "0"], ["bench", "cuba", "--duration", "x"]])
 def test_bad_values_exit_2(args):
     assert run_cli(*args).returncode == 2
+
+
+def test_train_stdp_learners_through_the_cli(tmp_path, capsys):
+    assert main(["train", "pattern", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["test_accuracy"] == 1.0 and out["wall_s"] > 0
+    assert (tmp_path / "pattern_digits_results.json").exists()
+    assert main(["train", "sym-stdp", "--neurons", "20", "--option", "train_limit=60",
+                 "--option", "test_limit=40", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.0 <= out["test_accuracy"] <= 1.0 and out["epochs"] == 1
+    assert (tmp_path / "sym_stdp_digits_receptive_fields.png").exists()
+    assert main(["train", "diehl-cook", "--neurons", "10", "--option", "train_samples=40",
+                 "--option", "test_samples=20", "--json", "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.0 <= out["test_accuracy"] <= 1.0 and out["wall_s"] > 0
+    assert (tmp_path / "receptive_fields.png").exists()

@@ -153,6 +153,32 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_stdp(a: argparse.Namespace) -> int:
+    from snn.bench.stdp import PEERS, bench_stdp
+
+    peers = _peers(a.vs)
+    for peer in peers:
+        if peer not in PEERS:
+            raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+    report = bench_stdp(a.duration, seeds=tuple(a.seeds), vs=tuple(peers), membrane=a.membrane,
+                        backend=a.backend, repeat=a.repeat)
+    if a.json:
+        _print_json(report)
+        return 0
+    print(f"Song, Miller & Abbott STDP: 1000 inputs at 15 Hz, {a.duration:g} s, {a.membrane} "
+          f"membrane, means over seeds {','.join(map(str, a.seeds))}")
+    cols = ["frac_low", "frac_high", "w_mean", "rate_hz", "wall_s", "build_s"]
+    print(f"  {'simulator':<20}" + "".join(f"{c:>11}" for c in cols))
+    for name, row in [(report["simulator"], report)] + [(p, report[p]) for p in dict.fromkeys(peers)]:
+        print(f"  {name:<20}" + "".join(f"{row[c]:>11.4g}" for c in cols))
+    for peer, s in report.get("speedups", {}).items():
+        print(f"  speedup vs {peer}: {s:.2f}x")
+    if "speedup_cpu" in report:
+        print(f"  speedup vs brian2-cpp in CPU time (Brian2 times its loop with std::clock): "
+              f"{report['speedup_cpu']:.2f}x")
+    return 0
+
+
 def _load_split(dataset: str, data_dir: str | None, seed: int):
     """Train/test split: digits stratified 80/20; MNIST-format sets use their 10k test file,
     the first 8,000 images for training and the last 2,000 for testing."""
@@ -547,6 +573,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "network, back to back (at least 3 rounds)")
     cuba.add_argument("--json", action="store_true", help="print one JSON object")
     cuba.set_defaults(func=cmd_bench_cuba)
+
+    stdp = bsub.add_parser(
+        "stdp", help="Song, Miller & Abbott (2000): 1000 Poisson inputs, pair STDP (Brian2's example)",
+        description="Run the STDP experiment on our engine and, with --vs, in Brian2 in the same "
+                    "invocation; fractions of weights below 0.1 / above 0.9 gmax, averaged over "
+                    "seeds. wall_s excludes build and compilation.")
+    stdp.add_argument("--duration", type=_positive_float, default=100.0, help="seconds (default 100)")
+    stdp.add_argument("--seeds", type=_int_list, default=[1], help="comma-separated seeds (default 1)")
+    stdp.add_argument("--vs", action="append", default=[], metavar="PEER",
+                      help="brian2-cpp (cpp_standalone), brian2 (Cython runtime), brian2-numpy; "
+                           "repeat or comma-separate")
+    stdp.add_argument("--membrane", choices=["conductance", "example"], default="conductance",
+                      help="conductance: ge*(Ee - v) (default); example: Brian2's ge*(Ee - vr)")
+    stdp.add_argument("--backend", default="numba", help="our backend (default numba)")
+    stdp.add_argument("--repeat", type=_positive_int, default=1,
+                      help="timed runs per seed and simulator; the fastest is kept (default 1)")
+    stdp.add_argument("--json", action="store_true", help="print one JSON object")
+    stdp.set_defaults(func=cmd_bench_stdp)
 
     bptt = bsub.add_parser(
         "bptt", help="one BPTT training step, ours against snnTorch on the same network",

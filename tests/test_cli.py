@@ -158,3 +158,10 @@ def test_train_stdp_learners_through_the_cli(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["test_accuracy"] <= 1.0 and out["wall_s"] > 0
     assert (tmp_path / "receptive_fields.png").exists()
+
+
+def test_bench_stdp_json(capsys):
+    assert main(["bench", "stdp", "--duration", "0.5", "--seeds", "1,2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.0 <= out["frac_low"] <= 1.0 and 0.0 <= out["frac_high"] <= 1.0 and out["wall_s"] > 0
+    assert main(["bench", "stdp", "--duration", "0.5", "--vs", "nest"]) == 1

@@ -3,6 +3,7 @@ layer, spiking gradients never cross time steps, learning on digits (MLP, CNN, s
 the autoencoder variant, reproducibility, checkpoints, argument errors; slow checks of the
 accuracy figures against backprop on the same MLP."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,10 @@ def test_spiking_learns_digits(digits):
 
 def test_autoencoder_reconstruction_error_drops(digits):
     """Plain-MSE pairing, 64-48-32-48-64: the error falls well below that of a zero output
-    (0.234). Known limit: after 20 epochs it sits at the mean-image level (0.072-0.077 against
-    0.0735), i.e. it does not yet reconstruct individual digits."""
+    (0.234). Known limit: the codes collapse towards a constant, so the error stays near the
+    mean-image level (0.0735): 0.0645 after 3-20 epochs with the defaults (batch 16, gradient
+    centralisation), 0.072-0.077 with batch 64 without; individual digits are not yet
+    reconstructed."""
     train, test = digits
     t = CounterCurrent.build([64, 48, 32, 48, 64], spiking=False, task="autoencoder", lr=0.5, momentum=0.9)
     zero_mse = float((torch.as_tensor(test.to_float32()) ** 2).mean())
@@ -166,7 +169,12 @@ def test_checkpoint_round_trip_and_resume(digits, tmp_path):
 @pytest.mark.parametrize(("kw", "match"), [
     ({"loss": "cosine"}, "loss"), ({"task": "segment"}, "task"), ({"lr": -1.0}, "lr"),
     ({"clip": -1.0}, "clip"), ({"task": "autoencoder", "loss": "similarity"}, "autoencoder"),
-    ({"batch_size": 0}, "batch_size")])
+    ({"batch_size": 0}, "batch_size"), ({"schedule": "step"}, "schedule"),
+    ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"warmup_steps": -1}, "warmup_steps"), ({"weight_decay": -1e-4}, "weight_decay"),
+    ({"grad_centralize": 1}, "grad_centralize"), ({"filter_target": 1.0}, "filter_target"),
+    ({"input_std": 0.0}, "input_std"), ({"input_mean": 0.1, "steps": 10}, "non-spiking classifier"),
+    ({"task": "autoencoder", "loss": "mse", "filter_target": 0.1}, "filter_target")])
 def test_config_errors(kw, match):
     with pytest.raises(ValueError, match=match):
         CCLConfig(**kw)
@@ -210,10 +218,65 @@ def test_digits_reaches_90_percent(digits, kind, epochs):
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST.exists(), reason="shared MNIST test set not present")
 def test_mnist_10k_close_to_backprop():
-    """784-500-10, 10 epochs each. Measured: backprop 96-97%, CCL 93.1%: the gap (about 3.5
-    points) is above the 3-point target; this asserts 5 points."""
+    """784-500-10, 10 epochs each. Measured (seed 0): backprop 96.7%, CCL 95.4% with the
+    defaults (batch 16, gradient centralisation; 93.1% at batch 64 without): within 3 points."""
     ds = load_mnist(directory=MNIST, split="test")
     train, test = ds[:8000], ds[8000:]
     bp = BPTT.build([784, 500, 10], spiking=False, batch_size=32, lr=1e-3).fit(train, test, epochs=10)
     ccl = CounterCurrent.build([784, 500, 10], spiking=False).fit(train, test, epochs=10)
-    assert ccl[-1].test_accuracy >= bp[-1].test_accuracy - 0.05
+    assert ccl[-1].test_accuracy >= bp[-1].test_accuracy - 0.03
+
+
+def test_learning_rate_schedule_warmup_then_cosine(digits):
+    """Linear warm-up over ``warmup_steps`` batches, then a cosine from lr to lr_min that ends
+    on the fit's last batch; constant outside fit."""
+    train, _ = digits
+    t = CounterCurrent.build([64, 16, 10], spiking=False, lr=0.2, schedule="cosine", lr_min=0.01,
+                             warmup_steps=4, batch_size=100)
+    assert [t.learning_rate(s) for s in range(4)] == pytest.approx([0.05, 0.1, 0.15, 0.2])
+    assert t.learning_rate(10) == pytest.approx(0.2)  # no fit: no cosine
+    t.fit(train[:1000], epochs=2)  # 20 batches
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+    t._total_steps = 20
+    assert t.learning_rate(4) == pytest.approx(0.2)
+    assert t.learning_rate(12) == pytest.approx(0.01 + 0.19 * 0.5 * (1 + math.cos(math.pi * 8 / 15)))
+    assert t.learning_rate(19) == pytest.approx(0.01)
+
+
+def test_gradient_centralization_zeroes_fan_in_means(digits):
+    x, y = batch(digits)
+    t = CounterCurrent.build([64, 24, 10], spiking=False, grad_centralize=True)
+    t.train_batch(x, y)
+    for p in t.modules.parameters():
+        assert p.grad.abs().sum() > 0
+        torch.testing.assert_close(p.grad.mean(1), torch.zeros(p.shape[0]), atol=1e-7, rtol=0)
+
+
+@pytest.mark.parametrize("loss", ["similarity", "normalized", "mse"])
+def test_filter_target_drops_rows(digits, loss):
+    """Samples whose true-class probability is above 1 - filter_target leave the pair losses:
+    with every row dropped no pair gradient remains; keeping every row changes nothing."""
+    t = CounterCurrent.build([64, 24, 10], spiking=False, loss=loss, kappa_self=0.0)
+    a = torch.randn(8, 24, requires_grad=True)
+    b = torch.randn(10 if loss != "mse" else 8, 24)
+    y = torch.arange(8) % 10
+    with torch.no_grad():
+        assert float(t._pair_loss(a, b, y, torch.ones(8))) == pytest.approx(float(t._pair_loss(a, b, y)))
+    (grad,) = torch.autograd.grad(t._pair_loss(a, b, y, torch.zeros(8)), a, allow_unused=True)
+    assert grad is None or float(grad.abs().max()) == 0.0
+    if loss != "similarity":
+        return
+    # And in training: a filtered run learns as well.
+    train, test = digits
+    t = CounterCurrent.build([64, 64, 10], spiking=False, filter_target=0.1)
+    assert t.fit(train, test, epochs=2)[-1].test_accuracy > 0.8
+
+
+def test_input_standardisation_and_adam(digits):
+    train, test = digits
+    t = CounterCurrent.build([64, 64, 10], spiking=False, input_mean=0.3, input_std=0.4, optimizer="adam",
+                             lr=1e-3, weight_decay=1e-5)
+    assert isinstance(t.optimizer, torch.optim.Adam)
+    x, _ = batch(digits, n=5)
+    torch.testing.assert_close(t._static(x), (x[0] - 0.3) / 0.4)
+    assert t.fit(train, test, epochs=3)[-1].test_accuracy > 0.8

@@ -23,6 +23,11 @@ Learnable intrinsics (``learn_intrinsics=True``, the meta-neuron paper's idea): 
 threshold ``theta = softplus(rho)`` and time constant ``tau = exp(log_tau)`` (``tau_s / tau`` kept
 fixed, so ``V0`` is constant) follow the same error-driven gradient of ``V(t_max) - theta``,
 scaled by ``intrinsic_lr``.
+
+Backends: ``backend="torch"`` (CPU or GPU) or ``backend="numba"`` (CPU only): training and
+evaluation run in the compiled kernels of :mod:`rules._numba_local`, in place on the NumPy views
+of the parameters; in float64 the two agree to round-off (``dtype="float64"``; a test compares
+the weights, intrinsics and accuracies after training on digits).
 """
 
 from __future__ import annotations
@@ -38,17 +43,22 @@ import torch
 from torch import nn
 
 from rules import register
+from rules._numba_local import check_backend, tempotron_potentials, tempotron_train
 from rules.base import EpochRecord, batch_order, epoch_generator
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
 from snn.validate import check_int
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
 
 @dataclass
 class TempotronConfig:
     """Hyper-parameters of a Tempotron run (times in seconds, potentials in units of
-    ``V_thresh - V_rest``)."""
+    ``V_thresh - V_rest``). ``backend``: ``"torch"`` (CPU or GPU) or ``"numba"`` (compiled CPU
+    kernels of :mod:`rules._numba_local` for training and evaluation; CPU only); ``dtype``:
+    that of the weights, intrinsics and potentials (the encoded spikes are the same in both)."""
 
     steps: int = 25
     encoder: str = "latency"
@@ -64,6 +74,8 @@ class TempotronConfig:
     neurons_per_class: int = 1
     learn_intrinsics: bool = False
     intrinsic_lr: float = 1e-3
+    backend: str = "torch"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -85,6 +97,9 @@ class TempotronConfig:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
         if not isinstance(self.learn_intrinsics, bool):
             raise TypeError("learn_intrinsics must be True or False")
+        check_backend(self.backend, "cpu")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
 
 
 def kernel_peak_scale(tau: float, tau_s: float) -> float:
@@ -130,7 +145,8 @@ class Tempotron:
         if self.net.weight.shape[0] != expected:
             raise ValueError(f"the net has {self.net.weight.shape[0]} neurons but {self.n_classes} classes x "
                              f"{self.config.neurons_per_class} neurons per class need {expected}")
-        self.net.to(self.device)
+        check_backend(self.config.backend, self.device)
+        self.net.to(device=self.device, dtype=DTYPES[self.config.dtype])
         self.encode = ENCODERS[self.config.encoder]
         self.velocity = torch.zeros_like(self.net.weight)
         self.ratio = self.config.tau_s / self.config.tau
@@ -151,7 +167,7 @@ class Tempotron:
         config = TempotronConfig(steps=steps, encoder=encoder, seed=seed, **options)
         n_out = 1 if classes == 1 else classes * config.neurons_per_class
         gen = torch.Generator().manual_seed(seed)
-        net = TempotronNet(n_in, n_out, config.threshold, config.tau)
+        net = TempotronNet(n_in, n_out, config.threshold, config.tau).to(DTYPES[config.dtype])
         with torch.no_grad():
             scale = config.threshold / (2 * math.sqrt(n_in))
             net.weight.copy_(torch.randn(n_out, n_in, generator=gen) * scale)
@@ -172,8 +188,10 @@ class Tempotron:
 
     def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.config.encoder == "rate":
-            return self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
-        return self.encode(x, self.config.steps)
+            spikes = self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
+        else:
+            spikes = self.encode(x, self.config.steps)
+        return spikes.to(self.net.weight.dtype)
 
     def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         n_in = self.net.weight.shape[1]
@@ -187,7 +205,7 @@ class Tempotron:
     def _kernel(self, lag: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``K`` and ``dK/dlog tau`` at lags of ``lag`` steps (0 where ``lag <= 0``); ``tau``
         broadcasts against ``lag``."""
-        u = lag.clamp(min=0) * self.config.dt / tau
+        u = lag.clamp(min=0).to(tau.dtype) * self.config.dt / tau
         slow, fast = torch.exp(-u), torch.exp(-u / self.ratio)
         live = (lag > 0).to(u.dtype)
         k = self.v0 * (slow - fast) * live
@@ -201,6 +219,9 @@ class Tempotron:
         step is one product of the currents with the ``(T, T)`` kernel matrix (one per neuron
         once learned time constants differ); ``t_max`` is sought from step 1 on (``V(0) = 0``)."""
         self._check_batch(x, None)
+        x = x.to(self.net.weight.dtype)
+        if self.config.backend == "numba":
+            return self._potentials_numba(x)
         current = x @ self.net.weight.t()
         steps = x.shape[0]
         t = torch.arange(steps, device=x.device)
@@ -217,8 +238,40 @@ class Tempotron:
         vmax, tmax = v[1:].max(0)
         return vmax, tmax + 1, current
 
-    def _scores(self, vmax: torch.Tensor) -> torch.Tensor:
-        margin = (vmax - self.net.threshold()) / self.net.threshold()
+    def _numba_args(self) -> tuple:
+        return (self.config.dt, self.ratio, self.v0)
+
+    def _potentials_numba(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs = x.contiguous().numpy()
+        steps, batch = xs.shape[:2]
+        n_out = self.net.weight.shape[0]
+        current = np.empty((steps, batch, n_out), dtype=xs.dtype)
+        vmax = np.empty((batch, n_out), dtype=xs.dtype)
+        tmax = np.empty((batch, n_out), dtype=np.int64)
+        kern, dkern = np.empty((n_out, steps), dtype=xs.dtype), np.empty((n_out, steps), dtype=xs.dtype)
+        tempotron_potentials(xs, self.net.weight.detach().numpy(), self.net.log_tau.detach().numpy(),
+                             *self._numba_args(), current, vmax, tmax, kern, dkern)
+        return torch.from_numpy(vmax), torch.from_numpy(tmax), torch.from_numpy(current)
+
+    def _train_batch_numba(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = x.to(self.net.weight.dtype).contiguous().numpy()
+        batch, n_out = xs.shape[1], self.net.weight.shape[0]
+        target = self._targets(y).to(self.net.weight.dtype).contiguous().numpy()
+        vmax = np.empty((batch, n_out), dtype=xs.dtype)
+        tmax = np.empty((batch, n_out), dtype=np.int64)
+        if self.velocity.dtype != self.net.weight.dtype or not self.velocity.is_contiguous():
+            self.velocity = self.velocity.to(self.net.weight.dtype).contiguous()
+        c = self.config
+        theta = self.net.threshold()  # a copy: the scores are those before the update
+        loss = tempotron_train(xs, target, self.net.weight.detach().numpy(),
+                               self.net.log_tau.detach().numpy(), self.net.threshold_raw.detach().numpy(),
+                               self.velocity.numpy(), *self._numba_args(), c.lr, c.momentum,
+                               c.learn_intrinsics, c.intrinsic_lr, vmax, tmax)
+        return torch.tensor(loss, dtype=self.net.weight.dtype), self._scores(torch.from_numpy(vmax), theta)
+
+    def _scores(self, vmax: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
+        theta = self.net.threshold() if theta is None else theta
+        margin = (vmax - theta) / theta
         if self.binary:
             return torch.cat([-margin, margin], 1)
         return margin.reshape(len(margin), self.n_classes, -1).mean(2)
@@ -236,6 +289,9 @@ class Tempotron:
         error-driven updates of the batch. Returns the Tempotron cost (mean over the batch of
         ``sum |V(t_max) - theta|`` over erroneous neurons) and the scores before the update."""
         self._check_batch(x, y)
+        if self.config.backend == "numba":
+            return self._train_batch_numba(x, y)
+        x = x.to(self.net.weight.dtype)
         vmax, tmax, current = self.potentials(x)
         theta = self.net.threshold()
         fired = vmax >= theta
@@ -347,8 +403,11 @@ class Tempotron:
         if meta["n_classes"] != self.n_classes:
             raise ValueError(f"{str(path)!r} has {meta['n_classes']} classes, this Tempotron "
                              f"{self.n_classes}")
-        self.velocity = torch.as_tensor(arrays["velocity"], device=self.device)
-        self.config = TempotronConfig(**meta["config"])
+        self.velocity = torch.as_tensor(arrays["velocity"], device=self.device,
+                                        dtype=self.net.weight.dtype).contiguous()
+        # backend and dtype are this run's choices of how to compute, not the checkpoint's
+        self.config = TempotronConfig(**{**meta["config"], "backend": self.config.backend,
+                                         "dtype": self.config.dtype})
         self.ratio = self.config.tau_s / self.config.tau
         self.v0 = kernel_peak_scale(1.0, self.ratio)
         self.history = [EpochRecord(**r) for r in meta["history"]]

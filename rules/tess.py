@@ -38,6 +38,12 @@ Deviations from the paper, which trains a VGG: the network here is the fully con
 default initialisation, no weight standardisation), so the two can be compared on the same
 network; the LSG pools a dense layer's ``n`` spikes into ``lsg_features`` bins (default ``n``:
 no pooling), the one-dimensional form of the paper's adaptive average pooling.
+
+Backends: ``backend="torch"`` (CPU or GPU) or ``backend="numba"`` (CPU only; LIF hidden
+layers, LI or LIF read-out): each step's forward pass, traces, learning signals and
+accumulated updates run in the compiled kernels of :mod:`rules._numba_local`; Adam, the
+decoders and evaluation stay in torch. In float64 (``dtype="float64"``) a batch's updates agree
+with torch's to round-off (a test compares them and an epoch of training on digits).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import numpy as np
 import torch
 
 from rules import register
+from rules._numba_local import check_backend, tess_li_step, tess_lif_step
 from rules.base import EpochRecord, batch_order, epoch_generator
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
@@ -76,6 +83,11 @@ class TESSConfig:
     temperature 1 the softmax hardly depends on the layer's output; 0.02 and 5e-3 were chosen on
     the digits set (test accuracy 0.92 after 15 epochs with the paper's values, 0.97 after 30
     with these).
+
+    ``backend``: ``"torch"`` (CPU or GPU) or ``"numba"`` (CPU only, LIF hidden layers): the
+    training time loop's arithmetic runs in the compiled kernels of :mod:`rules._numba_local`
+    (Adam, evaluation and the decoders stay in torch). ``dtype``: that of the network,
+    its constants and state (``"float64"`` to compare the backends to round-off).
 
     ``lr_schedule``: the learning rate of each batch, from ``lr`` at the start of the run to its
     end (``schedule_epochs``, default: the ``epochs`` of the :meth:`TESS.fit` call; fix it when a
@@ -104,6 +116,8 @@ class TESSConfig:
     lsg_features: int | None = None
     lr_schedule: str = "cosine"
     schedule_epochs: int | None = None
+    backend: str = "torch"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -134,6 +148,9 @@ class TESSConfig:
                              f"{', '.join(LR_SCHEDULES)}")
         if self.schedule_epochs is not None:
             check_int("schedule_epochs", self.schedule_epochs, minimum=1)
+        check_backend(self.backend, "cpu")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
 
     def lr_at(self, progress: float) -> float:
         """The learning rate at ``progress`` = epochs done / scheduled epochs (0 at the start)."""
@@ -146,6 +163,7 @@ class TESSConfig:
 
 
 LR_SCHEDULES = ("constant", "cosine", "step")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def square_wave_basis(n_classes: int, features: int) -> torch.Tensor:
@@ -200,7 +218,8 @@ class _Layer:
         self.layer, self.index, self.last = layer, index, last
         model = layer.neuron
         where = f"layer {index} ({type(model).__name__})"
-        self.consts = layer.impl.constants(model, layer.dt, device, torch.float32)
+        dtype = DTYPES[config.dtype]
+        self.consts = layer.impl.constants(model, layer.dt, device, dtype)
         if isinstance(model, MetaNeuron):
             if last:
                 raise ValueError(f"{where}: the read-out must be LI or LIF; use meta-neurons in hidden "
@@ -225,12 +244,12 @@ class _Layer:
             if n != n_classes:
                 raise ValueError(f"{where}: a spiking read-out needs one neuron per class ({n_classes}), "
                                  f"got {n}")
-            self.signal = torch.eye(n, device=device)
+            self.signal = torch.eye(n, device=device, dtype=dtype)
         else:
             d = min(config.lsg_features or n, n)
             basis = square_wave_basis(n_classes, d)
             pool = torch.eye(n) if d == n else _pooling(n, d)
-            self.signal = (basis @ pool / d).to(device)  # logits = o @ signal.T
+            self.signal = (basis @ pool / d).to(device=device, dtype=dtype)  # logits = o @ signal.T
         if self.kind == "meta":
             self.learned = tuple(layer.neuron_params)
             self.traced = tuple(name for name in self.learned if name != "log_kappa")
@@ -263,7 +282,8 @@ class TESS:
             raise TypeError("net must be a snn.layers.Sequential, e.g. rules.bptt.mlp(sizes)")
         if not isinstance(self.config, TESSConfig):
             raise TypeError("config must be a rules.tess.TESSConfig")
-        self.net.to(self.device)
+        check_backend(self.config.backend, self.device)
+        self.net.to(device=self.device, dtype=DTYPES[self.config.dtype])
         synaptic = list(self.net)
         for i, layer in enumerate(synaptic):
             if isinstance(layer, RecurrentLinear) or not isinstance(layer, Linear):
@@ -274,6 +294,9 @@ class TESS:
         n_classes = synaptic[-1].out_features
         self.layers = [_Layer(layer, i, i == len(synaptic) - 1, n_classes, self.config, self.device)
                        for i, layer in enumerate(synaptic)]
+        if self.config.backend == "numba" and any(rule.kind == "meta" for rule in self.layers):
+            raise ValueError("backend='numba' trains LIF hidden layers; use backend='torch' for "
+                             "meta-neurons (mlp(sizes, neuron='meta'))")
         self.n_classes = n_classes
         self.decoder = self.config.decoder or ("mean_membrane" if self.layers[-1].kind == "li" else "count")
         self.encode = ENCODERS[self.config.encoder]
@@ -313,8 +336,10 @@ class TESS:
 
     def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.config.encoder == "rate":
-            return self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
-        return self.encode(x, self.config.steps)
+            spikes = self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
+        else:
+            spikes = self.encode(x, self.config.steps)
+        return spikes.to(DTYPES[self.config.dtype])
 
     def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         if x.dim() != 3 or x.shape[-1] != self.layers[0].layer.in_features:
@@ -510,8 +535,66 @@ class TESS:
             raise ValueError(f"labels must lie in 0..{self.n_classes - 1} (one read-out neuron per class)")
         for p in self.net.parameters():
             p.grad = torch.zeros_like(p)
+        if self.config.backend == "numba":
+            return self._accumulate_numba(x, y)
         loss, scores, _ = self._run(x, y, True, generator if generator is not None else self.noise)
         return loss, scores
+
+    def _accumulate_numba(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`accumulate` through the compiled per-step kernels (LIF hidden layers)."""
+        dtype = DTYPES[self.config.dtype]
+        xs = x.to(dtype).contiguous().numpy()
+        steps, batch = xs.shape[:2]
+        window_start = steps - min(self.config.window or steps, steps)
+        lam_post, lam_pre, a_post, a_pre = self.config.factors
+        onehot = torch.nn.functional.one_hot(y.cpu(), self.n_classes).to(dtype).numpy()
+        npd = xs.dtype
+        dummy = np.zeros(1, dtype=npd)
+        plan = []
+        for rule in self.layers:
+            layer, c = rule.layer, rule.consts
+            n_in, n = layer.in_features, layer.out_features
+            bias = layer.bias
+            args = dict(w=layer.weight.detach().numpy(), gw=layer.weight.grad.numpy(),
+                        bias=dummy if bias is None else bias.detach().numpy(),
+                        gb=dummy if bias is None else bias.grad.numpy(), has_bias=bias is not None,
+                        q=np.zeros((batch, n_in), dtype=npd), out=np.zeros((batch, n), dtype=npd))
+            if rule.kind == "li":
+                em = c["em"]
+                if not isinstance(em, float):
+                    raise ValueError("backend='numba' needs one leak shared by the LI read-out's neurons")
+                args.update(v=np.zeros((batch, n), dtype=npd), r=np.zeros(1, dtype=npd), em=em)
+            else:
+                def per_neuron(value, n=n):
+                    arr = value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+                    return np.ascontiguousarray(np.broadcast_to(arr.astype(npd), (n,)))
+                start = layer.impl.initial_state(layer.neuron, torch.zeros(batch, n, dtype=dtype))["u"]
+                args.update(u=start.numpy().copy(), p=np.zeros((batch, n), dtype=npd),
+                            signal=rule.signal.contiguous().numpy(), em=per_neuron(c["em"]),
+                            c0=per_neuron(c["c0"]), thr=per_neuron(c["v_thresh"]),
+                            v_reset=per_neuron(c["v_reset"]), subtract=bool(c["subtract"]))
+            plan.append((rule, args))
+        decoder = _OnlineDecoder(self.decoder, steps)
+        loss = 0.0
+        for k in range(steps):
+            h = xs[k]
+            learning = k >= window_start
+            for rule, a in plan:
+                if rule.kind == "li":
+                    part = tess_li_step(h, a["w"], a["bias"], a["has_bias"], a["v"], a["q"], a["r"],
+                                        a["gw"], a["gb"], onehot, a["em"], learning)
+                    h = a["v"]
+                else:
+                    part = tess_lif_step(h, a["w"], a["bias"], a["has_bias"], a["u"], a["q"], a["p"],
+                                         a["gw"], a["gb"], a["signal"], onehot, a["em"], a["c0"],
+                                         a["thr"], a["v_reset"], a["subtract"], lam_pre, lam_post,
+                                         a_post, a_pre, float(self.config.psi_slope),
+                                         float(self.config.temperature), learning, a["out"])
+                    h = a["out"]
+                if rule.last:
+                    loss += part
+            decoder.update(torch.from_numpy(h.copy()), k)
+        return torch.tensor(loss / max(steps - window_start, 1), dtype=dtype), decoder.result()
 
     def state_bytes(self, batch: int, steps: int | None = None) -> int:
         """Bytes of the per-neuron state a training step on ``batch`` samples keeps across time
@@ -587,7 +670,9 @@ class TESS:
                 _, index, name = key.split("/")
                 state.setdefault(int(index), {})[name] = torch.as_tensor(value)
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-        self.config = TESSConfig(**meta["config"])
+        # backend and dtype are this run's choices of how to compute, not the checkpoint's
+        self.config = TESSConfig(**{**meta["config"], "backend": self.config.backend,
+                                    "dtype": self.config.dtype})
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 

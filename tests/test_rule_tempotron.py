@@ -199,3 +199,67 @@ def test_digits_far_above_chance():
     hist = t.fit(train, test, epochs=10)
     assert hist[-1].test_accuracy > 0.85  # chance is 0.1
     assert math.isfinite(hist[-1].train_loss)
+
+
+@pytest.mark.parametrize("learn_intrinsics", [False, True])
+@pytest.mark.parametrize("encoder", ["latency", "rate"])
+def test_numba_backend_equals_torch(learn_intrinsics, encoder):
+    """Trained on a digits subset in float64, the numba backend gives the torch weights (and
+    intrinsics, momentum, losses and accuracies)."""
+    train, test = load_digits().stratified_split(0.2, seed=0)
+    sub, held = train[:300], test[:150]
+    runs = [Tempotron.build([64, 10], steps=20, encoder=encoder, neurons_per_class=2, batch_size=16,
+                            learn_intrinsics=learn_intrinsics, intrinsic_lr=1e-2, backend=backend,
+                            dtype="float64")
+            for backend in ("torch", "numba")]
+    hists = [t.fit(sub, held, epochs=2) for t in runs]
+    a, b = runs
+    assert a.net.weight.dtype == b.net.weight.dtype == torch.float64
+    for name, value in a.net.state_dict().items():
+        assert torch.allclose(value, b.net.state_dict()[name], atol=1e-9, rtol=0), name
+    assert torch.allclose(a.velocity, b.velocity, atol=1e-9, rtol=0)
+    for ha, hb in zip(*hists, strict=True):
+        assert abs(ha.train_loss - hb.train_loss) < 1e-9
+        assert ha.train_accuracy == hb.train_accuracy and ha.test_accuracy == hb.test_accuracy
+    if learn_intrinsics:
+        assert not torch.equal(a.net.log_tau, torch.full_like(a.net.log_tau, math.log(15e-3)))
+    x = a._encode(torch.as_tensor(held.to_float32()[:32]), torch.Generator().manual_seed(0))
+    va, ta, ca = a.potentials(x)
+    vb, tb, cb = b.potentials(x)
+    assert torch.equal(ta, tb)
+    assert torch.allclose(va, vb, atol=1e-9, rtol=0) and torch.allclose(ca, cb, atol=1e-9, rtol=0)
+
+
+def test_numba_backend_float32_and_one_step():
+    ds = latency_task(n_in=50, patterns=40, classes=2, seed=4)
+    a, b = (Tempotron.build([50, 1], steps=20, backend=backend) for backend in ("torch", "numba"))
+    a.fit(ds, epochs=3)
+    b.fit(ds, epochs=3)
+    assert b.net.weight.dtype == torch.float32
+    assert torch.allclose(a.net.weight, b.net.weight, atol=1e-4)
+    x = single_spikes(3, 1, [0, 0, None])
+    one = Tempotron.build([3, 1], steps=1, backend="numba")
+    vmax, tmax, _ = one.potentials(x)
+    assert float(vmax) == 0.0 and int(tmax) == 0
+
+
+def test_backend_and_dtype_errors():
+    with pytest.raises(ValueError, match="backend must be 'torch' or 'numba'"):
+        TempotronConfig(backend="jax")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        TempotronConfig(dtype="float16")
+    with pytest.raises(ValueError, match="backend='numba' runs on the CPU"):
+        Tempotron.build([64, 10], backend="numba", device="cuda")
+
+
+def test_checkpoint_keeps_the_loading_runs_backend(tmp_path):
+    ds = latency_task(n_in=30, patterns=20, classes=2, seed=5)
+    a = Tempotron.build([30, 1], steps=15, backend="numba", dtype="float64")
+    a.fit(ds, epochs=2)
+    a.save(tmp_path / "t.h5")
+    b = Tempotron.build([30, 1], steps=15)
+    b.load(tmp_path / "t.h5")
+    assert b.config.backend == "torch" and b.config.dtype == "float32"
+    assert b.velocity.dtype == b.net.weight.dtype == torch.float32
+    assert torch.allclose(b.net.weight, a.net.weight.float())
+    assert b.evaluate(ds) == a.evaluate(ds)

@@ -311,3 +311,53 @@ def test_mnist_10k_far_above_chance():
     hist = t.fit(ds[:8000], ds[8000:], epochs=3)
     assert hist[-1].test_accuracy > 0.9
 
+
+
+@pytest.mark.parametrize("readout, window, factors", [("li", None, (0.2, 0.5, 1.0, 1.0)),
+                                                      ("lif", 4, (0.3, 0.6, 0.5, 1.0)),
+                                                      ("li", 6, (0.2, 0.5, 0.0, 1.0))])
+def test_numba_backend_equals_torch(digits, readout, window, factors):
+    """In float64 the numba backend's local updates equal torch's to round-off, on one batch
+    and after an epoch on a digits subset (same weights, losses and accuracies). Adam turns
+    the round-off of near-cancelling updates into small steps, so the two runs drift apart
+    slowly (about five-fold a batch); an epoch of eight batches stays far below 1e-9."""
+    train, test = digits
+    sub, held = train[:256], test[:120]
+    runs = [TESS.build([64, 24, 10], steps=10, readout=readout, batch_size=32, window=window,
+                       factors=factors, lr_schedule="constant", backend=backend, dtype="float64")
+            for backend in ("torch", "numba")]
+    a, b = runs
+    assert a.net[0].weight.dtype == b.net[0].weight.dtype == torch.float64
+    x = a._encode(torch.as_tensor(sub.to_float32()[:32]), torch.Generator().manual_seed(1))
+    y = torch.tensor(list(sub.labels[:32]), dtype=torch.long)
+    (la, sa), (lb, sb) = a.accumulate(x, y), b.accumulate(x, y)
+    assert abs(la.item() - lb.item()) < 1e-12 and torch.allclose(sa, sb, atol=1e-12, rtol=0)
+    ga, gb = grads(a), grads(b)
+    for name, value in ga.items():
+        assert torch.allclose(value, gb[name], atol=1e-12, rtol=0), name
+    hists = [t.fit(sub, held, epochs=1) for t in runs]
+    for name, value in a.net.state_dict().items():
+        assert torch.allclose(value, b.net.state_dict()[name], atol=1e-9, rtol=0), name
+    ha, hb = hists[0][-1], hists[1][-1]
+    assert abs(ha.train_loss - hb.train_loss) < 1e-9
+    assert ha.train_accuracy == hb.train_accuracy and ha.test_accuracy == hb.test_accuracy
+    assert a.evaluate(held) == b.evaluate(held)
+
+
+def test_numba_backend_float32_runs_and_learns(digits):
+    train, test = digits
+    t = TESS.build([64, 32, 10], steps=10, batch_size=32, backend="numba", lr_schedule="constant")
+    t.fit(train[:512], epochs=2)
+    assert t.net[0].weight.dtype == torch.float32
+    assert t.evaluate(test) > 0.3  # chance is 0.1
+
+
+def test_backend_and_dtype_errors():
+    with pytest.raises(ValueError, match="backend must be 'torch' or 'numba'"):
+        TESSConfig(backend="jax")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        TESSConfig(dtype="float16")
+    with pytest.raises(ValueError, match="backend='numba' runs on the CPU"):
+        TESS.build([64, 16, 10], backend="numba", device="cuda")
+    with pytest.raises(ValueError, match="backend='numba' trains LIF hidden layers"):
+        TESS.build([64, 16, 10], neuron="meta", backend="numba")

@@ -16,13 +16,16 @@ ordinary LIF population driven by E, and the label is the class neuron with the 
 
 Differences from the paper's GeNN code, all documented in :class:`SymSTDPConfig`:
 current-based synapses (a conductance ``g`` is the current ``g * drive`` with a fixed
-driving force, ``exc_drive`` 60 mV and ``inh_drive`` 40 mV) instead of conductances; a
-constant threshold increment ``theta_plus`` instead of ``theta_plus * 10 / |theta - 10|``;
-no re-presentation of a sample that evokes fewer than 5 E spikes (the input rate is fixed
-by ``max_rate``); both layers trained together in every pass (the released configuration
-trains P->E first and freezes it); the threshold is ``v_th + theta`` with ``theta`` starting
-at 0 (the paper's ``v_th + theta - 20 mV`` with ``theta(0) = 20 mV``, except that here
-``theta`` decays towards the paper's 20 mV rather than 0).
+driving force, ``exc_drive`` 60 mV and ``inh_drive`` 40 mV) instead of conductances; by
+default a constant threshold increment ``theta_plus`` instead of ``theta_plus * 10 /
+|theta - 10|`` (``paper_theta=True``: the paper's, updated once per chunk); by default no
+re-presentation of a sample that evokes fewer than 5 E spikes (the input rate
+is fixed by ``max_rate``; ``min_spikes=5`` turns the paper's rule on, with a chunk's weak
+samples re-presented together after the chunk); both layers trained together in every pass
+(the released configuration trains P->E first and freezes it); the threshold is
+``v_th + theta`` with ``theta`` starting at 0 (the paper's ``v_th + theta - 20 mV`` with
+``theta(0) = 20 mV``, except that here ``theta`` decays towards the paper's 20 mV rather
+than 0).
 """
 
 from __future__ import annotations
@@ -64,9 +67,20 @@ class SymSTDPConfig:
             ``w_max_out`` (0.1 in the paper).
         w_ei, w_ie: E->I and I->E weights.
         theta_plus: adaptive-threshold increment per E spike (V).
+        paper_theta: scale the increment as the paper does, ``theta_plus * 10 / |theta_p - 10|``
+            with ``theta_p = theta + 20 mV`` the paper's theta (in mV), i.e. ``theta_plus *
+            10 mV / (theta + 10 mV)`` here; the factor is updated once per chunk from the
+            thresholds at its start (the engine's increment is a per-neuron constant). False
+            (default): a constant increment.
         tau_theta: adaptive-threshold decay time constant (s).
         teacher_rate: rate of the teacher that drives the label's class neuron (Hz).
         chunk: samples simulated per compiled run (memory for the input rates).
+        min_spikes: the paper's re-presentation rule: a sample that evokes fewer hidden spikes
+            than this is shown again with the input rate raised by ``rate_step``, up to
+            ``max_retries`` times (paper: 5 spikes, +255/8 Hz, from k = 2 up to k = 32, i.e. 30
+            retries). The retries of a chunk's weak samples run together after the chunk (in
+            the paper, straight after the sample); in training they learn like any
+            presentation. 0 (default) turns the rule off.
     """
 
     n_hidden: int = 100
@@ -85,16 +99,22 @@ class SymSTDPConfig:
     w_ei: float = 10.4
     w_ie: float = 17.0
     theta_plus: float = 0.07 * mV
+    paper_theta: bool = False
     tau_theta: float = 6000.0
     teacher_rate: float = 200.0
     chunk: int = 200
+    min_spikes: int = 0
+    rate_step: float = 255.0 / 8
+    max_retries: int = 30
 
     def __post_init__(self) -> None:
         check_int("SymSTDPConfig.n_hidden", self.n_hidden, minimum=1)
         check_int("SymSTDPConfig.chunk", self.chunk, minimum=1)
+        check_int("SymSTDPConfig.min_spikes", self.min_spikes, minimum=0)
+        check_int("SymSTDPConfig.max_retries", self.max_retries, minimum=0)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("n_hidden", "chunk"):
+            if f.name in ("n_hidden", "chunk", "min_spikes", "max_retries"):
                 continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"SymSTDPConfig.{f.name} must be a finite number >= 0, got {value!r}")
@@ -110,6 +130,9 @@ class SymSTDPConfig:
         if self.max_rate * self.dt > 1 or self.teacher_rate * self.dt > 1:
             raise ValueError("SymSTDPConfig.max_rate and teacher_rate must give < 1 spike per step; "
                              "lower them or lower dt")
+        if self.min_spikes > 0 and (self.max_rate + self.max_retries * self.rate_step) * self.dt > 1:
+            raise ValueError("SymSTDPConfig: max_rate + max_retries * rate_step must give < 1 spike "
+                             "per step; lower them or lower dt")
 
 
 class SymSTDP:
@@ -147,28 +170,39 @@ class SymSTDP:
         c = self.config
         return round(c.t_present / c.dt) + round(c.t_rest / c.dt)
 
-    def _rows(self, x: np.ndarray, rate: float) -> np.ndarray:
-        """Rates (rows of one interval each) for the samples ``x`` (n, features)."""
+    def _rows(self, x: np.ndarray, rate) -> np.ndarray:
+        """Rates (rows of one interval each) for the samples ``x`` (n, features); ``rate`` is
+        the rate of a pixel of value 1, one for all samples or one per sample."""
         per = self._sample_steps // self._interval_steps
         on = round(self.config.t_present / self.config.dt) // self._interval_steps
         rows = np.zeros((len(x) * per, x.shape[1]))
+        scaled = x * np.asarray(rate, dtype=np.float64).reshape(-1, 1)
         for r in range(on):
-            rows[r::per] = x * rate
+            rows[r::per] = scaled
         return rows
 
     # -- network -------------------------------------------------------------------------
+    def _theta_plus(self):
+        """Threshold increment per hidden spike: constant, or the paper's, which shrinks as the
+        threshold grows (evaluated at the current thresholds)."""
+        c = self.config
+        if not c.paper_theta:
+            return c.theta_plus
+        return c.theta_plus * 10 * mV / np.maximum(self.theta + 10 * mV, 1 * mV)
+
     def _network(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
-                 monitor_input: bool = False):
+                 monitor_input: bool = False, rate=None):
         c = self.config
         n_h, train = c.n_hidden, labels is not None
         interval = self._interval_steps * c.dt
         net = snn.Network()
-        P = net.population(self.n_inputs, snn.PoissonSource(rate=self._rows(x, c.max_rate),
-                                                            rate_interval=interval), name="P")
+        rows = self._rows(x, c.max_rate if rate is None else rate)
+        P = net.population(self.n_inputs, snn.PoissonSource(rate=rows, rate_interval=interval),
+                           name="P")
         E = net.population(n_h, snn.AdaptiveLIF(
             tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV, tau_ref=2 * ms,
             tau_syn_exc=1 * ms, tau_syn_inh=2 * ms, tau_theta=c.tau_theta if train else 1e9,
-            theta_plus=c.theta_plus if train else 0.0, theta_init=self.theta.copy()), name="E")
+            theta_plus=self._theta_plus() if train else 0.0, theta_init=self.theta.copy()), name="E")
         I_ = net.population(n_h, snn.LIF(tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV,
                                          v_thresh=-40 * mV, tau_ref=2 * ms, tau_syn_exc=1 * ms),
                             name="I")
@@ -214,11 +248,28 @@ class SymSTDP:
                     raise RuntimeError(f"unexpected synapse order in projection {name}")
         return sim
 
+    def _present(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
+                 monitor_input: bool = False):
+        """Run one chunk, then re-present its samples that evoked fewer than ``min_spikes``
+        hidden spikes at a higher input rate (``config.min_spikes``); returns (E counts, C
+        counts, results of the first run), the counts of each sample's last presentation."""
+        c = self.config
+        e, cnt, res = self._simulate(x, labels, key, monitor_input)
+        rate = np.full(len(x), c.max_rate)
+        for retry in range(1, c.max_retries + 1 if c.min_spikes > 0 else 1):
+            weak = np.flatnonzero(e.sum(1) < c.min_spikes)
+            if len(weak) == 0:
+                break
+            rate[weak] += c.rate_step
+            e[weak], cnt[weak], _ = self._simulate(
+                x[weak], None if labels is None else labels[weak], (*key, retry), rate=rate[weak])
+        return e, cnt, res
+
     def _simulate(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
-                  monitor_input: bool = False):
+                  monitor_input: bool = False, rate=None):
         """Run one chunk with the random streams of ``key``; returns (E counts, C counts,
         results) per sample."""
-        sim = self._network(x, labels, key, monitor_input)
+        sim = self._network(x, labels, key, monitor_input, rate)
         res = sim.run(len(x) * self._sample_steps * self.config.dt)
         if labels is not None:
             d = self.config.exc_drive
@@ -234,26 +285,43 @@ class SymSTDP:
 
     # -- public --------------------------------------------------------------------------
     def fit(self, images: np.ndarray, labels: np.ndarray, epochs: int = 1, progress: bool = False,
-            seed: int | None = None) -> dict:
+            seed: int | None = None, on_epoch=None) -> dict:
         """Train on ``images`` (n, features) in [0, 1] and integer ``labels``; the sample order is
-        shuffled each epoch from ``seed`` (default: the model's). Returns training statistics."""
+        shuffled each epoch from ``seed`` (default: the model's). Returns training statistics.
+
+        ``on_epoch(epoch, stats)``, if given, is called after each epoch (1-based) with that
+        epoch's training statistics, the hidden-neuron assignments already updated from that
+        epoch's responses (so the model can be evaluated there). Evaluation draws its own random
+        streams, so the training is the same with or without it."""
         x, y = _check_data(images, labels, self.n_inputs, self.n_classes)
         check_int("epochs", epochs, minimum=1)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed if seed is None else seed, 2]))
         bar = _bar(epochs * len(x), progress, "sym-STDP train")
-        t0 = time.perf_counter()
+        t0, t_callbacks = time.perf_counter(), 0.0
         e_counts = np.zeros((len(x), self.config.n_hidden))
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             order = rng.permutation(len(x))
             for start in range(0, len(x), self.config.chunk):
                 idx = order[start:start + self.config.chunk]
-                e, _c, _res = self._simulate(x[idx], y[idx], (1, len(self.history["samples"])))
+                e, _c, _res = self._present(x[idx], y[idx], (1, len(self.history["samples"])))
                 e_counts[idx] = e
                 self._record_history(len(idx))
                 if bar is not None:
                     bar.update(len(idx))
+            if on_epoch is not None and epoch < epochs:
+                t_cb = time.perf_counter()
+                on_epoch(epoch, self._epoch_stats(e_counts, y, t0 + t_callbacks))
+                t_callbacks += time.perf_counter() - t_cb
         if bar is not None:
             bar.close()
+        stats = self._epoch_stats(e_counts, y, t0 + t_callbacks)
+        if on_epoch is not None:
+            on_epoch(epochs, stats)
+        return stats
+
+    def _epoch_stats(self, e_counts: np.ndarray, y: np.ndarray, t0: float) -> dict:
+        """Set the assignments from ``e_counts`` (one epoch's hidden responses) and return the
+        training statistics (``train_wall_s``: training time since ``t0``)."""
         self.assignments = _assign(e_counts, y, self.n_classes)
         train_pred = np.argmax(self._class_rates(e_counts), axis=1)
         return {"train_wall_s": time.perf_counter() - t0,
@@ -277,8 +345,8 @@ class SymSTDP:
         e_all, c_all = [], []
         self.raster = None
         for start in range(0, len(x), self.config.chunk):
-            e, cnt, res = self._simulate(x[start:start + self.config.chunk], None, (3, start),
-                                         monitor_input=start == 0)
+            e, cnt, res = self._present(x[start:start + self.config.chunk], None, (3, start),
+                                        monitor_input=start == 0)
             if start == 0:
                 self.raster = res
             e_all.append(e)
@@ -445,14 +513,19 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
                    **options) -> dict:
     """Train and test the sym-STDP classifier; ``neurons`` = hidden size N_E, ``options`` set
     :class:`SymSTDPConfig` fields plus ``train_limit`` / ``test_limit`` (use the first samples
-    only). With ``out_dir``: checkpoint, results (HDF5) and PNG plots there."""
+    only) and ``eval_every_epoch`` (test after every epoch, not only the last: the learning
+    curve in ``history``; the training is the same). With ``out_dir``: checkpoint, results
+    (HDF5) and PNG plots there."""
     train_limit = options.pop("train_limit", None)
     test_limit = options.pop("test_limit", None)
+    eval_every_epoch = options.pop("eval_every_epoch", False)
+    if not isinstance(eval_every_epoch, bool):
+        raise ValueError(f"eval_every_epoch must be true or false, got {eval_every_epoch!r}")
     known = {f.name for f in fields(SymSTDPConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"unknown sym-STDP option(s) {unknown}; valid: {sorted(known)}, "
-                         "train_limit, test_limit")
+                         "train_limit, test_limit, eval_every_epoch")
     defaults = {"digits": {"n_hidden": 100, "max_rate": 255.0, "hidden_sum": 0.2},
                 "mnist": {"n_hidden": 400}}.get(dataset, {})
     cfg_kw = {**defaults, **options}
@@ -466,8 +539,20 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
         x_te, y_te = x_te[:int(test_limit)], y_te[:int(test_limit)]
     t0 = time.perf_counter()
     model = SymSTDP(x_tr.shape[1], 10, config, seed=seed)
-    stats = model.fit(x_tr, y_tr, epochs=epochs, progress=progress)
-    scores = model.evaluate(x_te, y_te, progress=progress)
+    history: list[dict] = []
+    scores: dict = {}
+
+    def on_epoch(epoch: int, st: dict) -> None:
+        scores.update(model.evaluate(x_te, y_te, progress=progress))
+        history.append({"epoch": int(epoch), "train_accuracy": st["train_accuracy"],
+                        "test_accuracy": scores["accuracy"],
+                        "unsupervised_accuracy": scores["unsupervised_accuracy"],
+                        "train_wall_s": st["train_wall_s"], "wall_s": time.perf_counter() - t0})
+
+    stats = model.fit(x_tr, y_tr, epochs=epochs, progress=progress,
+                      on_epoch=on_epoch if eval_every_epoch else None)
+    if not eval_every_epoch:
+        on_epoch(epochs, stats)
     result = {"rule": "sym_stdp", "dataset": dataset, "test_accuracy": scores["accuracy"],
               "unsupervised_accuracy": scores["unsupervised_accuracy"],
               "silent_fraction": scores["silent_fraction"],
@@ -475,8 +560,7 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
               "n_train": int(len(x_tr)), "n_test": int(len(x_te)), "epochs": int(epochs),
               "seed": int(seed), "train_wall_s": stats["train_wall_s"],
               "wall_s": time.perf_counter() - t0, "checkpoint": None, "config": asdict(config)}
-    result["history"] = [{"epoch": int(epochs), "train_accuracy": stats["train_accuracy"],
-                          "test_accuracy": scores["accuracy"], "wall_s": result["wall_s"]}]
+    result["history"] = history
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -152,15 +152,17 @@ def test_train_diehl_cook_writes_checkpoint_results_and_plots(tmp_path):
 @pytest.mark.slow
 def test_digits_accuracy_with_100_neurons():
     """Measured 83.3% (seed 0, deterministic; seed 1: 79.7%); the issue's target, 85%, is not
-    reached yet (200 neurons: 84.7%)."""
+    reached (200 neurons: 84.7%; no nearby intensity, weight sum, learning rate, theta_plus or
+    tau_theta did better than 83.6%, see ``DATASET_DEFAULTS``)."""
     summary = train_diehl_cook("digits", neurons=100, seed=0)
-    assert summary["test_accuracy"] >= 0.80
+    assert summary["test_accuracy"] >= 0.82
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST_DIR.exists(), reason="MNIST 10k not in /work/shared/data/mnist")
 def test_mnist_10k_accuracy_with_100_neurons():
-    """One pass over 8000 images with the paper's parameters: measured 71.5% (seed 0); the
-    issue's target, 80%, is not reached (the paper's 82.9% took 60,000 images)."""
+    """One pass over 8000 images with the MNIST defaults (k = 3, input sums of 104): measured
+    74.3% (seed 0; the paper's parameters: 71.5%); the issue's target, 80%, is not reached
+    (the paper's 82.9% took 60,000 images)."""
     summary = train_diehl_cook("mnist", data_dir=str(MNIST_DIR), neurons=100, seed=0)
-    assert summary["test_accuracy"] >= 0.70
+    assert summary["test_accuracy"] >= 0.73

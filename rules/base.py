@@ -50,6 +50,24 @@ def epoch_generator(seed: int, epoch: int, device: str | torch.device = "cpu") -
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
 
 
+def optimizer_arrays(state: dict) -> dict[str, np.ndarray]:
+    """An optimiser's ``state_dict()["state"]`` as checkpoint arrays ``optimizer/<index>/<name>``
+    (its ``param_groups`` go in the checkpoint's metadata)."""
+    return {f"optimizer/{index}/{name}": torch.as_tensor(value).cpu().numpy()
+            for index, entries in state["state"].items() for name, value in entries.items()}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, arrays: dict[str, np.ndarray],
+                      param_groups: list) -> None:
+    """Load what :func:`optimizer_arrays` saved (plus the saved ``param_groups``)."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in arrays.items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/")
+            state.setdefault(int(index), {})[name] = torch.as_tensor(value)
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
 class _Held:
     """A tensor saved for backward, counted while autograd keeps it."""
 
@@ -124,4 +142,4 @@ def peak_training_bytes(step, device: str | torch.device = "cpu", state_bytes: i
 
 
 __all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "epoch_generator",
-           "peak_training_bytes"]
+           "optimizer_arrays", "peak_training_bytes", "restore_optimizer"]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rules import register
-from rules.base import EpochRecord, batch_order, epoch_generator
+from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
@@ -208,9 +208,7 @@ class BPTT:
         """Weights, optimiser state, configuration and history, written atomically."""
         arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
         opt = self.optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for name, value in state.items():
-                arrays[f"optimizer/{index}/{name}"] = torch.as_tensor(value).cpu().numpy()
+        arrays.update(optimizer_arrays(opt))
         meta = {"rule": "bptt", "config": asdict(self.config),
                 "param_groups": opt["param_groups"],
                 "history": [asdict(r) for r in self.history]}
@@ -226,12 +224,7 @@ class BPTT:
             self.net.load_state_dict(model)
         except RuntimeError as err:
             raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in arrays.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/")
-                state.setdefault(int(index), {})[name] = torch.as_tensor(value)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         self.config = BPTTConfig(**meta["config"])
         self.history = [EpochRecord(**r) for r in meta["history"]]
 

@@ -45,7 +45,7 @@ from torch import nn
 
 from plasticity.hebbian import SoftHebbTerm, soft_wta, softhebb_update
 from rules import register
-from rules.base import EpochRecord, batch_order, epoch_generator
+from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -337,9 +337,7 @@ class SoftHebb:
         arrays.update({f"readout/{k}": v.detach().cpu().numpy()
                        for k, v in self.readout.state_dict().items()})
         opt = self.optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for name, value in state.items():
-                arrays[f"optimizer/{index}/{name}"] = torch.as_tensor(value).cpu().numpy()
+        arrays.update(optimizer_arrays(opt))
         meta = {"rule": "softhebb", "sizes": self.sizes, "config": asdict(self.config),
                 "param_groups": opt["param_groups"], "history": [asdict(r) for r in self.history]}
         return save_checkpoint(path, arrays, meta)
@@ -356,12 +354,7 @@ class SoftHebb:
             layer.weight.copy_(torch.as_tensor(arrays[f"hebbian/{i}"]))
         self.readout.load_state_dict({k[len("readout/"):]: torch.as_tensor(v)
                                       for k, v in arrays.items() if k.startswith("readout/")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in arrays.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/")
-                state.setdefault(int(index), {})[name] = torch.as_tensor(value)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         self.config = SoftHebbConfig(**meta["config"])
         self.term = self.config.term()
         self.encode = ENCODERS[self.config.encoder]

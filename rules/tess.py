@@ -58,7 +58,7 @@ import torch
 
 from rules import register
 from rules._numba_local import check_backend, tess_li_step, tess_lif_step
-from rules.base import EpochRecord, batch_order, epoch_generator
+from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
@@ -647,9 +647,7 @@ class TESS:
         """Weights, intrinsics, optimiser state, configuration and history, written atomically."""
         arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
         opt = self.optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for name, value in state.items():
-                arrays[f"optimizer/{index}/{name}"] = torch.as_tensor(value).cpu().numpy()
+        arrays.update(optimizer_arrays(opt))
         meta = {"rule": "tess", "config": asdict(self.config), "param_groups": opt["param_groups"],
                 "history": [asdict(r) for r in self.history]}
         return save_checkpoint(path, arrays, meta)
@@ -664,12 +662,7 @@ class TESS:
             self.net.load_state_dict(model)
         except RuntimeError as err:
             raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in arrays.items():
-            if key.startswith("optimizer/"):
-                _, index, name = key.split("/")
-                state.setdefault(int(index), {})[name] = torch.as_tensor(value)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         # backend and dtype are this run's choices of how to compute, not the checkpoint's
         self.config = TESSConfig(**{**meta["config"], "backend": self.config.backend,
                                     "dtype": self.config.dtype})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,6 +49,26 @@ def batch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def epoch_generator(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
     """The encoder-noise generator of ``epoch``, fixed by ``(seed, epoch)``."""
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar over ``total`` batches, or None when ``enabled`` is false."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)
+
+
+def resume_from(rule, checkpoint, resume: bool) -> None:
+    """With ``resume``, load ``checkpoint`` into ``rule`` if the file exists (a fresh start
+    otherwise); ``resume`` without a checkpoint path is an error."""
+    if not resume:
+        return
+    if checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+    if Path(checkpoint).exists():
+        rule.load(checkpoint)
 
 
 def optimizer_arrays(state: dict) -> dict[str, np.ndarray]:
@@ -142,4 +163,5 @@ def peak_training_bytes(step, device: str | torch.device = "cpu", state_bytes: i
 
 
 __all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "epoch_generator",
-           "optimizer_arrays", "peak_training_bytes", "restore_optimizer"]
+           "optimizer_arrays", "peak_training_bytes", "progress_bar", "restore_optimizer",
+           "resume_from"]

@@ -19,7 +19,15 @@ import numpy as np
 import torch
 
 from rules import register
-from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
+from rules.base import (
+    EpochRecord,
+    batch_order,
+    epoch_generator,
+    optimizer_arrays,
+    progress_bar,
+    restore_optimizer,
+    resume_from,
+)
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
@@ -108,18 +116,14 @@ class BPTT:
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
         epochs = check_int("epochs", epochs, minimum=1)
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-            if Path(checkpoint).exists():
-                self.load(checkpoint)
+        resume_from(self, checkpoint, resume)
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()
             order = batch_order(len(train), self.config.seed, epoch)
             gen = epoch_generator(self.config.seed, epoch, self.device)
             batches = range(0, len(order), self.config.batch_size)
-            bar = _bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
+            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
             total_loss, correct = 0.0, 0
             self.net.train()
             for start in batches:
@@ -229,12 +233,6 @@ class BPTT:
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 
-def _bar(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False)
 
 
 def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str = "li",

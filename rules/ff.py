@@ -43,7 +43,15 @@ import torch
 from torch import nn
 
 from rules import register
-from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
+from rules.base import (
+    EpochRecord,
+    batch_order,
+    epoch_generator,
+    optimizer_arrays,
+    progress_bar,
+    restore_optimizer,
+    resume_from,
+)
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -168,11 +176,7 @@ class LocalTrainer:
         """Train for ``epochs`` in total (counting a resumed run's earlier epochs); with
         ``checkpoint``, save after every epoch; ``resume=True`` continues from that file."""
         epochs = check_int("epochs", epochs, minimum=1)
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-            if Path(checkpoint).exists():
-                self.load(checkpoint)
+        resume_from(self, checkpoint, resume)
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()
@@ -181,7 +185,7 @@ class LocalTrainer:
             self._label_gen = torch.Generator(device=self.device).manual_seed(
                 self.config.seed * 100_003 + epoch + 7_919)
             batches = range(0, len(order), self.config.batch_size)
-            bar = _bar(len(batches), f"{self.rule_name} epoch {epoch + 1}/{epochs}", progress)
+            bar = progress_bar(len(batches), f"{self.rule_name} epoch {epoch + 1}/{epochs}", progress)
             total_loss, correct = 0.0, 0
             for start in batches:
                 idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
@@ -242,12 +246,6 @@ class LocalTrainer:
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 
-def _bar(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

@@ -45,7 +45,15 @@ from torch import nn
 
 from plasticity.hebbian import SoftHebbTerm, soft_wta, softhebb_update
 from rules import register
-from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
+from rules.base import (
+    EpochRecord,
+    batch_order,
+    epoch_generator,
+    optimizer_arrays,
+    progress_bar,
+    restore_optimizer,
+    resume_from,
+)
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -261,11 +269,7 @@ class SoftHebb:
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
         epochs = check_int("epochs", epochs, minimum=1)
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-            if Path(checkpoint).exists():
-                self.load(checkpoint)
+        resume_from(self, checkpoint, resume)
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()
@@ -273,7 +277,7 @@ class SoftHebb:
             gen = epoch_generator(self.config.seed, epoch, self.device)
             self._sampler.manual_seed(self.config.seed * 100_003 + epoch + 11)
             batches = range(0, len(order), self.config.batch_size)
-            bar = _bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
+            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
             total_loss, correct = 0.0, 0
             for start in batches:
                 idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
@@ -361,12 +365,6 @@ class SoftHebb:
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 
-def _bar(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False)
 
 
 __all__ = ["SoftHebb", "SoftHebbConfig", "SoftHebbLinear"]

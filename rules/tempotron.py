@@ -44,7 +44,7 @@ from torch import nn
 
 from rules import register
 from rules._numba_local import check_backend, tempotron_potentials, tempotron_train
-from rules.base import EpochRecord, batch_order, epoch_generator
+from rules.base import EpochRecord, batch_order, epoch_generator, resume_from
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -318,11 +318,7 @@ class Tempotron:
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
         epochs = check_int("epochs", epochs, minimum=1)
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-            if Path(checkpoint).exists():
-                self.load(checkpoint)
+        resume_from(self, checkpoint, resume)
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()

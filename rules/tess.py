@@ -58,7 +58,15 @@ import torch
 
 from rules import register
 from rules._numba_local import check_backend, tess_li_step, tess_lif_step
-from rules.base import EpochRecord, batch_order, epoch_generator, optimizer_arrays, restore_optimizer
+from rules.base import (
+    EpochRecord,
+    batch_order,
+    epoch_generator,
+    optimizer_arrays,
+    progress_bar,
+    restore_optimizer,
+    resume_from,
+)
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
@@ -480,11 +488,7 @@ class TESS:
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
         epochs = check_int("epochs", epochs, minimum=1)
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-            if Path(checkpoint).exists():
-                self.load(checkpoint)
+        resume_from(self, checkpoint, resume)
         x_all, y_all = self._inputs(train)
         for epoch in range(len(self.history), epochs):
             t0 = time.perf_counter()
@@ -493,7 +497,7 @@ class TESS:
             self.noise = epoch_generator(self.config.seed + 1, epoch, self.device)
             batches = range(0, len(order), self.config.batch_size)
             horizon = self.config.schedule_epochs or epochs
-            bar = _bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
+            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
             total_loss, correct = 0.0, 0
             for start in batches:
                 idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
@@ -669,12 +673,6 @@ class TESS:
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 
-def _bar(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False)
 
 
 __all__ = ["TESS", "TESSConfig", "square_wave_basis"]

@@ -6,15 +6,18 @@ from snn.models import (
     IF,
     LI,
     LIF,
+    AdaptiveConductanceLIF,
     AdaptiveLIF,
     ConductanceLIF,
     MetaNeuron,
     NeuronModel,
     PoissonSource,
+    SettablePoissonSource,
     SpikeSource,
     StateVar,
     UltraDLIF,
     UltraLIF,
+    set_rates,
 )
 from snn.network import Network, Population, PopulationView
 from snn.results import Results, SpikeRecord, StateRecord
@@ -33,9 +36,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'snn' has no attribute {name!r}")
 
 __all__ = [
-    "IF", "LI", "LIF", "AdaptiveLIF", "AllToAll", "ConductanceLIF", "FixedInDegree",
-    "FixedProbability", "FromList", "FromMatrix", "MetaNeuron", "Network", "NeuronModel", "Normal",
-    "OneToOne", "PoissonSource", "Population", "PopulationView", "Results", "SpikeRecord",
-    "SpikeSource", "StateRecord", "StateVar", "UltraDLIF", "UltraLIF", "Uniform", "UniformInt",
-    "__version__",
+    "IF", "LI", "LIF", "AdaptiveConductanceLIF", "AdaptiveLIF", "AllToAll", "ConductanceLIF",
+    "FixedInDegree", "FixedProbability", "FromList", "FromMatrix", "MetaNeuron", "Network",
+    "NeuronModel", "Normal", "OneToOne", "PoissonSource", "Population", "PopulationView",
+    "Results", "SettablePoissonSource", "SpikeRecord", "SpikeSource", "StateRecord", "StateVar",
+    "UltraDLIF", "UltraLIF", "Uniform", "UniformInt", "__version__", "set_rates",
 ]

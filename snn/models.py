@@ -780,3 +780,90 @@ class ConductanceLIF(NeuronModel):
                    v_thresh=V_th * mV, tau_ref=t_ref * ms, tau_syn_exc=tau_syn_ex * ms,
                    tau_syn_inh=tau_syn_in * ms, e_rev_exc=E_ex * mV, e_rev_inh=E_in * mV,
                    i_bias=I_e / g_L * mV)
+
+
+@dataclass(frozen=True, eq=False)
+class AdaptiveConductanceLIF(ConductanceLIF):
+    """:class:`ConductanceLIF` with Diehl & Cook's (2015) adaptive threshold ``theta`` (V).
+
+    The neuron fires when ``v > v_thresh + theta - theta_offset`` (the paper's
+    ``v > v_th + theta - 20 mV`` with ``theta`` from 20 mV: ``theta_offset = theta_init = 20 mV``;
+    ``v_thresh`` itself must stay above ``v_reset``); ``theta`` decays exactly with
+    ``tau_theta``, ``theta_k = theta_k-1 exp(-dt / tau_theta)``, and jumps by ``theta_plus``
+    after each spike. ``theta_plus = 0`` and a huge ``tau_theta`` freeze it for testing.
+
+    Args (on top of :class:`ConductanceLIF`'s):
+        tau_theta: decay time constant of ``theta`` (s, > 0).
+        theta_plus: increment of ``theta`` per spike (V, >= 0).
+        theta_init: initial ``theta`` (V).
+        theta_offset: constant subtracted from the threshold (V).
+    """
+
+    tau_theta: float | np.ndarray = 1e4
+    theta_plus: float | np.ndarray = 5e-5
+    theta_init: float | np.ndarray = 0.0
+    theta_offset: float | np.ndarray = 0.0
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        *ConductanceLIF.state_vars, StateVar("theta", np.float64, "theta_init", "V"))
+    per_neuron_params: ClassVar[tuple[str, ...]] = (
+        *ConductanceLIF.per_neuron_params, "tau_theta", "theta_plus", "theta_init", "theta_offset")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        name = "AdaptiveConductanceLIF"
+        _set(self, "tau_theta", as_param(f"{name}.tau_theta", self.tau_theta, positive=True))
+        _set(self, "theta_plus", as_param(f"{name}.theta_plus", self.theta_plus, nonnegative=True))
+        _set(self, "theta_init", as_param(f"{name}.theta_init", self.theta_init))
+        _set(self, "theta_offset", as_param(f"{name}.theta_offset", self.theta_offset))
+
+    def check_dt(self, dt: float) -> None:
+        super().check_dt(dt)
+        _check_dt_against(self, dt, ["tau_theta"])
+
+
+@dataclass(frozen=True, eq=False)
+class SettablePoissonSource(NeuronModel):
+    """Poisson spike trains (at most one spike per step) whose rates are state.
+
+    ``rate`` (Hz, per neuron) is a state variable, starting at ``rate_init`` (Hz, >= 0):
+    change it between runs with :func:`set_rates` (which also discards the pending spike
+    times), so one compiled network can present many inputs. Each neuron draws its next spike
+    step from a geometric distribution with the per-step probability ``rate * dt`` (one draw
+    per spike), from the engine's counter-based generator.
+    """
+
+    rate_init: float = 0.0
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("rate", np.float64, "rate_init", "Hz"),
+        StateVar("next_spike", np.int64, -1, "step"),
+        StateVar("count", np.int64, 0, "draws"),
+    )
+
+    def __post_init__(self) -> None:
+        _set(self, "rate_init", float(as_param("SettablePoissonSource.rate_init", self.rate_init,
+                                               nonnegative=True)))
+
+
+def set_rates(sim, population: str, rates: np.ndarray) -> None:
+    """Give the :class:`SettablePoissonSource` ``population`` of the simulation ``sim`` (any
+    backend's, from :meth:`snn.Network.build`) new rates (Hz, shaped like its ``rate`` state:
+    ``(n,)``, or ``(batch, n)`` when batched) from the current step on; pending spike times
+    are redrawn."""
+    state = sim.state.get(population)
+    if state is None or "rate" not in state or "next_spike" not in state:
+        raise ValueError(f"population {population!r} is not a SettablePoissonSource population "
+                         f"of this simulation")
+    target = state["rate"]
+    rates = np.asarray(rates, dtype=np.float64)
+    if rates.shape != tuple(target.shape):
+        raise ValueError(f"rates has shape {rates.shape}, expected {tuple(target.shape)}")
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0) or np.any(rates * sim.dt > 1.0):
+        raise ValueError(f"rates must be finite, >= 0 and at most 1/dt = {1.0 / sim.dt:g} Hz")
+    if isinstance(target, np.ndarray):
+        target[:] = rates
+        state["next_spike"][:] = -1
+    else:  # the torch backend's tensors
+        target.copy_(target.new_tensor(rates))
+        state["next_spike"].fill_(-1)

@@ -1,5 +1,5 @@
 """Torch implementations of the extended neuron family (adaptive LIF, meta-neuron, UltraLIF,
-UltraDLIF, conductance-based LIF) for training layers.
+UltraDLIF, conductance-based LIF with and without an adaptive threshold) for training layers.
 
 Each follows the :class:`~snn.torch_neurons.TorchNeuron` interface: ``constants`` uses the
 same formulas as the numba backend (:mod:`snn.backends.numba_models`), ``step`` is one step in
@@ -23,8 +23,11 @@ that step, so stepping the same inputs gives the same membrane trajectory on bot
   ``decoder="count"`` to BPTT to sum the outputs instead of taking their maximum.
 * ``ConductanceLIF``: a signed input is split into excitatory (positive part) and inhibitory
   (negative part) conductance increments.
+* ``AdaptiveConductanceLIF``: ``ConductanceLIF`` with the adaptive threshold ``theta`` as in
+  ``AdaptiveLIF`` (the surrogate gradient flows through it), tested against
+  ``v_thresh + theta - theta_offset``.
 
-All five also run on the torch *simulation* backend (:class:`~snn.torch_neurons.TorchSimulated`):
+All six also run on the torch *simulation* backend (:class:`~snn.torch_neurons.TorchSimulated`):
 ``sim_constants`` / ``sim_step`` follow the numba fragments operation for operation (the
 meta-neuron draws ``torch_rng.uniform01(seed, stream, step, neuron)`` as numba does; ``exp``,
 ``log`` and ``log1p`` come from :mod:`snn.backends.torch_libm`, the C library's on the CPU),
@@ -37,7 +40,15 @@ import numpy as np
 import torch
 
 from snn.backends import implements
-from snn.models import _LOG_TAU_RANGE, AdaptiveLIF, ConductanceLIF, MetaNeuron, UltraDLIF, UltraLIF
+from snn.models import (
+    _LOG_TAU_RANGE,
+    AdaptiveConductanceLIF,
+    AdaptiveLIF,
+    ConductanceLIF,
+    MetaNeuron,
+    UltraDLIF,
+    UltraLIF,
+)
 from snn.torch_neurons import (
     TorchNeuron,
     TorchSimulated,
@@ -206,6 +217,75 @@ class TorchConductanceLIF(TorchNeuron, TorchSimulated):
         else:
             u = v - r * (v - c["v_reset"])
         return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"]}
+
+
+@implements(AdaptiveConductanceLIF, "torch")
+class TorchAdaptiveConductanceLIF(TorchConductanceLIF):
+    """:class:`TorchConductanceLIF` with Diehl & Cook's adaptive threshold (the numba
+    fragment's arithmetic, so float64 agrees bit for bit)::
+
+        theta = theta_k-1 exp(-dt / tau_theta)      thr = v_thresh - theta_offset + theta
+        s_k = H(v_k - thr)                           (surrogate gradient)
+        u_k = v_reset or v_k - (thr - v_reset)       at a spike
+        theta_k = theta + theta_plus s_k
+
+    with ``v_k`` from the conductances as in :class:`TorchConductanceLIF`. State starts at
+    ``v_rest`` and ``theta_init`` with no conductance.
+    """
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        from snn.backends.numba_models import NumbaAdaptiveConductanceLIF
+
+        return _numba_constants(NumbaAdaptiveConductanceLIF, model, n, dt, device, dtype)
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        ge, gi, v0, r = state["g_exc"], state["g_inh"], state["v"], state["refractory_until"]
+        th = state["theta"] * c["eth"]
+        v = self._membrane(c, v0, ge, gi)
+        ge.mul_(c["de"])
+        gi.mul_(c["di"])
+        active = k >= r
+        v = torch.where(active, v, v0)
+        thr = c["v_base"] + th
+        spiked = active & (v > thr)
+        if model.reset == "value":
+            after = torch.zeros_like(v) + c["v_reset"]
+        else:
+            after = v - (thr - c["v_reset"])
+        state["v"].copy_(torch.where(spiked, after, v))
+        state["theta"].copy_(torch.where(spiked, th + c["theta_plus"], th))
+        state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
+        return spiked
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        from snn.backends.numba_models import NumbaAdaptiveConductanceLIF
+
+        out = super().constants(model, dt, device, dtype)
+        c = NumbaAdaptiveConductanceLIF().constants(model, 1, dt)
+        for k in ("v_base", "eth", "theta_plus"):
+            out[k] = _param(c[k], device, dtype)
+        return out
+
+    def initial_state(self, model, like):
+        state = super().initial_state(model, like)
+        state["theta"] = _like(_param(model.theta_init, like.device, like.dtype), like)
+        return state
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        ge = state["g_exc"] + torch.relu(current)
+        gi = state["g_inh"] + torch.relu(-current)
+        v = self._membrane(c, state["u"], ge, gi)
+        theta = state["theta"] * c["eth"]
+        threshold = c["v_base"] + theta
+        s = surrogate(v - threshold)
+        r = s.detach() if detach_reset else s
+        if c["subtract"]:
+            u = v - r * (threshold - c["v_reset"])
+        else:
+            u = v - r * (v - c["v_reset"])
+        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"],
+                   "theta": theta + r * c["theta_plus"]}
 
 
 class _BernoulliST(torch.autograd.Function):
@@ -453,4 +533,7 @@ class TorchUltraDLIF(_TorchUltra, TorchSimulated):
         return self._fire(V + current, consts, eps)
 
 
-__all__ = ["TorchAdaptiveLIF", "TorchConductanceLIF", "TorchMetaNeuron", "TorchUltraDLIF", "TorchUltraLIF"]
+__all__ = [
+    "TorchAdaptiveConductanceLIF", "TorchAdaptiveLIF", "TorchConductanceLIF", "TorchMetaNeuron",
+    "TorchUltraDLIF", "TorchUltraLIF",
+]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from snn.backends import implements
-from snn.models import IF, LI, LIF, PoissonSource, SpikeSource
+from snn.models import IF, LI, LIF, PoissonSource, SettablePoissonSource, SpikeSource
 from snn.surrogate import Surrogate
 
 
@@ -453,6 +453,33 @@ class TorchPoisson(TorchSimulated):
             count.add_(spiked.to(torch.int64))
             u = torch_rng.uniform01(seed, stream, j, count, j.device)
             nxt.copy_(torch.where(spiked, k + torch_rng.geometric_steps(u, c["p"]), nxt))
+        return spiked
+
+
+@implements(SettablePoissonSource, "torch")
+class TorchSettablePoisson(TorchSimulated):
+    """Geometric inter-spike steps with the per-step probability ``rate * dt`` (``rate`` is
+    state), from the counter-based generator: equal to the numba backend's spikes."""
+
+    def sim_constants(self, model, n, dt, device, dtype):
+        return {"dt": float(dt), "index": torch.arange(n, device=device, dtype=torch.int64)}
+
+    def sim_step(self, model, c, state, k, seed, stream):
+        from snn.backends import torch_rng
+
+        j = c["index"]
+        nxt, count = state["next_spike"], state["count"]
+        p = state["rate"].to(torch.float64) * c["dt"]
+        first = nxt < 0
+        if bool(first.any()):
+            u = torch_rng.uniform01(seed, stream, j, count, j.device)
+            nxt.copy_(torch.where(first, k + torch_rng.geometric_steps(u, p) - 1, nxt))
+            count.add_(first.to(torch.int64))
+        spiked = nxt == k
+        if bool(spiked.any()):
+            u = torch_rng.uniform01(seed, stream, j, count, j.device)
+            nxt.copy_(torch.where(spiked, k + torch_rng.geometric_steps(u, p), nxt))
+            count.add_(spiked.to(torch.int64))
         return spiked
 
 

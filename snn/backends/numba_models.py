@@ -28,10 +28,12 @@ from snn.models import (
     IF,
     LI,
     LIF,
+    AdaptiveConductanceLIF,
     AdaptiveLIF,
     ConductanceLIF,
     MetaNeuron,
     PoissonSource,
+    SettablePoissonSource,
     SpikeSource,
     UltraDLIF,
     UltraLIF,
@@ -184,6 +186,29 @@ $next_spike = nxt
 """
 
 
+@implements(SettablePoissonSource, "numba")
+class NumbaSettablePoisson(NumbaNeuron):
+    """Geometric inter-spike steps drawn with the per-step probability ``rate * dt``; the
+    rate is state, and a negative ``next_spike`` (as :func:`snn.models.set_rates` leaves it)
+    makes the neuron draw afresh."""
+
+    def constants(self, model, n, dt):
+        return {"dt": float(dt)}
+
+    def body(self, model):
+        return """
+nxt = $next_spike
+if nxt < 0:
+    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $rate * $dt) - 1
+    $count += 1
+if nxt == $k:
+    spiked = True
+    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $rate * $dt)
+    $count += 1
+$next_spike = nxt
+"""
+
+
 @implements(SpikeSource, "numba")
 class NumbaSpikeSource(NumbaNeuron):
     """Walks a step-sorted event list with a persistent pointer."""
@@ -304,6 +329,52 @@ v = vinf + (v0 - vinf) * ($e0 * %f)
 $g_exc = ge * $de
 $g_inh = gi * $di
 """ + _fire_code(model)
+
+
+@implements(AdaptiveConductanceLIF, "numba")
+class NumbaAdaptiveConductanceLIF(NumbaConductanceLIF):
+    """:class:`NumbaConductanceLIF`'s integration with the threshold
+    ``v_thresh + theta - theta_offset`` (``v_base + theta``); ``theta`` decays exactly by
+    ``eth`` each step and rises by ``theta_plus`` at a spike."""
+
+    def constants(self, model, n, dt):
+        values = super().constants(model, n, dt)
+        values["v_base"] = _scalar_or_array(
+            np.asarray(model.v_thresh, np.float64) - np.asarray(model.theta_offset, np.float64))
+        values["eth"] = _scalar_or_array(np.exp(-dt / np.asarray(model.tau_theta, np.float64)))
+        values["theta_plus"] = _scalar_or_array(np.asarray(model.theta_plus, np.float64))
+        return values
+
+    def body(self, model):
+        reset = "v = $v_reset" if model.reset == "value" else "v -= %thr - $v_reset"
+        return """
+ge = $g_exc
+gi = $g_inh
+v0 = $v
+r = $refractory_until
+%th = $theta * $eth
+gem = ge * $fe
+gim = gi * $fi
+gs = gem + gim
+a = $a0 + gs
+vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
+""" + _EXP_NEG + f"""
+v = vinf + (v0 - vinf) * ($e0 * %f)
+$g_exc = ge * $de
+$g_inh = gi * $di
+active = $k >= r
+if not active:
+    v = v0
+%thr = $v_base + %th
+spiked = active & (v > %thr)
+if spiked:
+    {reset}
+    %th += $theta_plus
+    r = $k + $n_ref + 1
+$v = v
+$theta = %th
+$refractory_until = r
+"""
 
 
 @implements(MetaNeuron, "numba")

@@ -12,13 +12,12 @@ shown again. Labels are used only afterwards: with plasticity and the threshold 
 neuron is assigned the class to which it responded most on average over the training images,
 and a test image is given the class whose assigned neurons have the highest mean spike count.
 
-Two models are added here through the engine's registry (``@implements``), because the
-built-in ones lack what the paper needs: :class:`AdaptiveConductanceLIF` (``ConductanceLIF``
-plus Diehl & Cook's adaptive threshold ``theta``, which only the current-based ``AdaptiveLIF``
-has) and :class:`SettablePoissonSource` (Poisson trains whose rates are state that can be
-changed between runs, so one compiled network presents every image; it draws one geometric
-inter-spike interval per spike instead of one Bernoulli number per input per step).
-They run on the numba backend.
+Two engine models serve it (:mod:`snn.models`, re-exported here):
+:class:`~snn.models.AdaptiveConductanceLIF` (``ConductanceLIF`` plus Diehl & Cook's adaptive
+threshold ``theta``) and :class:`~snn.models.SettablePoissonSource` (Poisson trains whose rates
+are state, changed between runs with :func:`~snn.models.set_rates`, so one compiled network
+presents every image; it draws one geometric inter-spike interval per spike instead of one
+Bernoulli number per input per step). Both run on the numba and torch backends.
 """
 
 from __future__ import annotations
@@ -27,164 +26,21 @@ import json
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
 import plasticity as pl
 import snn
-from snn.backends import implements
-from snn.backends.numba_models import _EXP_NEG, NumbaConductanceLIF, NumbaNeuron
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.h5io import atomic_h5
-from snn.models import ConductanceLIF, NeuronModel, StateVar, _check_dt_against, _set
-from snn.validate import as_param, check_int
+from snn.models import AdaptiveConductanceLIF, ConductanceLIF, SettablePoissonSource, set_rates
+from snn.validate import check_int
 
 RESULTS_FORMAT = "synaptica-diehl-cook-results"
 INPUT, EXC, INH, FEEDFORWARD = "inp", "exc", "inh", "inp_exc"
 _HIST_BINS = np.linspace(0.0, 1.0, 51)
-
-
-# -- models ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class AdaptiveConductanceLIF(ConductanceLIF):
-    """:class:`~snn.models.ConductanceLIF` with Diehl & Cook's adaptive threshold.
-
-    The neuron fires when ``v > v_thresh + theta - theta_offset`` (the paper's
-    ``v > v_th + theta - 20 mV`` with ``theta`` from 20 mV: ``theta_offset = theta_init = 20 mV``;
-    ``v_thresh`` itself must stay above ``v_reset``); ``theta`` (V) decays exactly with
-    ``tau_theta`` (s) and jumps by ``theta_plus`` (V) after each spike. ``theta_plus = 0`` and a
-    huge ``tau_theta`` freeze it for testing.
-    """
-
-    tau_theta: float | np.ndarray = 1e4
-    theta_plus: float | np.ndarray = 5e-5
-    theta_init: float | np.ndarray = 0.0
-    theta_offset: float | np.ndarray = 0.0
-
-    state_vars: ClassVar[tuple[StateVar, ...]] = (
-        *ConductanceLIF.state_vars, StateVar("theta", np.float64, "theta_init", "V"))
-    per_neuron_params: ClassVar[tuple[str, ...]] = (
-        *ConductanceLIF.per_neuron_params, "tau_theta", "theta_plus", "theta_init", "theta_offset")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        name = "AdaptiveConductanceLIF"
-        _set(self, "tau_theta", as_param(f"{name}.tau_theta", self.tau_theta, positive=True))
-        _set(self, "theta_plus", as_param(f"{name}.theta_plus", self.theta_plus, nonnegative=True))
-        _set(self, "theta_init", as_param(f"{name}.theta_init", self.theta_init))
-        _set(self, "theta_offset", as_param(f"{name}.theta_offset", self.theta_offset))
-
-    def check_dt(self, dt: float) -> None:
-        super().check_dt(dt)
-        _check_dt_against(self, dt, ["tau_theta"])
-
-
-@implements(AdaptiveConductanceLIF, "numba")
-class NumbaAdaptiveConductanceLIF(NumbaConductanceLIF):
-    """:class:`NumbaConductanceLIF`'s integration with the threshold
-    ``v_thresh + theta - theta_offset``."""
-
-    def constants(self, model, n, dt):
-        values = super().constants(model, n, dt)
-        base = np.asarray(model.v_thresh, np.float64) - np.asarray(model.theta_offset, np.float64)
-        values["v_base"] = float(base) if base.ndim == 0 else np.ascontiguousarray(base)
-        eth = np.exp(-dt / np.asarray(model.tau_theta, np.float64))
-        values["eth"] = float(eth) if eth.ndim == 0 else np.ascontiguousarray(eth)
-        plus = np.asarray(model.theta_plus, np.float64)
-        values["theta_plus"] = float(plus) if plus.ndim == 0 else np.ascontiguousarray(plus)
-        return values
-
-    def body(self, model):
-        reset = "v = $v_reset" if model.reset == "value" else "v -= %thr - $v_reset"
-        return """
-ge = $g_exc
-gi = $g_inh
-v0 = $v
-r = $refractory_until
-%th = $theta * $eth
-gem = ge * $fe
-gim = gi * $fi
-gs = gem + gim
-a = $a0 + gs
-vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
-""" + _EXP_NEG + f"""
-v = vinf + (v0 - vinf) * ($e0 * %f)
-$g_exc = ge * $de
-$g_inh = gi * $di
-active = $k >= r
-if not active:
-    v = v0
-%thr = $v_base + %th
-spiked = active & (v > %thr)
-if spiked:
-    {reset}
-    %th += $theta_plus
-    r = $k + $n_ref + 1
-$v = v
-$theta = %th
-$refractory_until = r
-"""
-
-
-@dataclass(frozen=True, eq=False)
-class SettablePoissonSource(NeuronModel):
-    """Poisson spike trains (at most one spike per step) whose rates are state.
-
-    ``rate`` (Hz, per neuron) is a state variable: change it between runs with
-    :func:`set_rates` (which also discards the pending spike times), so one compiled network
-    can present many inputs. Each neuron draws its next spike step from a geometric
-    distribution (one draw per spike), from the engine's counter-based generator.
-    """
-
-    rate_init: float = 0.0
-
-    state_vars: ClassVar[tuple[StateVar, ...]] = (
-        StateVar("rate", np.float64, "rate_init", "Hz"),
-        StateVar("next_spike", np.int64, -1, "step"),
-        StateVar("count", np.int64, 0, "draws"),
-    )
-
-    def __post_init__(self) -> None:
-        _set(self, "rate_init", float(as_param("SettablePoissonSource.rate_init", self.rate_init,
-                                               nonnegative=True)))
-
-
-@implements(SettablePoissonSource, "numba")
-class NumbaSettablePoisson(NumbaNeuron):
-    """Geometric inter-spike steps drawn with the per-step probability ``rate * dt``."""
-
-    def constants(self, model, n, dt):
-        return {"dt": float(dt)}
-
-    def body(self, model):
-        return """
-nxt = $next_spike
-if nxt < 0:
-    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $rate * $dt) - 1
-    $count += 1
-if nxt == $k:
-    spiked = True
-    nxt = $k + geometric_steps(uniform01($seed, @stream, $j, $count), $rate * $dt)
-    $count += 1
-$next_spike = nxt
-"""
-
-
-def set_rates(sim, population: str, rates: np.ndarray) -> None:
-    """Give the :class:`SettablePoissonSource` ``population`` of ``sim`` new rates (Hz) from
-    the current step on; pending spike times are redrawn."""
-    state = sim.state[population]
-    rates = np.asarray(rates, dtype=np.float64)
-    if rates.shape != state["rate"].shape:
-        raise ValueError(f"rates has shape {rates.shape}, expected {state['rate'].shape}")
-    if not np.all(np.isfinite(rates)) or np.any(rates < 0) or np.any(rates * sim.dt > 1.0):
-        raise ValueError(f"rates must be finite, >= 0 and at most 1/dt = {1.0 / sim.dt:g} Hz")
-    state["rate"][:] = rates
-    state["next_spike"][:] = -1
+READOUTS = ("assignment", "proportion")
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -198,6 +54,10 @@ class DiehlCookConfig:
     784 inputs, scaled with the number of inputs). ``label_samples`` limits the labelling pass
     to the last that many training images (None: all). ``input_delay_max`` > 1 gives the
     input synapses random delays of 1..that many steps (the paper: 0-10 ms); 1 is the fastest.
+    ``readout`` picks how labelled responses name a test image: ``"assignment"`` (the paper:
+    each neuron labelled with its best class, mean count of each class's neurons) or
+    ``"proportion"`` (every neuron votes for every class in proportion to its mean responses,
+    Hazan et al. 2018); both are always reported.
     """
 
     n_neurons: int = 100
@@ -220,8 +80,11 @@ class DiehlCookConfig:
     label_samples: int | None = None
     input_delay_max: int = 1
     snapshot_every: int = 100
+    readout: str = "assignment"
 
     def __post_init__(self) -> None:
+        if self.readout not in READOUTS:
+            raise ValueError(f"DiehlCookConfig.readout must be one of {READOUTS}, got {self.readout!r}")
         check_int("n_neurons", self.n_neurons, minimum=1)
         check_int("max_repeats", self.max_repeats, minimum=1)
         check_int("min_spikes", self.min_spikes, minimum=0)
@@ -252,12 +115,9 @@ class DiehlCookConfig:
 # -- label assignment and classification --------------------------------------------------------
 
 
-def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Each neuron's class: the one with the highest mean spike count over that class's images.
-
-    ``responses`` is ``(samples, neurons)``; a neuron that never fired gets -1 (unassigned),
-    and classes without images are never chosen.
-    """
+def class_responses(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, neurons)``: each neuron's mean spike count over the images of each class
+    (-1 for classes without images). ``responses`` is ``(samples, neurons)``."""
     responses = np.asarray(responses, dtype=np.float64)
     labels = np.asarray(labels)
     if responses.ndim != 2 or labels.shape != (responses.shape[0],):
@@ -268,15 +128,34 @@ def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> 
         members = labels == c
         if members.any():
             means[c] = responses[members].mean(axis=0)
+    return means
+
+
+def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each neuron's class: the one with the highest mean spike count over that class's images.
+
+    ``responses`` is ``(samples, neurons)``; a neuron that never fired gets -1 (unassigned),
+    and classes without images are never chosen.
+    """
+    means = class_responses(responses, labels, n_classes)
     assignment = np.argmax(means, axis=0)
     assignment[means.max(axis=0) <= 0] = -1
     return assignment
 
 
+def class_proportions(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_classes, neurons)``: how each neuron's mean response divides among the classes
+    (columns sum to 1; all 0 for a neuron that never fired), the soft label of
+    *proportion weighting* (Hazan et al. 2018, BindsNET)."""
+    means = np.maximum(class_responses(responses, labels, n_classes), 0.0)
+    totals = means.sum(axis=0, keepdims=True)
+    return np.divide(means, totals, out=np.zeros_like(means), where=totals > 0)
+
+
 def classify(responses: np.ndarray, assignment: np.ndarray, n_classes: int) -> np.ndarray:
     """The predicted class of each row of ``responses`` (``(samples, neurons)`` spike counts):
     the class whose assigned neurons have the highest mean count (classes without neurons
-    score 0)."""
+    score 0): the paper's readout."""
     responses = np.asarray(responses, dtype=np.float64)
     assignment = np.asarray(assignment)
     if responses.ndim != 2 or assignment.shape != (responses.shape[1],):
@@ -288,6 +167,17 @@ def classify(responses: np.ndarray, assignment: np.ndarray, n_classes: int) -> n
         if members.any():
             scores[:, c] = responses[:, members].mean(axis=1)
     return np.argmax(scores, axis=1)
+
+
+def classify_proportion(responses: np.ndarray, proportions: np.ndarray) -> np.ndarray:
+    """Proportion-weighted prediction: every neuron votes for every class with its spike count
+    times its share of that class (:func:`class_proportions`); the class with most votes wins."""
+    responses = np.asarray(responses, dtype=np.float64)
+    proportions = np.asarray(proportions, dtype=np.float64)
+    if responses.ndim != 2 or proportions.ndim != 2 or proportions.shape[1] != responses.shape[1]:
+        raise ValueError(f"responses must be (samples, neurons) and proportions (classes, neurons), "
+                         f"got {responses.shape} and {proportions.shape}")
+    return np.argmax(responses @ proportions.T, axis=1)
 
 
 def normalise_columns(weights: np.ndarray, post: np.ndarray, n_post: int, target: float) -> np.ndarray:
@@ -321,6 +211,7 @@ class DiehlCook:
         self.delays = rng.integers(1, c.input_delay_max + 1, (self.n_inputs, n))
         self.theta = np.full(n, c.theta_init)
         self.assignment = np.full(n, -1, dtype=np.int64)
+        self.proportions = np.zeros((self.n_classes, n))
         self.samples_seen = 0
         self.weight_histograms: list[np.ndarray] = []
         self.histogram_samples: list[int] = []
@@ -439,7 +330,9 @@ class DiehlCook:
         images, or their last ``label_samples``)."""
         if self.config.label_samples is not None:
             data = data[max(0, len(data) - self.config.label_samples):]
-        self.assignment = assign_labels(self.responses(data, progress), data.labels, self.n_classes)
+        responses = self.responses(data, progress)
+        self.assignment = assign_labels(responses, data.labels, self.n_classes)
+        self.proportions = class_proportions(responses, data.labels, self.n_classes)
         return self.assignment
 
     def fit(self, train: Dataset, epochs: int = 1, progress: bool = False) -> DiehlCook:
@@ -448,13 +341,23 @@ class DiehlCook:
         self.assign_labels(train, progress)
         return self
 
-    def predict(self, data: Dataset | np.ndarray, progress: bool = False) -> np.ndarray:
-        """Predicted classes of ``data``."""
-        return classify(self.responses(data, progress), self.assignment, self.n_classes)
+    def classify(self, responses: np.ndarray, readout: str | None = None) -> np.ndarray:
+        """Classes for frozen-network ``responses`` with ``readout`` (default: the config's)."""
+        readout = self.config.readout if readout is None else readout
+        if readout == "assignment":
+            return classify(responses, self.assignment, self.n_classes)
+        if readout == "proportion":
+            return classify_proportion(responses, self.proportions)
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
 
-    def evaluate(self, test: Dataset, progress: bool = False) -> float:
+    def predict(self, data: Dataset | np.ndarray, progress: bool = False,
+                readout: str | None = None) -> np.ndarray:
+        """Predicted classes of ``data`` (``readout``: see :class:`DiehlCookConfig`)."""
+        return self.classify(self.responses(data, progress), readout)
+
+    def evaluate(self, test: Dataset, progress: bool = False, readout: str | None = None) -> float:
         """Accuracy on ``test`` (fraction in [0, 1])."""
-        return float(np.mean(self.predict(test, progress) == test.labels))
+        return float(np.mean(self.predict(test, progress, readout) == test.labels))
 
     # -- checkpoints
     def save(self, path: str | Path) -> Path:
@@ -462,7 +365,7 @@ class DiehlCook:
         meta = {"rule": "diehl_cook", "n_inputs": self.n_inputs, "n_classes": self.n_classes,
                 "seed": self.seed, "samples_seen": self.samples_seen, "config": asdict(self.config)}
         arrays = {"weights": self.weights, "theta": self.theta, "assignment": self.assignment,
-                  "delays": self.delays}
+                  "proportions": self.proportions, "delays": self.delays}
         return save_checkpoint(path, arrays, meta)
 
     @classmethod
@@ -476,6 +379,8 @@ class DiehlCook:
         model = cls(meta["n_inputs"], config, meta["seed"], meta["n_classes"])
         model.weights, model.theta = arrays["weights"], arrays["theta"]
         model.assignment, model.delays = arrays["assignment"], arrays["delays"]
+        if "proportions" in arrays:
+            model.proportions = arrays["proportions"]
         model.samples_seen = int(meta["samples_seen"])
         return model
 
@@ -641,12 +546,14 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
     train_s = time.perf_counter() - t_train
     model.assign_labels(train, progress)
     test_responses = model.responses(test, progress)
-    predicted = classify(test_responses, model.assignment, model.n_classes)
+    predicted = model.classify(test_responses)
     accuracy = float(np.mean(predicted == test.labels))
+    by_readout = {r: float(np.mean(model.classify(test_responses, r) == test.labels)) for r in READOUTS}
     summary = {
         "rule": "diehl_cook", "dataset": dataset, "train_samples": len(train),
         "test_samples": len(test), "epochs": epochs, "neurons": config.n_neurons,
-        "inputs": model.n_inputs, "seed": seed, "test_accuracy": accuracy,
+        "inputs": model.n_inputs, "seed": seed, "test_accuracy": accuracy, "readout": config.readout,
+        **{f"test_accuracy_{r}": a for r, a in by_readout.items()},
         "train_s": train_s, "mean_repeats": float(np.mean(model.repeats)),
         "mean_train_spikes": float(np.mean(model.train_spikes)),
         "theta_mean_mV": float(model.theta.mean() * 1e3), "config": asdict(config),
@@ -667,6 +574,7 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
             fh.create_dataset("test_labels", data=test.labels)
             fh.create_dataset("predicted", data=predicted)
             fh.create_dataset("assignment", data=model.assignment)
+            fh.create_dataset("proportions", data=model.proportions)
             fh.create_dataset("theta", data=model.theta)
             fh.create_dataset("train_spikes", data=np.asarray(model.train_spikes))
             fh.create_dataset("repeats", data=np.asarray(model.repeats))
@@ -678,6 +586,7 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
 
 __all__ = [
     "AdaptiveConductanceLIF", "DiehlCook", "DiehlCookConfig", "SettablePoissonSource",
-    "assign_labels", "classify", "normalise_columns", "plot_raster", "plot_receptive_fields",
+    "READOUTS", "assign_labels", "class_proportions", "class_responses", "classify",
+    "classify_proportion", "normalise_columns", "plot_raster", "plot_receptive_fields",
     "plot_theta", "plot_weight_histograms", "set_rates", "train_diehl_cook",
 ]

@@ -14,7 +14,9 @@ from rules.diehl_cook import (
     DiehlCookConfig,
     SettablePoissonSource,
     assign_labels,
+    class_proportions,
     classify,
+    classify_proportion,
     normalise_columns,
     set_rates,
     train_diehl_cook,
@@ -43,6 +45,22 @@ def test_assign_labels_and_classify_on_hand_made_responses():
     np.testing.assert_array_equal(classify(test, assignment, 3), [1, 0, 0])
     with pytest.raises(ValueError, match="assignment"):
         classify(test, assignment[:3], 3)
+
+
+def test_proportion_weighting_on_hand_made_responses():
+    # neuron 0 fires for both classes (mean 4.5 for class 0, 1.5 for class 1); neuron 1 only for
+    # class 1; neuron 2 never
+    responses = np.array([[5, 0, 0], [4, 0, 0], [2, 2, 0], [1, 4, 0]])
+    labels = np.array([0, 0, 1, 1])
+    shares = class_proportions(responses, labels, n_classes=3)
+    np.testing.assert_allclose(shares, [[0.75, 0.0, 0.0], [0.25, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    # votes: [4, 1] -> class 0: 3, class 1: 1 + 1 = 2; [4, 3] -> 3 vs 4; the paper's readout
+    # (mean count of each class's neurons: 4 vs 1, then 4 vs 3) says class 0 for both
+    test = np.array([[4, 1, 7], [4, 3, 7]])
+    np.testing.assert_array_equal(classify_proportion(test, shares), [0, 1])
+    np.testing.assert_array_equal(classify(test, assign_labels(responses, labels, 3), 3), [0, 0])
+    with pytest.raises(ValueError, match="proportions"):
+        classify_proportion(test, shares[:, :2])
 
 
 def test_normalise_columns_keeps_each_neurons_input_sum():
@@ -104,6 +122,8 @@ def test_config_errors_name_the_argument():
         DiehlCookConfig(w_init_low=0.5, w_init_high=0.2)
     with pytest.raises(ValueError, match="n_inputs"):
         DiehlCook(64).responses(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="readout"):
+        DiehlCookConfig(readout="linear")
 
 
 def test_training_is_reproducible_from_the_seed(digits):
@@ -132,6 +152,8 @@ def test_small_digits_run_learns(digits, tmp_path):
     np.testing.assert_array_equal(restored.weights, model.weights)
     np.testing.assert_array_equal(restored.theta, model.theta)
     np.testing.assert_array_equal(restored.assignment, model.assignment)
+    np.testing.assert_array_equal(restored.proportions, model.proportions)
+    np.testing.assert_allclose(model.proportions.sum(0)[model.assignment >= 0], 1.0)
     assert restored.config == model.config
 
 
@@ -140,6 +162,8 @@ def test_train_diehl_cook_writes_checkpoint_results_and_plots(tmp_path):
                                train_samples=30, test_samples=10, t_present=0.1, t_rest=0.05)
     json.dumps(summary)
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["wall_s"] > 0
+    assert summary["test_accuracy"] == summary[f"test_accuracy_{summary['readout']}"]
+    assert 0.0 <= summary["test_accuracy_proportion"] <= 1.0
     assert summary["neurons"] == 8 and summary["train_samples"] == 30
     for name in ("checkpoint.h5", "results.h5", "receptive_fields.png", "weight_histograms.png",
                  "theta.png", "raster.png"):

@@ -2,7 +2,7 @@
 
 Network (Diehl & Cook's architecture plus a supervised class layer)::
 
-    P (Poisson, one per pixel) --plastic--> E (AdaptiveLIF) --plastic--> C (LIF, one per class)
+    P (Poisson, one per pixel) --plastic--> E (adaptive LIF) --plastic--> C (LIF, one per class)
                                             E --one-to-one--> I (LIF) --all but partner--| E
 
 Both plastic projections learn with :class:`plasticity.SymmetricSTDP` (potentiation only,
@@ -10,22 +10,30 @@ Both plastic projections learn with :class:`plasticity.SymmetricSTDP` (potentiat
 :class:`plasticity.SynapticScaling` (each post neuron's input weights rescaled to a fixed sum
 once per sample, the only source of depression). E has the adaptive threshold of Diehl &
 Cook (intrinsic plasticity). During training the label's class neuron is clamped to a
-200 Hz Poisson teacher: it fires only on teacher spikes (a threshold that no E input can
-reach), so the E neurons active for a digit wire to that class. At test time C is an
-ordinary LIF population driven by E, and the label is the class neuron with the most spikes.
+200 Hz Poisson teacher: it fires only on teacher spikes (a current-based neuron whose
+threshold no E input can reach, in both synapse modes: its membrane is never read, only its
+spike times, which drive the E->C plasticity), so the E neurons active for a digit wire to
+that class. At test time C is an ordinary LIF population driven by E (conductance-based with
+``synapses="conductance"``), and the label is the class neuron with the most spikes.
 
-Differences from the paper's GeNN code, all documented in :class:`SymSTDPConfig`:
-current-based synapses (a conductance ``g`` is the current ``g * drive`` with a fixed
-driving force, ``exc_drive`` 60 mV and ``inh_drive`` 40 mV) instead of conductances; by
-default a constant threshold increment ``theta_plus`` instead of ``theta_plus * 10 /
-|theta - 10|`` (``paper_theta=True``: the paper's, updated once per chunk); by default no
-re-presentation of a sample that evokes fewer than 5 E spikes (the input rate
-is fixed by ``max_rate``; ``min_spikes=5`` turns the paper's rule on, with a chunk's weak
-samples re-presented together after the chunk); both layers trained together in every pass
-(the released configuration trains P->E first and freezes it); the threshold is
-``v_th + theta`` with ``theta`` starting at 0 (the paper's ``v_th + theta - 20 mV`` with
-``theta(0) = 20 mV``, except that here ``theta`` decays towards the paper's 20 mV rather
-than 0).
+``SymSTDPConfig.synapses`` picks the neuron models: ``"conductance"`` is the paper's
+(:class:`snn.AdaptiveConductanceLIF` E, :class:`snn.ConductanceLIF` I and test-time C; P->E,
+E->I and E->C 1 ms, reversal 0 mV; I->E 2 ms, -100 mV; the weights are the conductance jumps,
+in units of the leak); ``"current"`` (default) is current-based (a conductance ``g`` is the
+current ``g * drive`` with a fixed driving force, ``exc_drive`` 60 mV and ``inh_drive``
+40 mV).
+
+Differences from the paper's GeNN code, all documented in :class:`SymSTDPConfig`: by default
+current-based synapses (above) instead of conductances; by default a constant threshold
+increment ``theta_plus`` instead of ``theta_plus * 10 / |theta - 10|`` (``paper_theta=True``:
+the paper's, updated once per chunk); by default no re-presentation of a sample that evokes
+fewer than 5 E spikes (the input rate is fixed by ``max_rate``; ``min_spikes=5`` turns the
+paper's rule on, with a chunk's weak samples re-presented together after the chunk); both
+layers trained together in every pass (the released configuration trains P->E first and
+freezes it); with current-based synapses ``theta`` decays towards the paper's 20 mV rather
+than 0 (:class:`SymSTDP` keeps ``theta`` = the paper's ``theta - 20 mV`` in both modes, so the
+threshold is ``-52 mV + theta``); the teacher-clamped class neurons of training are
+current-based in both modes (their membrane plays no part).
 """
 
 from __future__ import annotations
@@ -46,20 +54,28 @@ from snn.validate import check_int
 
 ms, mV = 1e-3, 1e-3
 _HIST_BINS = 40
+SYNAPSES = ("current", "conductance")
+_THETA_OFFSET = 20 * mV  # the paper's threshold is V_th + theta_p - 20 mV, theta_p(0) = 20 mV
+_CLAMP_TAU = 10 * ms  # membrane time constant of the teacher-clamped class neurons
 
 
 @dataclass(frozen=True)
 class SymSTDPConfig:
     """Parameters of the sym-STDP classifier (SI units; weights in the paper's conductance
-    units, i.e. multiples of the leak conductance, converted with the driving forces).
+    units, i.e. multiples of the leak conductance).
 
     Args:
         n_hidden: excitatory (and inhibitory) hidden neurons N_E.
         dt: time step (s); the paper uses 0.5 ms.
         t_present, t_rest: presentation and rest time per sample (s).
         max_rate: input rate of a pixel of value 1 (Hz); the paper's ``pixel/8 * 2`` Hz.
+        synapses: ``"current"`` (default): current-based neurons (:class:`snn.AdaptiveLIF`,
+            :class:`snn.LIF`), a weight ``g`` is the current jump ``g * exc_drive`` (``g *
+            inh_drive`` for I->E); ``"conductance"``: the paper's conductance-based neurons
+            (:class:`snn.AdaptiveConductanceLIF`, :class:`snn.ConductanceLIF`; reversal
+            potentials 0 mV excitatory, -100 mV I->E), a weight is the conductance jump itself.
         exc_drive, inh_drive: driving forces (V) that turn a conductance jump into a current
-            jump for the excitatory and inhibitory synapses.
+            jump for the excitatory and inhibitory synapses (``synapses="current"`` only).
         eta_hidden, eta_out: symmetric-STDP learning rates of P->E and E->C.
         w_max_hidden, w_max_out: weight bounds of P->E and E->C.
         hidden_sum: P->E input-weight sum per E neuron per input (0.1: 78.4 for 784 inputs).
@@ -69,9 +85,9 @@ class SymSTDPConfig:
         theta_plus: adaptive-threshold increment per E spike (V).
         paper_theta: scale the increment as the paper does, ``theta_plus * 10 / |theta_p - 10|``
             with ``theta_p = theta + 20 mV`` the paper's theta (in mV), i.e. ``theta_plus *
-            10 mV / (theta + 10 mV)`` here; the factor is updated once per chunk from the
-            thresholds at its start (the engine's increment is a per-neuron constant). False
-            (default): a constant increment.
+            10 mV / |theta + 10 mV|`` here (denominator at least 1 mV); the factor is updated
+            once per chunk from the thresholds at its start (the engine's increment is a
+            per-neuron constant). False (default): a constant increment.
         tau_theta: adaptive-threshold decay time constant (s).
         teacher_rate: rate of the teacher that drives the label's class neuron (Hz).
         chunk: samples simulated per compiled run (memory for the input rates).
@@ -88,6 +104,7 @@ class SymSTDPConfig:
     t_present: float = 350 * ms
     t_rest: float = 150 * ms
     max_rate: float = 63.75
+    synapses: str = "current"
     exc_drive: float = 60 * mV
     inh_drive: float = 40 * mV
     eta_hidden: float = 0.005
@@ -108,13 +125,15 @@ class SymSTDPConfig:
     max_retries: int = 30
 
     def __post_init__(self) -> None:
+        if not isinstance(self.synapses, str) or self.synapses not in SYNAPSES:
+            raise ValueError(f"SymSTDPConfig.synapses must be one of {SYNAPSES}, got {self.synapses!r}")
         check_int("SymSTDPConfig.n_hidden", self.n_hidden, minimum=1)
         check_int("SymSTDPConfig.chunk", self.chunk, minimum=1)
         check_int("SymSTDPConfig.min_spikes", self.min_spikes, minimum=0)
         check_int("SymSTDPConfig.max_retries", self.max_retries, minimum=0)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("n_hidden", "chunk", "min_spikes", "max_retries"):
+            if f.name in ("n_hidden", "chunk", "min_spikes", "max_retries", "synapses"):
                 continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"SymSTDPConfig.{f.name} must be a finite number >= 0, got {value!r}")
@@ -138,7 +157,10 @@ class SymSTDPConfig:
 class SymSTDP:
     """The sym-STDP classifier: ``fit`` on images in [0, 1], ``evaluate`` by the class
     layer's spike counts. Weights: ``w_pe`` (inputs x hidden) and ``w_ec`` (hidden x classes),
-    in conductance units; ``theta`` (V) the hidden neurons' adaptive thresholds."""
+    in conductance units; ``theta`` (V) the hidden neurons' adaptive thresholds: a hidden
+    neuron fires above ``-52 mV + theta``, so ``theta`` is the paper's ``theta_p - 20 mV``
+    (0 at the start). It decays towards 0 with ``synapses="current"`` (the paper's 20 mV) and
+    towards -20 mV with ``synapses="conductance"`` (the paper's 0, as in the paper)."""
 
     def __init__(self, n_inputs: int, n_classes: int = 10, config: SymSTDPConfig | None = None,
                  seed: int = 0) -> None:
@@ -188,7 +210,23 @@ class SymSTDP:
         c = self.config
         if not c.paper_theta:
             return c.theta_plus
-        return c.theta_plus * 10 * mV / np.maximum(self.theta + 10 * mV, 1 * mV)
+        return c.theta_plus * 10 * mV / np.maximum(np.abs(self.theta + 10 * mV), 1 * mV)
+
+    @property
+    def _exc_scale(self) -> float:
+        """Factor from an excitatory weight (conductance units) to the engine's weight: the
+        driving force (V) for current-based synapses, 1 for conductances."""
+        return self.config.exc_drive if self.config.synapses == "current" else 1.0
+
+    def _clamp_threshold(self) -> float:
+        """Threshold (V) of the teacher-clamped class neurons of training, out of reach of the
+        E input: 1 kV with current-based synapses (at most 8 * 60 mV per E spike); with
+        conductances (E->C weights acting as volts on the clamped neuron), the most that every
+        E neuron firing at every step at ``w_max_out`` could build up."""
+        c = self.config
+        if c.synapses == "current":
+            return 1e3
+        return c.n_hidden * c.w_max_out / -math.expm1(-c.dt / _CLAMP_TAU)
 
     def _network(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
                  monitor_input: bool = False, rate=None):
@@ -199,27 +237,46 @@ class SymSTDP:
         rows = self._rows(x, c.max_rate if rate is None else rate)
         P = net.population(self.n_inputs, snn.PoissonSource(rate=rows, rate_interval=interval),
                            name="P")
-        E = net.population(n_h, snn.AdaptiveLIF(
-            tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV, tau_ref=2 * ms,
-            tau_syn_exc=1 * ms, tau_syn_inh=2 * ms, tau_theta=c.tau_theta if train else 1e9,
-            theta_plus=self._theta_plus() if train else 0.0, theta_init=self.theta.copy()), name="E")
-        I_ = net.population(n_h, snn.LIF(tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV,
-                                         v_thresh=-40 * mV, tau_ref=2 * ms, tau_syn_exc=1 * ms),
-                            name="I")
+        if c.synapses == "current":
+            E = net.population(n_h, snn.AdaptiveLIF(
+                tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV,
+                tau_ref=2 * ms, tau_syn_exc=1 * ms, tau_syn_inh=2 * ms,
+                tau_theta=c.tau_theta if train else 1e9,
+                theta_plus=self._theta_plus() if train else 0.0, theta_init=self.theta.copy()),
+                name="E")
+            I_ = net.population(n_h, snn.LIF(tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV,
+                                             v_thresh=-40 * mV, tau_ref=2 * ms, tau_syn_exc=1 * ms),
+                                name="I")
+        else:
+            E = net.population(n_h, snn.AdaptiveConductanceLIF(
+                tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV,
+                tau_ref=2 * ms, tau_syn_exc=1 * ms, tau_syn_inh=2 * ms, e_rev_exc=0.0,
+                e_rev_inh=-100 * mV, tau_theta=c.tau_theta if train else 1e9,
+                theta_plus=self._theta_plus() if train else 0.0,
+                theta_init=self.theta + _THETA_OFFSET, theta_offset=_THETA_OFFSET), name="E")
+            I_ = net.population(n_h, snn.ConductanceLIF(
+                tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV, v_thresh=-40 * mV, tau_ref=2 * ms,
+                tau_syn_exc=1 * ms, e_rev_exc=0.0), name="I")
         if train:
-            # Teacher-clamped class neurons: only the teacher's huge delta input reaches threshold.
-            C = net.population(self.n_classes, snn.LIF(tau_m=10 * ms, v_rest=0.0, v_reset=0.0,
-                                                       v_thresh=1e3, tau_ref=0.0, tau_syn_exc=0.0),
-                               name="C")
+            # Teacher-clamped class neurons (current-based in both modes): only the teacher's
+            # huge delta input reaches threshold, so they fire on teacher spikes only.
+            v_clamp = self._clamp_threshold()
+            C = net.population(self.n_classes, snn.LIF(tau_m=_CLAMP_TAU, v_rest=0.0, v_reset=0.0,
+                                                       v_thresh=v_clamp, tau_ref=0.0,
+                                                       tau_syn_exc=0.0), name="C")
             onehot = np.eye(self.n_classes)[labels]
             T = net.population(self.n_classes, snn.PoissonSource(
                 rate=self._rows(onehot, c.teacher_rate), rate_interval=interval), name="T")
-            net.connect(T, C, snn.OneToOne(), weight=2e3, name="TC")
-        else:
+            net.connect(T, C, snn.OneToOne(), weight=2 * v_clamp, name="TC")
+        elif c.synapses == "current":
             C = net.population(self.n_classes, snn.LIF(
                 tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV, v_thresh=-40 * mV, tau_ref=2 * ms,
                 tau_syn_exc=1 * ms), name="C")
-        d = c.exc_drive
+        else:
+            C = net.population(self.n_classes, snn.ConductanceLIF(
+                tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV, v_thresh=-40 * mV, tau_ref=2 * ms,
+                tau_syn_exc=1 * ms, e_rev_exc=0.0), name="C")
+        d = self._exc_scale
         sample_steps = self._sample_steps
         pe_mech = (pl.SymmetricSTDP(eta=c.eta_hidden * d, increment=0.1, w_min=0.0,
                                     w_max=c.w_max_hidden * d),
@@ -232,8 +289,8 @@ class SymSTDP:
                     plasticity=ec_mech if train else None)
         net.connect(E, I_, snn.OneToOne(), weight=c.w_ei * d, name="EI")
         pre, post = np.nonzero(~np.eye(n_h, dtype=bool))
-        net.connect(I_, E, snn.FromList(pre, post), weight=-c.w_ie * c.inh_drive, synapse="inh",
-                    name="IE")
+        w_ie = -c.w_ie * c.inh_drive if c.synapses == "current" else c.w_ie
+        net.connect(I_, E, snn.FromList(pre, post), weight=w_ie, synapse="inh", name="IE")
         net.spike_monitor(E, name="E_spikes")
         net.spike_monitor(C, name="C_spikes")
         if monitor_input:
@@ -272,10 +329,11 @@ class SymSTDP:
         sim = self._network(x, labels, key, monitor_input, rate)
         res = sim.run(len(x) * self._sample_steps * self.config.dt)
         if labels is not None:
-            d = self.config.exc_drive
+            d = self._exc_scale
             self.w_pe = sim.weights("PE").reshape(self.w_pe.shape) / d
             self.w_ec = sim.weights("EC").reshape(self.w_ec.shape) / d
-            self.theta = np.asarray(sim.state["E"]["theta"]).reshape(-1).copy()
+            theta = np.asarray(sim.state["E"]["theta"]).reshape(-1)
+            self.theta = theta.copy() if self.config.synapses == "current" else theta - _THETA_OFFSET
         counts = []
         for name, n in (("E", self.config.n_hidden), ("C", self.n_classes)):
             rec = res[f"{name}_spikes"]

@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=_positive_int, default=64)
     train.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the rule's)")
     train.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                       help="any field of the rule's config, e.g. --option hidden_epochs=3; repeatable")
+                       help="any field of the rule's config, e.g. --option hebbian_epochs=3 (softhebb) "
+                            "or --option synapses=conductance (sym-stdp); repeatable")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.add_argument("--out", default="out", help="output directory (default: out)")

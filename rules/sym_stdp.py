@@ -16,15 +16,15 @@ spike times, which drive the E->C plasticity), so the E neurons active for a dig
 that class. At test time C is an ordinary LIF population driven by E (conductance-based with
 ``synapses="conductance"``), and the label is the class neuron with the most spikes.
 
-``SymSTDPConfig.synapses`` picks the neuron models: ``"conductance"`` is the paper's
+``SymSTDPConfig.synapses`` picks the neuron models: ``"conductance"`` (default) is the paper's
 (:class:`snn.AdaptiveConductanceLIF` E, :class:`snn.ConductanceLIF` I and test-time C; P->E,
 E->I and E->C 1 ms, reversal 0 mV; I->E 2 ms, -100 mV; the weights are the conductance jumps,
-in units of the leak); ``"current"`` (default) is current-based (a conductance ``g`` is the
+in units of the leak); ``"current"`` is current-based (a conductance ``g`` is the
 current ``g * drive`` with a fixed driving force, ``exc_drive`` 60 mV and ``inh_drive``
 40 mV).
 
 Differences from the paper's GeNN code, all documented in :class:`SymSTDPConfig`: by default
-current-based synapses (above) instead of conductances; by default a constant threshold
+a constant threshold
 increment ``theta_plus`` instead of ``theta_plus * 10 / |theta - 10|`` (``paper_theta=True``:
 the paper's, updated once per chunk); by default no re-presentation of a sample that evokes
 fewer than 5 E spikes (the input rate is fixed by ``max_rate``; ``min_spikes=5`` turns the
@@ -69,11 +69,12 @@ class SymSTDPConfig:
         dt: time step (s); the paper uses 0.5 ms.
         t_present, t_rest: presentation and rest time per sample (s).
         max_rate: input rate of a pixel of value 1 (Hz); the paper's ``pixel/8 * 2`` Hz.
-        synapses: ``"current"`` (default): current-based neurons (:class:`snn.AdaptiveLIF`,
-            :class:`snn.LIF`), a weight ``g`` is the current jump ``g * exc_drive`` (``g *
-            inh_drive`` for I->E); ``"conductance"``: the paper's conductance-based neurons
+        synapses: ``"conductance"`` (default): the paper's conductance-based neurons
             (:class:`snn.AdaptiveConductanceLIF`, :class:`snn.ConductanceLIF`; reversal
-            potentials 0 mV excitatory, -100 mV I->E), a weight is the conductance jump itself.
+            potentials 0 mV excitatory, -100 mV I->E), a weight is the conductance jump itself;
+            ``"current"``: current-based neurons (:class:`snn.AdaptiveLIF`,
+            :class:`snn.LIF`), a weight ``g`` is the current jump ``g * exc_drive`` (``g *
+            inh_drive`` for I->E).
         exc_drive, inh_drive: driving forces (V) that turn a conductance jump into a current
             jump for the excitatory and inhibitory synapses (``synapses="current"`` only).
         eta_hidden, eta_out: symmetric-STDP learning rates of P->E and E->C.
@@ -104,7 +105,7 @@ class SymSTDPConfig:
     t_present: float = 350 * ms
     t_rest: float = 150 * ms
     max_rate: float = 63.75
-    synapses: str = "current"
+    synapses: str = "conductance"
     exc_drive: float = 60 * mV
     inh_drive: float = 40 * mV
     eta_hidden: float = 0.005
@@ -585,7 +586,7 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
         raise ValueError(f"unknown sym-STDP option(s) {unknown}; valid: {sorted(known)}, "
                          "train_limit, test_limit, eval_every_epoch")
     defaults = {"digits": {"n_hidden": 100, "max_rate": 255.0, "hidden_sum": 0.2},
-                "mnist": {"n_hidden": 400}}.get(dataset, {})
+                "mnist": {"n_hidden": 400, "min_spikes": 5}}.get(dataset, {})
     cfg_kw = {**defaults, **options}
     if neurons is not None:
         cfg_kw["n_hidden"] = neurons

@@ -76,6 +76,28 @@ def _learnable(value, shape: tuple[int, ...], name: str) -> torch.Tensor:
     return torch.tensor(arr, dtype=torch.get_default_dtype())
 
 
+def _fire_adaptive(model, c, state, k, v0, v, r, theta, base):
+    """Simulation tail of an adaptive-threshold neuron (numba_models._adaptive_fire_code), in
+    place: fire at ``v > base + theta`` (``theta`` already decayed this step), then raise
+    ``theta`` by ``theta_plus`` where a spike happened."""
+    spiked = _fire(model, c, state, k, v0, v, r, threshold=base + theta)
+    state["theta"].copy_(torch.where(spiked, theta + c["theta_plus"], theta))
+    return spiked
+
+
+def _spike_adaptive(c, v, theta, base, surrogate, detach_reset):
+    """Training-step tail of an adaptive-threshold neuron: the spike ``s = H(v - base -
+    theta)`` (surrogate gradient), the reset membrane and the raised threshold."""
+    threshold = base + theta
+    s = surrogate(v - threshold)
+    r = s.detach() if detach_reset else s
+    if c["subtract"]:
+        u = v - r * (threshold - c["v_reset"])
+    else:
+        u = v - r * (v - c["v_reset"])
+    return s, u, theta + r * c["theta_plus"]
+
+
 @implements(AdaptiveLIF, "torch")
 class TorchAdaptiveLIF(TorchNeuron, TorchSimulated):
     """LIF (exact integration constants of the numba backend) with the adaptive threshold::
@@ -99,18 +121,7 @@ class TorchAdaptiveLIF(TorchNeuron, TorchSimulated):
         v = v0 * c["em"] + c["c0"] + ie * c["ke"] + ii * c["ki"]
         ie.mul_(c["de"])
         ii.mul_(c["di"])
-        active = k >= r
-        v = torch.where(active, v, v0)
-        thr = c["v_thresh"] + th
-        spiked = active & (v > thr)
-        if model.reset == "value":
-            after = torch.zeros_like(v) + c["v_reset"]
-        else:
-            after = v - (thr - c["v_reset"])
-        state["v"].copy_(torch.where(spiked, after, v))
-        state["theta"].copy_(torch.where(spiked, th + c["theta_plus"], th))
-        state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
-        return spiked
+        return _fire_adaptive(model, c, state, k, v0, v, r, th, c["v_thresh"])
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         reject_refractory(model)
@@ -132,15 +143,9 @@ class TorchAdaptiveLIF(TorchNeuron, TorchSimulated):
         c = consts
         i = state["i"] + current
         v = state["u"] * c["em"] + c["c0"] + i * c["ke"]
-        theta = state["theta"] * c["eth"]
-        threshold = c["v_thresh"] + theta
-        s = surrogate(v - threshold)
-        r = s.detach() if detach_reset else s
-        if c["subtract"]:
-            u = v - r * (threshold - c["v_reset"])
-        else:
-            u = v - r * (v - c["v_reset"])
-        return s, {"u": u, "i": i * c["de"], "theta": theta + r * c["theta_plus"]}
+        s, u, theta = _spike_adaptive(c, v, state["theta"] * c["eth"], c["v_thresh"], surrogate,
+                                      detach_reset)
+        return s, {"u": u, "i": i * c["de"], "theta": theta}
 
 
 @implements(ConductanceLIF, "torch")
@@ -244,18 +249,7 @@ class TorchAdaptiveConductanceLIF(TorchConductanceLIF):
         v = self._membrane(c, v0, ge, gi)
         ge.mul_(c["de"])
         gi.mul_(c["di"])
-        active = k >= r
-        v = torch.where(active, v, v0)
-        thr = c["v_base"] + th
-        spiked = active & (v > thr)
-        if model.reset == "value":
-            after = torch.zeros_like(v) + c["v_reset"]
-        else:
-            after = v - (thr - c["v_reset"])
-        state["v"].copy_(torch.where(spiked, after, v))
-        state["theta"].copy_(torch.where(spiked, th + c["theta_plus"], th))
-        state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
-        return spiked
+        return _fire_adaptive(model, c, state, k, v0, v, r, th, c["v_base"])
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         from snn.backends.numba_models import NumbaAdaptiveConductanceLIF
@@ -276,16 +270,9 @@ class TorchAdaptiveConductanceLIF(TorchConductanceLIF):
         ge = state["g_exc"] + torch.relu(current)
         gi = state["g_inh"] + torch.relu(-current)
         v = self._membrane(c, state["u"], ge, gi)
-        theta = state["theta"] * c["eth"]
-        threshold = c["v_base"] + theta
-        s = surrogate(v - threshold)
-        r = s.detach() if detach_reset else s
-        if c["subtract"]:
-            u = v - r * (threshold - c["v_reset"])
-        else:
-            u = v - r * (v - c["v_reset"])
-        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"],
-                   "theta": theta + r * c["theta_plus"]}
+        s, u, theta = _spike_adaptive(c, v, state["theta"] * c["eth"], c["v_base"], surrogate,
+                                      detach_reset)
+        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"], "theta": theta}
 
 
 class _BernoulliST(torch.autograd.Function):

@@ -71,15 +71,17 @@ def _numba_constants(impl_cls, model, n, dt, device, dtype) -> dict[str, object]
     return out
 
 
-def _fire(model, c, state, k, v0, v, r):
-    """The shared integrate-and-fire tail (numba_models._fire_code), in place."""
+def _fire(model, c, state, k, v0, v, r, threshold=None):
+    """The shared integrate-and-fire tail (numba_models._fire_code), in place; ``threshold``
+    (default ``c["v_thresh"]``) is an adaptive neuron's current threshold."""
+    threshold = c["v_thresh"] if threshold is None else threshold
     active = k >= r
     v = torch.where(active, v, v0)
-    spiked = active & (v > c["v_thresh"])
+    spiked = active & (v > threshold)
     if model.reset == "value":
         after = torch.zeros_like(v) + c["v_reset"]
     else:
-        after = v - (c["v_thresh"] - c["v_reset"])
+        after = v - (threshold - c["v_reset"])
     state["v"].copy_(torch.where(spiked, after, v))
     state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
     return spiked

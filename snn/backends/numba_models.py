@@ -80,6 +80,27 @@ $refractory_until = r
 """
 
 
+def _adaptive_fire_code(model, base: str) -> str:
+    """Shared tail of adaptive-threshold bodies: like :func:`_fire_code` with the threshold
+    ``base + theta`` (``%th``, already decayed this step), which a spike raises by
+    ``theta_plus``; also stores theta."""
+    reset = "v = $v_reset" if model.reset == "value" else "v -= %thr - $v_reset"
+    return f"""
+active = $k >= r
+if not active:
+    v = v0
+%thr = {base} + %th
+spiked = active & (v > %thr)
+if spiked:
+    {reset}
+    %th += $theta_plus
+    r = $k + $n_ref + 1
+$v = v
+$theta = %th
+$refractory_until = r
+"""
+
+
 @implements(LIF, "numba")
 class NumbaLIF(NumbaNeuron):
     """Exact integration: v, i_exc, i_inh are a linear system solved over one step."""
@@ -242,11 +263,7 @@ class NumbaAdaptiveLIF(NumbaNeuron):
         return values
 
     def body(self, model):
-        if model.reset == "value":
-            reset = "v = $v_reset"
-        else:
-            reset = "v -= %thr - $v_reset"
-        return f"""
+        return """
 ie = $i_exc
 ii = $i_inh
 v0 = $v
@@ -254,20 +271,7 @@ r = $refractory_until
 %th = $theta * $eth
 v = v0 * $em + $c0 + ie * $ke + ii * $ki
 $i_exc = ie * $de
-$i_inh = ii * $di
-active = $k >= r
-if not active:
-    v = v0
-%thr = $v_thresh + %th
-spiked = active & (v > %thr)
-if spiked:
-    {reset}
-    %th += $theta_plus
-    r = $k + $n_ref + 1
-$v = v
-$theta = %th
-$refractory_until = r
-"""
+$i_inh = ii * $di""" + _adaptive_fire_code(model, "$v_thresh")
 
 
 # exp(-y) without a libm call, so the neuron loop vectorises and torch reproduces it bit for bit:
@@ -284,6 +288,24 @@ _EXP_NEG = """
 %f = %f * %f
 %f = %f * %f
 %f = %f * %f
+"""
+
+# One exponential-Euler step of a conductance-based membrane (ConductanceLIF's fragment up to
+# the spike test): the candidate ``v`` from ``v0`` and the step-mean conductances, which decay.
+_CONDUCTANCE_STEP = """
+ge = $g_exc
+gi = $g_inh
+v0 = $v
+r = $refractory_until
+gem = ge * $fe
+gim = gi * $fi
+gs = gem + gim
+a = $a0 + gs
+vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
+""" + _EXP_NEG + """
+v = vinf + (v0 - vinf) * ($e0 * %f)
+$g_exc = ge * $de
+$g_inh = gi * $di
 """
 
 
@@ -314,21 +336,7 @@ class NumbaConductanceLIF(NumbaNeuron):
         return {k: _scalar_or_array(v) for k, v in values.items()}
 
     def body(self, model):
-        return """
-ge = $g_exc
-gi = $g_inh
-v0 = $v
-r = $refractory_until
-gem = ge * $fe
-gim = gi * $fi
-gs = gem + gim
-a = $a0 + gs
-vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
-""" + _EXP_NEG + """
-v = vinf + (v0 - vinf) * ($e0 * %f)
-$g_exc = ge * $de
-$g_inh = gi * $di
-""" + _fire_code(model)
+        return _CONDUCTANCE_STEP + _fire_code(model)
 
 
 @implements(AdaptiveConductanceLIF, "numba")
@@ -346,35 +354,7 @@ class NumbaAdaptiveConductanceLIF(NumbaConductanceLIF):
         return values
 
     def body(self, model):
-        reset = "v = $v_reset" if model.reset == "value" else "v -= %thr - $v_reset"
-        return """
-ge = $g_exc
-gi = $g_inh
-v0 = $v
-r = $refractory_until
-%th = $theta * $eth
-gem = ge * $fe
-gim = gi * $fi
-gs = gem + gim
-a = $a0 + gs
-vinf = ($b0 + gem * $e_exc + gim * $e_inh) / a
-""" + _EXP_NEG + f"""
-v = vinf + (v0 - vinf) * ($e0 * %f)
-$g_exc = ge * $de
-$g_inh = gi * $di
-active = $k >= r
-if not active:
-    v = v0
-%thr = $v_base + %th
-spiked = active & (v > %thr)
-if spiked:
-    {reset}
-    %th += $theta_plus
-    r = $k + $n_ref + 1
-$v = v
-$theta = %th
-$refractory_until = r
-"""
+        return "\n%th = $theta * $eth" + _CONDUCTANCE_STEP + _adaptive_fire_code(model, "$v_base")
 
 
 @implements(MetaNeuron, "numba")

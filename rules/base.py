@@ -22,12 +22,16 @@ The contract (BPTT and every local rule follow it):
 
 from __future__ import annotations
 
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from snn.validate import check_int
 
 
 @dataclass
@@ -69,6 +73,53 @@ def resume_from(rule, checkpoint, resume: bool) -> None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if Path(checkpoint).exists():
         rule.load(checkpoint)
+
+
+def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resume: bool,
+               start_epoch: Callable[[int, int], None] | None = None,
+               before_batch: Callable[[float, int], None] | None = None) -> list[EpochRecord]:
+    """The supervised epoch loop of a rule whose ``train_batch(encoded, labels)`` returns
+    ``(loss, scores)``: seeded order and encoder noise per epoch (:func:`batch_order`,
+    :func:`epoch_generator`), a progress bar, one :class:`EpochRecord` per epoch appended to
+    ``rule.history`` (test accuracy when ``test`` is given), the checkpoint saved after every
+    epoch, and ``resume`` from it. The rule provides ``config.seed``, ``config.batch_size``,
+    ``device``, ``_inputs(ds) -> (x, y)`` and ``_encode(x, generator)``. Hooks:
+    ``start_epoch(epoch, epochs)`` before an epoch's first batch (0-based ``epoch``) and
+    ``before_batch(position, epochs)`` before each batch, ``position`` in epochs (fractional).
+    """
+    epochs = check_int("epochs", epochs, minimum=1)
+    resume_from(rule, checkpoint, resume)
+    x_all, y_all = rule._inputs(train)
+    seed, size = rule.config.seed, rule.config.batch_size
+    for epoch in range(len(rule.history), epochs):
+        t0 = time.perf_counter()
+        order = batch_order(len(train), seed, epoch)
+        gen = epoch_generator(seed, epoch, rule.device)
+        if start_epoch is not None:
+            start_epoch(epoch, epochs)
+        batches = range(0, len(order), size)
+        bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
+        total_loss, correct = 0.0, 0
+        for start in batches:
+            idx = torch.as_tensor(order[start:start + size], device=rule.device)
+            x, y = x_all[idx], y_all[idx]
+            if before_batch is not None:
+                before_batch(epoch + start / len(order), epochs)
+            loss, scores = rule.train_batch(rule._encode(x, gen), y)
+            total_loss += loss.item() * len(idx)
+            correct += int((scores.argmax(1) == y).sum())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        if bar is not None:
+            bar.close()
+        wall = time.perf_counter() - t0
+        test_acc = rule.evaluate(test) if test is not None else None
+        rule.history.append(EpochRecord(epoch + 1, total_loss / len(order), correct / len(order),
+                                        test_acc, wall))
+        if checkpoint is not None:
+            rule.save(checkpoint)
+    return rule.history
 
 
 def optimizer_arrays(state: dict) -> dict[str, np.ndarray]:

@@ -11,7 +11,6 @@ so ``fit(..., resume=True)`` continues an interrupted run where it stopped.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,12 +20,9 @@ import torch
 from rules import register
 from rules.base import (
     EpochRecord,
-    batch_order,
-    epoch_generator,
+    fit_epochs,
     optimizer_arrays,
-    progress_bar,
     restore_optimizer,
-    resume_from,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
@@ -115,35 +111,8 @@ class BPTT:
             progress: bool = False, checkpoint: str | Path | None = None,
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
-        epochs = check_int("epochs", epochs, minimum=1)
-        resume_from(self, checkpoint, resume)
-        x_all, y_all = self._inputs(train)
-        for epoch in range(len(self.history), epochs):
-            t0 = time.perf_counter()
-            order = batch_order(len(train), self.config.seed, epoch)
-            gen = epoch_generator(self.config.seed, epoch, self.device)
-            batches = range(0, len(order), self.config.batch_size)
-            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
-            total_loss, correct = 0.0, 0
-            self.net.train()
-            for start in batches:
-                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
-                x, y = x_all[idx], y_all[idx]
-                loss, scores = self.train_batch(self._encode(x, gen), y)
-                total_loss += loss.item() * len(idx)
-                correct += int((scores.argmax(1) == y).sum())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-            if bar is not None:
-                bar.close()
-            wall = time.perf_counter() - t0
-            test_acc = self.evaluate(test) if test is not None else None
-            self.history.append(EpochRecord(epoch + 1, total_loss / len(order),
-                                            correct / len(order), test_acc, wall))
-            if checkpoint is not None:
-                self.save(checkpoint)
-        return self.history
+        return fit_epochs(self, train, test, epochs, progress, checkpoint, resume,
+                          start_epoch=lambda _epoch, _epochs: self.net.train())
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One Adam step on the encoded batch ``x`` ``(T, batch, ...)``; returns the loss and

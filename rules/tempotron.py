@@ -33,7 +33,6 @@ the weights, intrinsics and accuracies after training on digits).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -44,7 +43,7 @@ from torch import nn
 
 from rules import register
 from rules._numba_local import check_backend, tempotron_potentials, tempotron_train
-from rules.base import EpochRecord, batch_order, epoch_generator, resume_from
+from rules.base import EpochRecord, fit_epochs
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -317,38 +316,7 @@ class Tempotron:
             progress: bool = False, checkpoint: str | Path | None = None,
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
-        epochs = check_int("epochs", epochs, minimum=1)
-        resume_from(self, checkpoint, resume)
-        x_all, y_all = self._inputs(train)
-        for epoch in range(len(self.history), epochs):
-            t0 = time.perf_counter()
-            order = batch_order(len(train), self.config.seed, epoch)
-            gen = epoch_generator(self.config.seed, epoch, self.device)
-            batches = range(0, len(order), self.config.batch_size)
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
-            total_loss, correct = 0.0, 0
-            for start in batches:
-                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
-                x, y = x_all[idx], y_all[idx]
-                loss, scores = self.train_batch(self._encode(x, gen), y)
-                total_loss += loss.item() * len(idx)
-                correct += int((scores.argmax(1) == y).sum())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-            if bar is not None:
-                bar.close()
-            wall = time.perf_counter() - t0
-            test_acc = self.evaluate(test) if test is not None else None
-            self.history.append(EpochRecord(epoch + 1, total_loss / len(order),
-                                            correct / len(order), test_acc, wall))
-            if checkpoint is not None:
-                self.save(checkpoint)
-        return self.history
+        return fit_epochs(self, train, test, epochs, progress, checkpoint, resume)
 
     @torch.no_grad()
     def scores(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,6 @@ with torch's to round-off (a test compares them and an epoch of training on digi
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -60,12 +59,10 @@ from rules import register
 from rules._numba_local import check_backend, tess_li_step, tess_lif_step
 from rules.base import (
     EpochRecord,
-    batch_order,
     epoch_generator,
+    fit_epochs,
     optimizer_arrays,
-    progress_bar,
     restore_optimizer,
-    resume_from,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
@@ -487,39 +484,16 @@ class TESS:
             progress: bool = False, checkpoint: str | Path | None = None,
             resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` (in total, counting a resumed run's earlier epochs)."""
-        epochs = check_int("epochs", epochs, minimum=1)
-        resume_from(self, checkpoint, resume)
-        x_all, y_all = self._inputs(train)
-        for epoch in range(len(self.history), epochs):
-            t0 = time.perf_counter()
-            order = batch_order(len(train), self.config.seed, epoch)
-            gen = epoch_generator(self.config.seed, epoch, self.device)
+        def start_epoch(epoch: int, _epochs: int) -> None:
             self.noise = epoch_generator(self.config.seed + 1, epoch, self.device)
-            batches = range(0, len(order), self.config.batch_size)
-            horizon = self.config.schedule_epochs or epochs
-            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
-            total_loss, correct = 0.0, 0
-            for start in batches:
-                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
-                x, y = x_all[idx], y_all[idx]
-                lr = self.config.lr_at((epoch + start / len(order)) / horizon)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                loss, scores = self.train_batch(self._encode(x, gen), y)
-                total_loss += loss.item() * len(idx)
-                correct += int((scores.argmax(1) == y).sum())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-            if bar is not None:
-                bar.close()
-            wall = time.perf_counter() - t0
-            test_acc = self.evaluate(test) if test is not None else None
-            self.history.append(EpochRecord(epoch + 1, total_loss / len(order),
-                                            correct / len(order), test_acc, wall))
-            if checkpoint is not None:
-                self.save(checkpoint)
-        return self.history
+
+        def before_batch(position: float, total: int) -> None:
+            lr = self.config.lr_at(position / (self.config.schedule_epochs or total))
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+        return fit_epochs(self, train, test, epochs, progress, checkpoint, resume, start_epoch,
+                          before_batch)
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One TESS step on the encoded batch ``x`` ``(T, batch, ...)``: accumulate every

@@ -77,7 +77,9 @@ def resume_from(rule, checkpoint, resume: bool) -> None:
 
 def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resume: bool,
                start_epoch: Callable[[int, int], None] | None = None,
-               before_batch: Callable[[float, int], None] | None = None) -> list[EpochRecord]:
+               before_batch: Callable[[float, int], None] | None = None,
+               correct: Callable[[torch.Tensor, torch.Tensor], int] | None = None,
+               name: str = "") -> list[EpochRecord]:
     """The supervised epoch loop of a rule whose ``train_batch(encoded, labels)`` returns
     ``(loss, scores)``: seeded order and encoder noise per epoch (:func:`batch_order`,
     :func:`epoch_generator`), a progress bar, one :class:`EpochRecord` per epoch appended to
@@ -85,7 +87,9 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
     epoch, and ``resume`` from it. The rule provides ``config.seed``, ``config.batch_size``,
     ``device``, ``_inputs(ds) -> (x, y)`` and ``_encode(x, generator)``. Hooks:
     ``start_epoch(epoch, epochs)`` before an epoch's first batch (0-based ``epoch``) and
-    ``before_batch(position, epochs)`` before each batch, ``position`` in epochs (fractional).
+    ``before_batch(position, epochs)`` before each batch, ``position`` in epochs (fractional);
+    ``correct(scores, labels)`` counts a batch's correct predictions (default: argmax);
+    ``name`` prefixes the progress bar.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     resume_from(rule, checkpoint, resume)
@@ -98,25 +102,25 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
         if start_epoch is not None:
             start_epoch(epoch, epochs)
         batches = range(0, len(order), size)
-        bar = progress_bar(len(batches), f"epoch {epoch + 1}/{epochs}", progress)
-        total_loss, correct = 0.0, 0
+        bar = progress_bar(len(batches), f"{name} epoch {epoch + 1}/{epochs}".lstrip(), progress)
+        total_loss, n_correct = 0.0, 0
         for start in batches:
             idx = torch.as_tensor(order[start:start + size], device=rule.device)
             x, y = x_all[idx], y_all[idx]
             if before_batch is not None:
                 before_batch(epoch + start / len(order), epochs)
             loss, scores = rule.train_batch(rule._encode(x, gen), y)
-            total_loss += loss.item() * len(idx)
-            correct += int((scores.argmax(1) == y).sum())
+            total_loss += float(loss) * len(idx)
+            n_correct += correct(scores, y) if correct is not None else int((scores.argmax(1) == y).sum())
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{float(loss):.3f}")
         if bar is not None:
             bar.close()
         wall = time.perf_counter() - t0
         test_acc = rule.evaluate(test) if test is not None else None
-        rule.history.append(EpochRecord(epoch + 1, total_loss / len(order), correct / len(order),
-                                        test_acc, wall))
+        rule.history.append(EpochRecord(epoch + 1, total_loss / len(order),
+                                        n_correct / len(order), test_acc, wall))
         if checkpoint is not None:
             rule.save(checkpoint)
     return rule.history

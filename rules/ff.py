@@ -33,7 +33,6 @@ not on T.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -45,12 +44,9 @@ from torch import nn
 from rules import register
 from rules.base import (
     EpochRecord,
-    batch_order,
-    epoch_generator,
+    fit_epochs,
     optimizer_arrays,
-    progress_bar,
     restore_optimizer,
-    resume_from,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
@@ -175,36 +171,12 @@ class LocalTrainer:
             checkpoint: str | Path | None = None, resume: bool = False) -> list[EpochRecord]:
         """Train for ``epochs`` in total (counting a resumed run's earlier epochs); with
         ``checkpoint``, save after every epoch; ``resume=True`` continues from that file."""
-        epochs = check_int("epochs", epochs, minimum=1)
-        resume_from(self, checkpoint, resume)
-        x_all, y_all = self._inputs(train)
-        for epoch in range(len(self.history), epochs):
-            t0 = time.perf_counter()
-            order = batch_order(len(train), self.config.seed, epoch)
-            gen = epoch_generator(self.config.seed, epoch, self.device)
+        def start_epoch(epoch: int, _epochs: int) -> None:
             self._label_gen = torch.Generator(device=self.device).manual_seed(
                 self.config.seed * 100_003 + epoch + 7_919)
-            batches = range(0, len(order), self.config.batch_size)
-            bar = progress_bar(len(batches), f"{self.rule_name} epoch {epoch + 1}/{epochs}", progress)
-            total_loss, correct = 0.0, 0
-            for start in batches:
-                idx = torch.as_tensor(order[start:start + self.config.batch_size], device=self.device)
-                x, y = x_all[idx], y_all[idx]
-                loss, scores = self.train_batch(self._encode(x, gen), y)
-                total_loss += float(loss) * len(idx)
-                correct += self._correct(scores, y)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.3f}")
-            if bar is not None:
-                bar.close()
-            wall = time.perf_counter() - t0
-            test_acc = self.evaluate(test) if test is not None else None
-            self.history.append(EpochRecord(epoch + 1, total_loss / len(order), correct / len(order),
-                                            test_acc, wall))
-            if checkpoint is not None:
-                self.save(checkpoint)
-        return self.history
+
+        return fit_epochs(self, train, test, epochs, progress, checkpoint, resume, start_epoch,
+                          correct=self._correct, name=self.rule_name)
 
     def _correct(self, scores: torch.Tensor, y: torch.Tensor) -> int:
         return int((scores.argmax(1) == y).sum())

@@ -126,6 +126,36 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
     return rule.history
 
 
+@torch.no_grad()
+def evaluate_accuracy(rule, ds, batch_size: int,
+                      scores: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> float:
+    """Accuracy of ``scores(encoded_batch, generator) -> (batch, classes)`` on ``ds``, batch by
+    batch; the encoder noise comes from a generator seeded by ``config.seed``, so repeated
+    calls agree."""
+    x_all, y_all = rule._inputs(ds)
+    gen = torch.Generator(device=rule.device).manual_seed(rule.config.seed + 7)
+    correct = 0
+    for start in range(0, len(ds), batch_size):
+        x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
+        correct += int((scores(rule._encode(x, gen), gen).argmax(1) == y).sum())
+    return correct / len(ds)
+
+
+def module_arrays(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A module's ``state_dict`` as checkpoint arrays ``model/<name>``."""
+    return {f"model/{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def restore_module(module: torch.nn.Module, arrays: dict[str, np.ndarray], path) -> None:
+    """Load the ``model/<name>`` arrays written by :func:`module_arrays` into ``module``; a
+    ``ValueError`` naming ``path`` if they do not fit it."""
+    state = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
+
+
 def optimizer_arrays(state: dict) -> dict[str, np.ndarray]:
     """An optimiser's ``state_dict()["state"]`` as checkpoint arrays ``optimizer/<index>/<name>``
     (its ``param_groups`` go in the checkpoint's metadata)."""

@@ -20,8 +20,11 @@ import torch
 from rules import register
 from rules.base import (
     EpochRecord,
+    evaluate_accuracy,
     fit_epochs,
+    module_arrays,
     optimizer_arrays,
+    restore_module,
     restore_optimizer,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
@@ -168,18 +171,12 @@ class BPTT:
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
         """Accuracy on ``ds`` (encoder noise seeded, so repeated calls agree)."""
         self.net.eval()
-        x_all, y_all = self._inputs(ds)
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
-        correct = 0
-        for start in range(0, len(ds), batch_size):
-            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            correct += int((self.decode(self.net(self._encode(x, gen))).argmax(1) == y).sum())
-        return correct / len(ds)
+        return evaluate_accuracy(self, ds, batch_size, lambda x, _gen: self.decode(self.net(x)))
 
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Weights, optimiser state, configuration and history, written atomically."""
-        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays = module_arrays(self.net)
         opt = self.optimizer.state_dict()
         arrays.update(optimizer_arrays(opt))
         meta = {"rule": "bptt", "config": asdict(self.config),
@@ -192,11 +189,7 @@ class BPTT:
         arrays, meta = load_checkpoint(path)
         if meta.get("rule") != "bptt":
             raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not bptt")
-        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
-        try:
-            self.net.load_state_dict(model)
-        except RuntimeError as err:
-            raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
+        restore_module(self.net, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         self.config = BPTTConfig(**meta["config"])
         self.history = [EpochRecord(**r) for r in meta["history"]]

@@ -44,8 +44,11 @@ from torch import nn
 from rules import register
 from rules.base import (
     EpochRecord,
+    evaluate_accuracy,
     fit_epochs,
+    module_arrays,
     optimizer_arrays,
+    restore_module,
     restore_optimizer,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
@@ -184,17 +187,11 @@ class LocalTrainer:
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 500) -> float:
         """Test accuracy on ``ds`` (encoder noise seeded, so repeated calls agree)."""
-        x_all, y_all = self._inputs(ds)
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
-        correct = 0
-        for start in range(0, len(ds), batch_size):
-            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            correct += int((self.scores(self._encode(x, gen)).argmax(1) == y).sum())
-        return correct / len(ds)
+        return evaluate_accuracy(self, ds, batch_size, lambda x, _gen: self.scores(x))
 
     def save(self, path: str | Path) -> Path:
         """Weights, optimiser state, configuration and history, written atomically (HDF5)."""
-        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.modules.state_dict().items()}
+        arrays = module_arrays(self.modules)
         opt = self.optimizer.state_dict()
         arrays.update(optimizer_arrays(opt))
         meta = {"rule": self.rule_name, "config": asdict(self.config), "param_groups": opt["param_groups"],
@@ -207,11 +204,7 @@ class LocalTrainer:
         if meta.get("rule") != self.rule_name:
             raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, "
                              f"not {self.rule_name}")
-        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
-        try:
-            self.modules.load_state_dict(model)
-        except RuntimeError as err:
-            raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
+        restore_module(self.modules, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         known = {f.name for f in fields(self.config_class)}
         self.config = self.config_class(**{k: v for k, v in meta["config"].items() if k in known})

@@ -46,6 +46,7 @@ from plasticity.hebbian import SoftHebbTerm, soft_wta, softhebb_update
 from rules import register
 from rules.base import (
     EpochRecord,
+    evaluate_accuracy,
     fit_epochs,
     optimizer_arrays,
     restore_optimizer,
@@ -272,16 +273,11 @@ class SoftHebb:
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
         """Accuracy on ``ds`` (encoder noise and spike draws seeded, so repeated calls agree)."""
-        x_all, y_all = self._inputs(ds)
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
         state = self._sampler.get_state()
         self._sampler.manual_seed(self.config.seed + 13)
-        correct = 0
-        for start in range(0, len(ds), batch_size):
-            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            correct += int((self.scores(self._encode(x, gen)).argmax(1) == y).sum())
+        accuracy = evaluate_accuracy(self, ds, batch_size, lambda x, _gen: self.scores(x))
         self._sampler.set_state(state)
-        return correct / len(ds)
+        return accuracy
 
     def synaptic_ops(self, x: torch.Tensor) -> float:
         """Synaptic operations per sample of one training step on the encoded batch ``x``

@@ -43,7 +43,7 @@ from torch import nn
 
 from rules import register
 from rules._numba_local import check_backend, tempotron_potentials, tempotron_train
-from rules.base import EpochRecord, fit_epochs
+from rules.base import EpochRecord, evaluate_accuracy, fit_epochs, module_arrays, restore_module
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -327,13 +327,7 @@ class Tempotron:
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
         """Accuracy on ``ds`` (encoder noise seeded, so repeated calls agree)."""
-        x_all, y_all = self._inputs(ds)
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
-        correct = 0
-        for start in range(0, len(ds), batch_size):
-            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            correct += int((self.scores(self._encode(x, gen)).argmax(1) == y).sum())
-        return correct / len(ds)
+        return evaluate_accuracy(self, ds, batch_size, lambda x, _gen: self.scores(x))
 
     def synaptic_ops(self, x: torch.Tensor) -> float:
         """Synaptic operations of a training step on ``x`` per sample: input spikes times
@@ -348,7 +342,7 @@ class Tempotron:
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Weights, intrinsics, momentum, configuration and history, written atomically."""
-        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays = module_arrays(self.net)
         arrays["velocity"] = self.velocity.cpu().numpy()
         meta = {"rule": "tempotron", "config": asdict(self.config), "n_classes": self.n_classes,
                 "history": [asdict(r) for r in self.history]}
@@ -359,11 +353,7 @@ class Tempotron:
         arrays, meta = load_checkpoint(path)
         if meta.get("rule") != "tempotron":
             raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not tempotron")
-        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
-        try:
-            self.net.load_state_dict(model)
-        except RuntimeError as err:
-            raise ValueError(f"{str(path)!r} does not fit this Tempotron: {err}") from err
+        restore_module(self.net, arrays, path)
         if meta["n_classes"] != self.n_classes:
             raise ValueError(f"{str(path)!r} has {meta['n_classes']} classes, this Tempotron "
                              f"{self.n_classes}")

@@ -60,8 +60,11 @@ from rules._numba_local import check_backend, tess_li_step, tess_lif_step
 from rules.base import (
     EpochRecord,
     epoch_generator,
+    evaluate_accuracy,
     fit_epochs,
+    module_arrays,
     optimizer_arrays,
+    restore_module,
     restore_optimizer,
 )
 from snn.checkpoint import load_checkpoint, save_checkpoint
@@ -606,13 +609,7 @@ class TESS:
     @torch.no_grad()
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
         """Accuracy on ``ds`` (encoder and meta-neuron noise seeded, so repeated calls agree)."""
-        x_all, y_all = self._inputs(ds)
-        gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
-        correct = 0
-        for start in range(0, len(ds), batch_size):
-            x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-            correct += int((self.scores(self._encode(x, gen), gen).argmax(1) == y).sum())
-        return correct / len(ds)
+        return evaluate_accuracy(self, ds, batch_size, self.scores)
 
     def scores(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decoded read-out scores ``(batch, classes)`` of the encoded batch ``x``."""
@@ -623,7 +620,7 @@ class TESS:
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Weights, intrinsics, optimiser state, configuration and history, written atomically."""
-        arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays = module_arrays(self.net)
         opt = self.optimizer.state_dict()
         arrays.update(optimizer_arrays(opt))
         meta = {"rule": "tess", "config": asdict(self.config), "param_groups": opt["param_groups"],
@@ -635,11 +632,7 @@ class TESS:
         arrays, meta = load_checkpoint(path)
         if meta.get("rule") != "tess":
             raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not tess")
-        model = {k[len("model/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("model/")}
-        try:
-            self.net.load_state_dict(model)
-        except RuntimeError as err:
-            raise ValueError(f"{str(path)!r} does not fit this network: {err}") from err
+        restore_module(self.net, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         # backend and dtype are this run's choices of how to compute, not the checkpoint's
         self.config = TESSConfig(**{**meta["config"], "backend": self.config.backend,

@@ -181,7 +181,7 @@ def test_clear_errors(tmp_path):
         t.evaluate(latency_task())
     ckpt = tmp_path / "t.h5"
     Tempotron.build([64, 5]).save(ckpt)
-    with pytest.raises(ValueError, match="does not fit this Tempotron"):
+    with pytest.raises(ValueError, match="does not fit this network"):
         t.load(ckpt)
 
 

@@ -24,14 +24,14 @@ current ``g * drive`` with a fixed driving force, ``exc_drive`` 60 mV and ``inh_
 40 mV).
 
 Differences from the paper's GeNN code, all documented in :class:`SymSTDPConfig`: by default
-a constant threshold
-increment ``theta_plus`` instead of ``theta_plus * 10 / |theta - 10|`` (``paper_theta=True``:
-the paper's, updated once per chunk); by default no re-presentation of a sample that evokes
-fewer than 5 E spikes (the input rate is fixed by ``max_rate``; ``min_spikes=5`` turns the
-paper's rule on, with a chunk's weak samples re-presented together after the chunk); both
-layers trained together in every pass (the released configuration trains P->E first and
-freezes it); with current-based synapses ``theta`` decays towards the paper's 20 mV rather
-than 0 (:class:`SymSTDP` keeps ``theta`` = the paper's ``theta - 20 mV`` in both modes, so the
+a constant threshold increment ``theta_plus`` instead of ``theta_plus * 10 / |theta - 10|``
+(``paper_theta=True``: the paper's, updated once per chunk); by default no re-presentation of a
+sample that evokes fewer than 5 E spikes (the input rate is fixed by ``max_rate``;
+``min_spikes=5`` turns the paper's rule on, with a chunk's weak samples re-presented together
+after the chunk); by default both layers trained together in every pass (``hidden_epochs=N``:
+the released configuration, P->E first for N epochs, then frozen while E->C learns); with
+current-based synapses ``theta`` decays towards the paper's 20 mV rather than 0
+(:class:`SymSTDP` keeps ``theta`` = the paper's ``theta - 20 mV`` in both modes, so the
 threshold is ``-52 mV + theta``); the teacher-clamped class neurons of training are
 current-based in both modes (their membrane plays no part).
 """
@@ -98,6 +98,10 @@ class SymSTDPConfig:
             retries). The retries of a chunk's weak samples run together after the chunk (in
             the paper, straight after the sample); in training they learn like any
             presentation. 0 (default) turns the rule off.
+        hidden_epochs: 0 (default): both plastic layers learn in every epoch. N > 0: the
+            released code's layer-by-layer schedule: the first N epochs of a :meth:`SymSTDP.fit`
+            call train P->E (and the thresholds) only, the remaining epochs train E->C with
+            P->E and the thresholds frozen; ``fit`` then needs more than N epochs.
     """
 
     n_hidden: int = 100
@@ -124,6 +128,7 @@ class SymSTDPConfig:
     min_spikes: int = 0
     rate_step: float = 255.0 / 8
     max_retries: int = 30
+    hidden_epochs: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.synapses, str) or self.synapses not in SYNAPSES:
@@ -132,9 +137,11 @@ class SymSTDPConfig:
         check_int("SymSTDPConfig.chunk", self.chunk, minimum=1)
         check_int("SymSTDPConfig.min_spikes", self.min_spikes, minimum=0)
         check_int("SymSTDPConfig.max_retries", self.max_retries, minimum=0)
+        check_int("SymSTDPConfig.hidden_epochs", self.hidden_epochs, minimum=0)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("n_hidden", "chunk", "min_spikes", "max_retries", "synapses"):
+            if f.name in ("n_hidden", "chunk", "min_spikes", "max_retries", "hidden_epochs",
+                          "synapses"):
                 continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"SymSTDPConfig.{f.name} must be a finite number >= 0, got {value!r}")
@@ -230,9 +237,12 @@ class SymSTDP:
         return c.n_hidden * c.w_max_out / -math.expm1(-c.dt / _CLAMP_TAU)
 
     def _network(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
-                 monitor_input: bool = False, rate=None):
+                 monitor_input: bool = False, rate=None, learn: tuple[bool, bool] = (True, True)):
+        """The network for one chunk: training (plasticity of P->E and the thresholds, and of
+        E->C, as ``learn`` says; teacher-clamped C) when ``labels`` are given, else testing."""
         c = self.config
         n_h, train = c.n_hidden, labels is not None
+        learn_hidden, learn_out = train and learn[0], train and learn[1]
         interval = self._interval_steps * c.dt
         net = snn.Network()
         rows = self._rows(x, c.max_rate if rate is None else rate)
@@ -242,8 +252,8 @@ class SymSTDP:
             E = net.population(n_h, snn.AdaptiveLIF(
                 tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV,
                 tau_ref=2 * ms, tau_syn_exc=1 * ms, tau_syn_inh=2 * ms,
-                tau_theta=c.tau_theta if train else 1e9,
-                theta_plus=self._theta_plus() if train else 0.0, theta_init=self.theta.copy()),
+                tau_theta=c.tau_theta if learn_hidden else 1e9,
+                theta_plus=self._theta_plus() if learn_hidden else 0.0, theta_init=self.theta.copy()),
                 name="E")
             I_ = net.population(n_h, snn.LIF(tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV,
                                              v_thresh=-40 * mV, tau_ref=2 * ms, tau_syn_exc=1 * ms),
@@ -252,8 +262,8 @@ class SymSTDP:
             E = net.population(n_h, snn.AdaptiveConductanceLIF(
                 tau_m=100 * ms, v_rest=-65 * mV, v_reset=-65 * mV, v_thresh=-52 * mV,
                 tau_ref=2 * ms, tau_syn_exc=1 * ms, tau_syn_inh=2 * ms, e_rev_exc=0.0,
-                e_rev_inh=-100 * mV, tau_theta=c.tau_theta if train else 1e9,
-                theta_plus=self._theta_plus() if train else 0.0,
+                e_rev_inh=-100 * mV, tau_theta=c.tau_theta if learn_hidden else 1e9,
+                theta_plus=self._theta_plus() if learn_hidden else 0.0,
                 theta_init=self.theta + _THETA_OFFSET, theta_offset=_THETA_OFFSET), name="E")
             I_ = net.population(n_h, snn.ConductanceLIF(
                 tau_m=10 * ms, v_rest=-60 * mV, v_reset=-45 * mV, v_thresh=-40 * mV, tau_ref=2 * ms,
@@ -285,9 +295,9 @@ class SymSTDP:
         ec_mech = (pl.SymmetricSTDP(eta=c.eta_out * d, increment=0.1, w_min=0.0, w_max=c.w_max_out * d),
                    pl.SynapticScaling(target=c.out_sum * n_h * c.w_max_out * d, every=sample_steps))
         net.connect(P, E, snn.AllToAll(), weight=self.w_pe.ravel() * d, name="PE",
-                    plasticity=pe_mech if train else None)
+                    plasticity=pe_mech if learn_hidden else None)
         net.connect(E, C, snn.AllToAll(), weight=self.w_ec.ravel() * d, name="EC",
-                    plasticity=ec_mech if train else None)
+                    plasticity=ec_mech if learn_out else None)
         net.connect(E, I_, snn.OneToOne(), weight=c.w_ei * d, name="EI")
         pre, post = np.nonzero(~np.eye(n_h, dtype=bool))
         w_ie = -c.w_ie * c.inh_drive if c.synapses == "current" else c.w_ie
@@ -307,12 +317,12 @@ class SymSTDP:
         return sim
 
     def _present(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
-                 monitor_input: bool = False):
+                 monitor_input: bool = False, learn: tuple[bool, bool] = (True, True)):
         """Run one chunk, then re-present its samples that evoked fewer than ``min_spikes``
         hidden spikes at a higher input rate (``config.min_spikes``); returns (E counts, C
         counts, results of the first run), the counts of each sample's last presentation."""
         c = self.config
-        e, cnt, res = self._simulate(x, labels, key, monitor_input)
+        e, cnt, res = self._simulate(x, labels, key, monitor_input, learn=learn)
         rate = np.full(len(x), c.max_rate)
         for retry in range(1, c.max_retries + 1 if c.min_spikes > 0 else 1):
             weak = np.flatnonzero(e.sum(1) < c.min_spikes)
@@ -320,21 +330,23 @@ class SymSTDP:
                 break
             rate[weak] += c.rate_step
             e[weak], cnt[weak], _ = self._simulate(
-                x[weak], None if labels is None else labels[weak], (*key, retry), rate=rate[weak])
+                x[weak], None if labels is None else labels[weak], (*key, retry), rate=rate[weak],
+                learn=learn)
         return e, cnt, res
 
     def _simulate(self, x: np.ndarray, labels: np.ndarray | None, key: tuple[int, ...],
-                  monitor_input: bool = False, rate=None):
+                  monitor_input: bool = False, rate=None, learn: tuple[bool, bool] = (True, True)):
         """Run one chunk with the random streams of ``key``; returns (E counts, C counts,
         results) per sample."""
-        sim = self._network(x, labels, key, monitor_input, rate)
+        sim = self._network(x, labels, key, monitor_input, rate, learn)
         res = sim.run(len(x) * self._sample_steps * self.config.dt)
-        if labels is not None:
-            d = self._exc_scale
+        d = self._exc_scale
+        if labels is not None and learn[0]:
             self.w_pe = sim.weights("PE").reshape(self.w_pe.shape) / d
-            self.w_ec = sim.weights("EC").reshape(self.w_ec.shape) / d
             theta = np.asarray(sim.state["E"]["theta"]).reshape(-1)
             self.theta = theta.copy() if self.config.synapses == "current" else theta - _THETA_OFFSET
+        if labels is not None and learn[1]:
+            self.w_ec = sim.weights("EC").reshape(self.w_ec.shape) / d
         counts = []
         for name, n in (("E", self.config.n_hidden), ("C", self.n_classes)):
             rec = res[f"{name}_spikes"]
@@ -351,18 +363,26 @@ class SymSTDP:
         ``on_epoch(epoch, stats)``, if given, is called after each epoch (1-based) with that
         epoch's training statistics, the hidden-neuron assignments already updated from that
         epoch's responses (so the model can be evaluated there). Evaluation draws its own random
-        streams, so the training is the same with or without it."""
+        streams, so the training is the same with or without it. With ``config.hidden_epochs``
+        = N > 0 the first N epochs train P->E only and the rest E->C only."""
         x, y = _check_data(images, labels, self.n_inputs, self.n_classes)
         check_int("epochs", epochs, minimum=1)
+        n_hidden_epochs = self.config.hidden_epochs
+        if 0 < n_hidden_epochs >= epochs:
+            raise ValueError(f"epochs={epochs} leaves no epoch for E->C after hidden_epochs="
+                             f"{n_hidden_epochs}; give more epochs or a smaller hidden_epochs")
         rng = np.random.default_rng(np.random.SeedSequence([self.seed if seed is None else seed, 2]))
         bar = _bar(epochs * len(x), progress, "sym-STDP train")
         t0, t_callbacks = time.perf_counter(), 0.0
         e_counts = np.zeros((len(x), self.config.n_hidden))
         for epoch in range(1, epochs + 1):
+            learn = (True, True) if n_hidden_epochs == 0 else \
+                (epoch <= n_hidden_epochs, epoch > n_hidden_epochs)
             order = rng.permutation(len(x))
             for start in range(0, len(x), self.config.chunk):
                 idx = order[start:start + self.config.chunk]
-                e, _c, _res = self._present(x[idx], y[idx], (1, len(self.history["samples"])))
+                e, _c, _res = self._present(x[idx], y[idx], (1, len(self.history["samples"])),
+                                            learn=learn)
                 e_counts[idx] = e
                 self._record_history(len(idx))
                 if bar is not None:

@@ -163,3 +163,24 @@ def test_mnist_10k():
     # conductance synapses, min_spikes 5 (the MNIST defaults): measured 0.8945 after 1 epoch over
     # 8000 samples, 0.8885 after 2, 0.9075 after 3 (current-based synapses: 0.755, 0.819, 0.8455)
     assert r["test_accuracy"] >= 0.87
+
+
+def test_layer_by_layer_schedule():
+    x, y, xt, yt = _digits(300, 100)
+    model = SymSTDP(64, 10, SymSTDPConfig(n_hidden=30, hidden_epochs=1, **_DIGITS), seed=0)
+    w_ec0 = model.w_ec.copy()
+    after = []
+    model.fit(x, y, epochs=2, on_epoch=lambda e, s: after.append(
+        (model.w_pe.copy(), model.theta.copy(), model.w_ec.copy())))
+    (pe1, th1, ec1), (pe2, th2, ec2) = after
+    # epoch 1: P->E and the thresholds learn, E->C does not; epoch 2: the reverse
+    np.testing.assert_array_equal(ec1, w_ec0)
+    assert th1.max() > 0
+    np.testing.assert_array_equal(pe2, pe1)
+    np.testing.assert_array_equal(th2, th1)
+    assert not np.allclose(ec2, ec1)
+    assert model.evaluate(xt, yt)["accuracy"] >= 0.4  # chance 0.1; measured 0.71 (together: 0.79)
+    with pytest.raises(ValueError, match="hidden_epochs"):
+        model.fit(x, y, epochs=1)
+    with pytest.raises(ValueError, match="hidden_epochs"):
+        SymSTDPConfig(hidden_epochs=-1)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from snn.checkpoint import load_checkpoint
 from snn.validate import check_int
 
 
@@ -139,6 +140,14 @@ def evaluate_accuracy(rule, ds, batch_size: int,
         x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
         correct += int((scores(rule._encode(x, gen), gen).argmax(1) == y).sum())
     return correct / len(ds)
+
+
+def read_rule_checkpoint(path, rule: str) -> tuple[dict[str, np.ndarray], dict]:
+    """``(arrays, meta)`` of the checkpoint ``path``; a ``ValueError`` if another rule wrote it."""
+    arrays, meta = load_checkpoint(path)
+    if meta.get("rule") != rule:
+        raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not {rule}")
+    return arrays, meta
 
 
 def module_arrays(module: torch.nn.Module) -> dict[str, np.ndarray]:

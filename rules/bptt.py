@@ -24,10 +24,11 @@ from rules.base import (
     fit_epochs,
     module_arrays,
     optimizer_arrays,
+    read_rule_checkpoint,
     restore_module,
     restore_optimizer,
 )
-from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
 from snn.layers import Sequential
@@ -186,9 +187,7 @@ class BPTT:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same architecture."""
-        arrays, meta = load_checkpoint(path)
-        if meta.get("rule") != "bptt":
-            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not bptt")
+        arrays, meta = read_rule_checkpoint(path, "bptt")
         restore_module(self.net, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         self.config = BPTTConfig(**meta["config"])

@@ -48,10 +48,11 @@ from rules.base import (
     fit_epochs,
     module_arrays,
     optimizer_arrays,
+    read_rule_checkpoint,
     restore_module,
     restore_optimizer,
 )
-from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
 from snn.layers import SpikingLayer, mark_binary
@@ -200,10 +201,7 @@ class LocalTrainer:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same architecture."""
-        arrays, meta = load_checkpoint(path)
-        if meta.get("rule") != self.rule_name:
-            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, "
-                             f"not {self.rule_name}")
+        arrays, meta = read_rule_checkpoint(path, self.rule_name)
         restore_module(self.modules, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         known = {f.name for f in fields(self.config_class)}

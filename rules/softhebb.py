@@ -49,9 +49,10 @@ from rules.base import (
     evaluate_accuracy,
     fit_epochs,
     optimizer_arrays,
+    read_rule_checkpoint,
     restore_optimizer,
 )
-from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
 from snn.validate import check_int
@@ -315,9 +316,7 @@ class SoftHebb:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same architecture."""
-        arrays, meta = load_checkpoint(path)
-        if meta.get("rule") != "softhebb":
-            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not softhebb")
+        arrays, meta = read_rule_checkpoint(path, "softhebb")
         if meta.get("sizes") != self.sizes:
             raise ValueError(f"{str(path)!r} does not fit this network: it holds sizes {meta.get('sizes')}, "
                              f"this network has {self.sizes}")

@@ -43,8 +43,15 @@ from torch import nn
 
 from rules import register
 from rules._numba_local import check_backend, tempotron_potentials, tempotron_train
-from rules.base import EpochRecord, evaluate_accuracy, fit_epochs, module_arrays, restore_module
-from snn.checkpoint import load_checkpoint, save_checkpoint
+from rules.base import (
+    EpochRecord,
+    evaluate_accuracy,
+    fit_epochs,
+    module_arrays,
+    read_rule_checkpoint,
+    restore_module,
+)
+from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
 from snn.validate import check_int
@@ -350,9 +357,7 @@ class Tempotron:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same architecture."""
-        arrays, meta = load_checkpoint(path)
-        if meta.get("rule") != "tempotron":
-            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not tempotron")
+        arrays, meta = read_rule_checkpoint(path, "tempotron")
         restore_module(self.net, arrays, path)
         if meta["n_classes"] != self.n_classes:
             raise ValueError(f"{str(path)!r} has {meta['n_classes']} classes, this Tempotron "

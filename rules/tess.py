@@ -64,10 +64,11 @@ from rules.base import (
     fit_epochs,
     module_arrays,
     optimizer_arrays,
+    read_rule_checkpoint,
     restore_module,
     restore_optimizer,
 )
-from snn.checkpoint import load_checkpoint, save_checkpoint
+from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import DECODERS, ENCODERS
 from snn.layers import Linear, RecurrentLinear, Sequential
@@ -629,9 +630,7 @@ class TESS:
 
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same architecture."""
-        arrays, meta = load_checkpoint(path)
-        if meta.get("rule") != "tess":
-            raise ValueError(f"{str(path)!r} is a checkpoint of rule {meta.get('rule')!r}, not tess")
+        arrays, meta = read_rule_checkpoint(path, "tess")
         restore_module(self.net, arrays, path)
         restore_optimizer(self.optimizer, arrays, meta["param_groups"])
         # backend and dtype are this run's choices of how to compute, not the checkpoint's

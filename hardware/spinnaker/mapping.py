@@ -1,0 +1,487 @@
+"""Mapping a network onto a SpiNNaker machine: slices, placement, keys, routes, tables.
+
+:func:`map_network` reads the graph only (a :class:`~snn.network.Network`, sampled with
+``seed``, or a :class:`~snn.network.BuiltNetwork`) and returns a :class:`Mapping`:
+
+``mapping.vertices``: one :class:`Vertex` per application core, in population order, each
+    with ``population`` (name), ``pop_index``, ``start``/``stop`` (the contiguous slice of
+    neuron indices, ``stop`` exclusive), chip ``x``, ``y``, core ``p``, and ``key``/``mask``
+    (None for a population with no outgoing projection: it sends no packets). Neuron ``i``
+    of the slice sends ``key | ((i - start) << n_colour_bits) | colour`` with ``colour = t
+    mod 16`` (:meth:`Vertex.neuron_keys`).
+``mapping.edges``: one :class:`Edge` per (projection, pre vertex, post vertex) holding at
+    least one synapse: which pre slices send to which post cores, the synapse count and
+    the longest row (synapses of one pre neuron onto the post slice).
+``mapping.tables`` / ``mapping.compressed``: router tables per chip, ``(x, y) -> tuple of
+    RoutingEntry`` (first match wins), before and after compression.
+``mapping.resources``: :class:`~hardware.spinnaker.resources.Resources` (SDRAM, DTCM, ring
+    buffers per core; router entries per chip), ``to_dict()`` for ``result.provenance``.
+
+:func:`route_key` gives the cores a packet reaches through the compressed tables,
+:func:`trace_key` the whole :class:`~hardware.spinnaker.routing.PacketRoute` (hops, routers,
+default-routed hops). ``mapping.targets(v)`` is the set of cores vertex ``v`` must reach.
+
+Steps, each as sPyNNaker 7 does it unless said otherwise:
+
+1. **Slices.** A population of N neurons becomes ``ceil(N / n)`` cores of contiguous slices;
+   ``n`` is 256 for neuron models and 500 for Poisson sources (sPyNNaker's defaults), or
+   ``neurons_per_core``.
+2. **Placement** (ordered, radial): populations in network order, each one's cores in slice
+   order, fill the application cores of one chip (lowest core id first) before the next chip;
+   chips are taken in breadth-first order over working links from chip (0, 0), so a network
+   stays compact around the Ethernet chip as sPyNNaker's ``ApplicationPlacer`` keeps it.
+   Failed chips and cores are skipped. sPyNNaker also places system cores (extra monitors,
+   chip power monitor), which we do not.
+3. **Keys** (PACMAN's zoned allocator): a key is ``| A·P | M | X |``; each population with an
+   outgoing projection gets an index A·P in network order; X is ``ceil(log2(atoms ·
+   2^n_colour_bits))`` bits for its largest core, M indexes the core. ``key_allocator=
+   "flexible"`` (sPyNNaker's default ``ZonedRoutingInfoAllocator``) sizes X per population
+   and starts A·P at the same bit for all; ``"global"`` gives every population the widest
+   X and M, so every mask has the same shape. A 256-neuron core with 4 colour bits has 4096
+   keys, mask 0xFFFFF000.
+4. **Routes**: one NER-like multicast tree per sending core (:mod:`~hardware.spinnaker.routing`).
+5. **Tables**: one entry per tree per chip, straight-through hops left to default routing;
+   entries of consecutive cores of one population with the same route on a chip merge into
+   aligned blocks, as PACMAN's ``MergedRoutingTableGenerator`` (the "before compression"
+   count). Then order-aware compression (Pair-compressor-like).
+6. **Limits** (:class:`MappingError`): rows over 256 synapses, ring buffer index over 14 bits,
+   DTCM over 64 KiB, SDRAM over a chip's usable bytes, delays beyond 9·D (a delay-extension
+   core's reach), more than 1023 router entries after compression, more cores than the
+   machine has, keys over 32 bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hardware.spinnaker.machine import ROUTER_ENTRIES, Machine
+from hardware.spinnaker.routing import (
+    PacketRoute,
+    RoutingEntry,
+    build_tree,
+    compress_table,
+    tables_from_trees,
+    trace,
+)
+
+#: Neurons per core for neuron models and for Poisson sources (sPyNNaker defaults).
+DEFAULT_NEURONS_PER_CORE = 256
+POISSON_NEURONS_PER_CORE = 500
+#: Low key bits per neuron that carry the send time (t mod 16).
+N_COLOUR_BITS = 4
+#: Most synapses in one row (``POP_TABLE_MAX_ROW_LENGTH``).
+MAX_ROW_LENGTH = 256
+KEY_BITS = 32
+
+
+class MappingError(ValueError):
+    """A network does not fit the machine. ``limit`` names the limit: ``"row_length"``,
+    ``"ring_buffer"``, ``"dtcm"``, ``"sdram"``, ``"delay"``, ``"router_entries"``,
+    ``"machine_size"`` or ``"key_space"``; the message says how to fix it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Vertex:
+    """One application core: a contiguous slice ``[start, stop)`` of a population, its
+    place ``(x, y, p)`` and its routing ``key``/``mask`` (None when it sends nothing)."""
+
+    index: int
+    population: str
+    pop_index: int
+    start: int
+    stop: int
+    x: int
+    y: int
+    p: int
+    key: int | None
+    mask: int | None
+    is_source: bool
+    n_colour_bits: int = N_COLOUR_BITS
+
+    @property
+    def n(self) -> int:
+        """Neurons on the core."""
+        return self.stop - self.start
+
+    @property
+    def chip(self) -> tuple[int, int]:
+        """(x, y) of the chip."""
+        return self.x, self.y
+
+    @property
+    def core(self) -> tuple[int, int, int]:
+        """(x, y, p)."""
+        return self.x, self.y, self.p
+
+    def neuron_keys(self, neurons=None, colour: int = 0) -> np.ndarray:
+        """Keys (uint32) sent by population neurons ``neurons`` (default: the whole slice)
+        at time step ``t`` with ``colour = t % 2**n_colour_bits``."""
+        if self.key is None:
+            raise ValueError(f"population {self.population!r} has no outgoing projection, so "
+                             "its cores have no routing key")
+        idx = np.arange(self.start, self.stop) if neurons is None else np.asarray(neurons)
+        if idx.size and (idx.min() < self.start or idx.max() >= self.stop):
+            raise ValueError(f"neurons must lie in this core's slice [{self.start}, {self.stop})")
+        local = (idx - self.start).astype(np.int64)
+        colour = int(colour) % (1 << self.n_colour_bits)
+        return (self.key + (local << self.n_colour_bits) + colour).astype(np.uint32)
+
+    def to_dict(self) -> dict:
+        """A JSON-able form."""
+        return {"index": self.index, "population": self.population, "start": self.start,
+                "stop": self.stop, "x": self.x, "y": self.y, "p": self.p,
+                "key": None if self.key is None else f"0x{self.key:08x}",
+                "mask": None if self.mask is None else f"0x{self.mask:08x}"}
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Synapses of projection ``projection`` from vertex ``pre`` onto vertex ``post``."""
+
+    projection: str
+    proj_index: int
+    pre: int
+    post: int
+    synapse: str
+    n_synapses: int
+    max_row_length: int
+    max_delay: int
+    plastic: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Mapping:
+    """Where a network lands on a machine (see the module docstring for every field)."""
+
+    machine: Machine
+    vertices: tuple[Vertex, ...]
+    edges: tuple[Edge, ...]
+    tables: dict = field(repr=False)
+    compressed: dict = field(repr=False)
+    resources: object = field(repr=False)
+    key_allocator: str = "flexible"
+    placer: str = "ordered radial placement from chip (0, 0)"
+    router: str = "NER-like (nearest tree chip, longest dimension first)"
+
+    def vertices_of(self, population: str) -> tuple[Vertex, ...]:
+        """The cores of ``population``, in slice order."""
+        out = tuple(v for v in self.vertices if v.population == population)
+        if not out:
+            raise ValueError(f"population {population!r} is not in this mapping; populations: "
+                             f"{sorted({v.population for v in self.vertices})}")
+        return out
+
+    def vertex_of(self, population: str, neuron: int) -> Vertex:
+        """The core holding neuron ``neuron`` of ``population``."""
+        for v in self.vertices_of(population):
+            if v.start <= neuron < v.stop:
+                return v
+        raise ValueError(f"neuron {neuron} is outside population {population!r}")
+
+    def vertex_for_key(self, key: int) -> Vertex:
+        """The core that sends ``key``."""
+        for v in self.vertices:
+            if v.key is not None and key & v.mask == v.key:
+                return v
+        raise ValueError(f"key 0x{key:08x} belongs to no core of this mapping")
+
+    def edges_from(self, vertex: int) -> tuple[Edge, ...]:
+        """Edges leaving vertex index ``vertex``."""
+        return tuple(e for e in self.edges if e.pre == vertex)
+
+    def edges_to(self, vertex: int) -> tuple[Edge, ...]:
+        """Edges arriving at vertex index ``vertex``."""
+        return tuple(e for e in self.edges if e.post == vertex)
+
+    def targets(self, vertex: int) -> frozenset:
+        """``(x, y, p)`` of every core vertex ``vertex`` sends to."""
+        return frozenset(self.vertices[e.post].core for e in self.edges_from(vertex))
+
+    @property
+    def n_cores(self) -> int:
+        """Application cores used."""
+        return len(self.vertices)
+
+    @property
+    def chips_used(self) -> list[tuple[int, int]]:
+        """Chips with at least one used core."""
+        return sorted({v.chip for v in self.vertices})
+
+    def router_entries(self, compressed: bool = True) -> dict[tuple[int, int], int]:
+        """Entries per chip (every chip with a table)."""
+        tables = self.compressed if compressed else self.tables
+        return {chip: len(t) for chip, t in sorted(tables.items())}
+
+    def summary(self) -> dict:
+        """Headline figures: cores, chips, router entries before/after compression."""
+        before = self.router_entries(False)
+        after = self.router_entries(True)
+        total_b, total_a = sum(before.values()), sum(after.values())
+        return {
+            "machine": self.machine.name, "cores": self.n_cores, "chips": len(self.chips_used),
+            "chips_with_tables": len(before), "router_entries_before": total_b,
+            "router_entries_after": total_a,
+            "max_entries_per_chip_before": max(before.values(), default=0),
+            "max_entries_per_chip_after": max(after.values(), default=0),
+            "compression_ratio": total_a / total_b if total_b else 1.0,
+            "key_allocator": self.key_allocator, "placer": self.placer, "router": self.router,
+        }
+
+    def to_dict(self) -> dict:
+        """Everything as JSON-able data."""
+        return {
+            "summary": self.summary(), "machine": self.machine.to_dict(),
+            "vertices": [v.to_dict() for v in self.vertices],
+            "edges": [vars(e).copy() for e in self.edges],
+            "tables": {f"{x},{y}": [e.to_dict() for e in t] for (x, y), t in self.tables.items()},
+            "compressed": {f"{x},{y}": [e.to_dict() for e in t]
+                           for (x, y), t in self.compressed.items()},
+            "resources": self.resources.to_dict(),
+        }
+
+
+def _bits(n: int) -> int:
+    """PACMAN's ``allocator_bits_needed``: ceil(log2(n)), 0 for n <= 1."""
+    return 0 if n <= 1 else int(np.ceil(np.log2(n)))
+
+
+def _neurons_per_core(pop, option) -> int:
+    from snn.models import PoissonSource
+
+    default = POISSON_NEURONS_PER_CORE if isinstance(pop.model, PoissonSource) \
+        else DEFAULT_NEURONS_PER_CORE
+    if option is None:
+        n = default
+    elif isinstance(option, dict):
+        n = option.get(pop.name, default)
+    else:
+        n = default if pop.model.is_source else option
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"neurons_per_core for population {pop.name!r} must be an int >= 1, "
+                         f"got {n!r}")
+    return int(n)
+
+
+def _as_built(network, dt: float, seed: int):
+    from snn.network import BuiltNetwork, Network
+
+    if isinstance(network, BuiltNetwork):
+        return network
+    if isinstance(network, Network):
+        return network.instantiate(dt, seed)
+    raise TypeError(f"network must be a snn.Network or a BuiltNetwork, got "
+                    f"{type(network).__name__}")
+
+
+def _place(machine: Machine, sizes: list[int]) -> list[tuple[int, int, int]]:
+    """Ordered radial placement of ``len(sizes)`` cores (see the module docstring)."""
+    slots = [(x, y, p) for x, y in machine.chips_by_distance((0, 0))
+             for p in machine.app_cores(x, y)]
+    if len(sizes) > len(slots):
+        raise MappingError(
+            "machine_size",
+            f"the network needs {len(sizes)} application cores but {machine.name} has "
+            f"{len(slots)} working ones; use a bigger machine (e.g. Machine.board(16, 16)) or "
+            "more neurons_per_core")
+    return slots[:len(sizes)]
+
+
+def _allocate_keys(vertices_by_pop: dict[int, list[int]], atoms: list[int], sending: list[int],
+                   allocator: str) -> dict[int, tuple[int, int]]:
+    """``vertex -> (key, mask)`` for the vertices of the ``sending`` populations."""
+    atom_bits = {p: _bits(max(atoms[v] for v in vertices_by_pop[p]) << N_COLOUR_BITS)
+                 for p in sending}
+    machine_bits = {p: _bits(len(vertices_by_pop[p])) for p in sending}
+    if not sending:
+        return {}
+    if allocator == "global":
+        xb = max(atom_bits.values())
+        mb = max(machine_bits.values())
+        widths = {p: (xb, mb) for p in sending}
+    else:
+        am = max(atom_bits[p] + machine_bits[p] for p in sending)
+        widths = {p: (atom_bits[p], am - atom_bits[p]) for p in sending}
+    am_bits = max(x + m for x, m in widths.values())
+    ap_bits = _bits(len(sending))
+    if ap_bits + am_bits > KEY_BITS:
+        raise MappingError("key_space", f"keys need {ap_bits} + {am_bits} bits, more than 32; "
+                           "use fewer populations or fewer neurons per core")
+    keys = {}
+    for ap, p in enumerate(sending):
+        xb, _ = widths[p]
+        mask = (0xFFFFFFFF - ((1 << xb) - 1)) & 0xFFFFFFFF
+        for m, v in enumerate(vertices_by_pop[p]):
+            keys[v] = ((ap << am_bits) | (m << xb), mask)
+    return keys
+
+
+def _merge_consecutive(entries: list[RoutingEntry], vertices: list[Vertex],
+                       vertices_by_pop: dict) -> list[RoutingEntry]:
+    """PACMAN's merged table generator: entries of consecutive cores of one population with
+    equal routes become aligned power-of-two blocks of keys."""
+    by_vertex = {e.source: e for e in entries}
+    out = []
+    for members in vertices_by_pop.values():
+        runs: list[list[int]] = [[]]       # runs of member positions with equal routes
+        for pos, v in enumerate(members):
+            e = by_vertex.get(v)
+            last = runs[-1]
+            if e is None or (last and by_vertex[members[last[-1]]].route != e.route):
+                runs.append([])
+            if e is not None:
+                runs[-1].append(pos)
+        for run in runs:
+            a = 0
+            while a < len(run):
+                size = 1
+                while run[a] % (size * 2) == 0 and a + size * 2 <= len(run):
+                    size *= 2
+                first = vertices[members[run[a]]]
+                x_bits = 32 - bin(first.mask).count("1")
+                lost = size.bit_length() - 1
+                mask = (first.mask & ~(((1 << lost) - 1) << x_bits)) & 0xFFFFFFFF
+                out.append(RoutingEntry(first.key & mask, mask, by_vertex[first.index].route,
+                                        first.index if size == 1 else None))
+                a += size
+    out.sort(key=lambda e: (-bin(e.mask).count("1"), e.key))
+    return out
+
+
+def map_network(network, machine: Machine | str = "spinn5", *,
+                neurons_per_core: int | dict[str, int] | None = None,
+                key_allocator: str = "flexible", dt: float = 1e-3, seed: int = 0,
+                compress: bool = True) -> Mapping:
+    """Map ``network`` onto ``machine`` (see the module docstring).
+
+    Args:
+        network: a :class:`~snn.network.Network` (sampled with ``dt`` and ``seed``) or a
+            :class:`~snn.network.BuiltNetwork`.
+        machine: a :class:`~hardware.spinnaker.machine.Machine` or a name (``"spinn3"``,
+            ``"spinn5"``, ``"16x16"``).
+        neurons_per_core: an int for every neuron population (sources keep 256 / 500), or
+            ``{population name: n}`` for chosen populations.
+        key_allocator: ``"flexible"`` (sPyNNaker's default) or ``"global"``.
+        compress: compress the router tables (otherwise ``compressed`` equals ``tables``).
+
+    Raises:
+        MappingError: a hardware limit is exceeded (the message names it and the fix).
+    """
+    from hardware.spinnaker.resources import estimate_resources
+
+    if key_allocator not in ("flexible", "global"):
+        raise ValueError(f"key_allocator must be 'flexible' or 'global', got {key_allocator!r}")
+    if not isinstance(machine, Machine):
+        machine = Machine.named(machine)
+    built = _as_built(network, dt, seed)
+
+    # 1. slices
+    slices: list[tuple[int, int, int]] = []        # (pop index, start, stop)
+    vertices_by_pop: dict[int, list[int]] = {}
+    npc = []
+    for i, pop in enumerate(built.populations):
+        n = _neurons_per_core(pop, neurons_per_core)
+        npc.append(n)
+        for start in range(0, pop.n, n):
+            vertices_by_pop.setdefault(i, []).append(len(slices))
+            slices.append((i, start, min(start + n, pop.n)))
+
+    # 2. placement
+    places = _place(machine, [s[2] - s[1] for s in slices])
+
+    # edges: which pre slices reach which post slices
+    edges: list[Edge] = []
+    for j, proj in enumerate(built.projections):
+        pre_vs, post_vs = vertices_by_pop[proj.pre], vertices_by_pop[proj.post]
+        post_bounds = np.array([slices[v][1] for v in post_vs] + [slices[post_vs[-1]][2]])
+        delays = proj.delays
+        for pv in pre_vs:
+            _, a, b = slices[pv]
+            lo, hi = proj.indptr[a], proj.indptr[b]
+            if hi == lo:
+                continue
+            post = proj.indices[lo:hi]
+            rows = np.repeat(np.arange(a, b), np.diff(proj.indptr[a:b + 1]))
+            which = np.searchsorted(post_bounds, post, side="right") - 1
+            for k in np.unique(which):
+                sel = which == k
+                row_len = int(np.bincount(rows[sel] - a).max())
+                dmax = int(delays[lo:hi][sel].max()) if delays is not None else proj.delay
+                edges.append(Edge(proj.name, j, pv, post_vs[k], proj.synapse, int(sel.sum()),
+                                  row_len, dmax, bool(proj.plasticity)))
+    for e in edges:
+        if e.max_row_length > MAX_ROW_LENGTH:
+            pre_pop = built.populations[slices[e.pre][0]].name
+            post_pop = built.populations[slices[e.post][0]].name
+            raise MappingError(
+                "row_length",
+                f"projection {e.projection!r}: a neuron of {pre_pop!r} has {e.max_row_length} "
+                f"synapses onto one core of {post_pop!r}, more than the {MAX_ROW_LENGTH} a "
+                "synaptic row holds; lower neurons_per_core of the post population "
+                f"(e.g. neurons_per_core={{'{post_pop}': 128}}) or the fan-out")
+
+    # 3. keys
+    sending = sorted({p.pre for p in built.projections})
+    keys = _allocate_keys(vertices_by_pop, [s[2] - s[1] for s in slices], sending,
+                          key_allocator)
+    vertices = [
+        Vertex(v, built.populations[pi].name, pi, a, b, *places[v],
+               *(keys.get(v, (None, None))), built.populations[pi].model.is_source)
+        for v, (pi, a, b) in enumerate(slices)
+    ]
+
+    # resources (raises on DTCM, ring buffer, SDRAM and delay limits)
+    resources = estimate_resources(built, vertices, edges, npc)
+
+    # 4. routes and 5. tables
+    targets: dict[int, dict[tuple[int, int], set]] = {}
+    for e in edges:
+        post = vertices[e.post]
+        targets.setdefault(e.pre, {}).setdefault(post.chip, set()).add(post.p)
+    trees = {v: build_tree(machine, vertices[v].chip, t) for v, t in sorted(targets.items())}
+    raw, transit = tables_from_trees(trees, {v: (vertices[v].key, vertices[v].mask)
+                                             for v in trees})
+    tables = {chip: tuple(_merge_consecutive(entries, vertices, vertices_by_pop))
+              for chip, entries in sorted(raw.items())}
+    if compress:
+        compressed = {chip: tuple(compress_table(list(t), transit.get(chip, [])))
+                      for chip, t in tables.items()}
+    else:
+        compressed = dict(tables)
+    for chip, t in compressed.items():
+        if len(t) > ROUTER_ENTRIES:
+            raise MappingError(
+                "router_entries",
+                f"chip {chip} needs {len(t)} router entries after compression, more than the "
+                f"{ROUTER_ENTRIES} a SpiNNaker 1 router holds; use more neurons_per_core (fewer "
+                "sources), fewer populations or a machine with more chips to spread the cores")
+    resources.set_router_entries({c: len(t) for c, t in raw.items()},
+                                 {c: len(t) for c, t in tables.items()},
+                                 {c: len(t) for c, t in compressed.items()})
+    return Mapping(machine, tuple(vertices), tuple(edges), tables, compressed, resources,
+                   key_allocator)
+
+
+def trace_key(mapping: Mapping, key: int, compressed: bool = True) -> PacketRoute:
+    """Follow packet ``key`` from the core that sends it through the router tables, hop by
+    hop: cores reached, routers visited, link hops, default-routed hops, drops."""
+    source = mapping.vertex_for_key(int(key))
+    tables = mapping.compressed if compressed else mapping.tables
+    return trace(mapping.machine, tables, source.chip, int(key))
+
+
+def route_key(mapping: Mapping, key: int, compressed: bool = True) -> frozenset:
+    """``(x, y, p)`` of the cores packet ``key`` reaches (see :func:`trace_key`)."""
+    return trace_key(mapping, key, compressed).cores
+
+
+__all__ = [
+    "DEFAULT_NEURONS_PER_CORE", "Edge", "MAX_ROW_LENGTH", "Mapping", "MappingError",
+    "N_COLOUR_BITS", "POISSON_NEURONS_PER_CORE", "Vertex", "map_network", "route_key",
+    "trace_key",
+]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from snn.backends import implementation_for
-from snn.backends.numba_plasticity import csc_index, mechanisms
+from snn.backends.common import csc_index, mechanisms
 
 
 class TorchPlasticity:

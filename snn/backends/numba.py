@@ -42,12 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from snn.backends import implementation_for, numba_rng
-from snn.backends.numba_plasticity import (
-    check_modulator,
-    check_weights,
-    plastic_delivery,
-    weights_of,
-)
+from snn.backends.common import check_modulator, check_weights, render_fragment, weights_of
+from snn.backends.numba_plasticity import plastic_delivery
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, StreamWriter, merge_chunks, record_meta
 
@@ -83,21 +79,6 @@ class _Args:
         self.names.append(name)
         self.values.append(value)
         return name
-
-
-_TOKEN = re.compile(r"([$@%])([A-Za-z_]\w*)")
-
-
-def _render(code: str, mapping: dict[str, str], indent: int) -> str:
-    def sub(match):
-        key = match.group(1) + match.group(2)
-        if key not in mapping:
-            raise KeyError(f"fragment uses unknown name {key!r}")
-        return mapping[key]
-
-    text = _TOKEN.sub(sub, code.strip("\n"))
-    pad = " " * indent
-    return "\n".join(pad + line if line.strip() else "" for line in text.splitlines())
 
 
 class NumbaSimulation:
@@ -363,7 +344,7 @@ class NumbaSimulation:
 
         # Assemble.
         def block(parts, indent=8):
-            return "\n".join(_render(p, {}, indent) if p else "" for p in parts)
+            return "\n".join(render_fragment(p, {}, indent) if p else "" for p in parts)
 
         lines.extend(bind)
         lines.append("    for k in range(k0, k1):")
@@ -376,14 +357,14 @@ class NumbaSimulation:
             lines.append(f"        nsp{i} = 0")
             pro = impl.prologue(model)
             if pro:
-                lines.append(_render(pro, mapping, 8))
+                lines.append(render_fragment(pro, mapping, 8))
             if impl.per_neuron:
                 lines.append(f"        for j in range(N{i}):")
                 lines.append("            spiked = False")
-                lines.append(_render(impl.body(model), mapping, 12))
+                lines.append(render_fragment(impl.body(model), mapping, 12))
                 lines.append(f"            F{i}[j] = spiked")
                 # Compaction, eight flags a word: a step without spikes costs N/8 tests.
-                lines.append(_render(f"""
+                lines.append(render_fragment(f"""
 for w in range(FW{i}.shape[0]):
     if FW{i}[w] != 0:
         for j in range(8 * w, min(8 * w + 8, N{i})):
@@ -391,7 +372,7 @@ for w in range(FW{i}.shape[0]):
                 spk{i}[nsp{i}] = j
                 nsp{i} += 1""", {}, 8))
             else:
-                lines.append(_render(impl.body(model), mapping, 8))
+                lines.append(render_fragment(impl.body(model), mapping, 8))
         for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):
             if part:
                 lines.append(block(part))

@@ -24,6 +24,18 @@ from __future__ import annotations
 import numpy as np
 
 from snn.backends import implements
+from snn.backends.constants import (
+    adaptive_conductance_lif_constants,
+    adaptive_lif_constants,
+    conductance_lif_constants,
+    if_constants,
+    li_constants,
+    lif_constants,
+    meta_neuron_constants,
+    poisson_constants,
+    ultra_dlif_constants,
+    ultra_lif_constants,
+)
 from snn.models import (
     IF,
     LI,
@@ -56,11 +68,6 @@ class NumbaNeuron:
     def body(self, model) -> str:
         """Per-neuron update code (or the whole population's code if not ``per_neuron``)."""
         raise NotImplementedError
-
-
-def _fire_constants(model, dt: float) -> dict[str, object]:
-    return {"v_thresh": model.v_thresh, "v_reset": model.v_reset,
-            "n_ref": model.refractory_steps(dt)}
 
 
 def _fire_code(model) -> str:
@@ -106,27 +113,7 @@ class NumbaLIF(NumbaNeuron):
     """Exact integration: v, i_exc, i_inh are a linear system solved over one step."""
 
     def constants(self, model, n, dt):
-        tau_m = np.asarray(model.tau_m, dtype=np.float64)
-        em = np.exp(-dt / tau_m)
-
-        def coupling(tau_s):
-            """Decay of the synaptic current over a step and its weight on v; a delta synapse
-            (tau_s = 0) adds its whole input to v and keeps nothing."""
-            tau_s = np.asarray(tau_s, dtype=np.float64)
-            if np.all(tau_s == 0):
-                return 0.0, 1.0
-            ds = np.exp(-dt / tau_s)
-            same = np.isclose(tau_s, tau_m, rtol=1e-9)
-            denom = np.where(same, 1.0, tau_s - tau_m)
-            k = np.where(same, dt / tau_m * em, tau_s / denom * (ds - em))
-            return ds, k
-
-        de, ke = coupling(model.tau_syn_exc)
-        di, ki = coupling(model.tau_syn_inh)
-        c0 = (np.asarray(model.v_rest) + np.asarray(model.i_bias)) * (1.0 - em)
-        values = {"em": em, "de": de, "di": di, "ke": ke, "ki": ki, "c0": c0,
-                  **_fire_constants(model, dt)}
-        return {k: _scalar_or_array(v) for k, v in values.items()}
+        return lif_constants(model, n, dt)
 
     def body(self, model):
         return """
@@ -145,8 +132,7 @@ class NumbaIF(NumbaNeuron):
     """Delta synapses: the input of one step is added to v unless refractory."""
 
     def constants(self, model, n, dt):
-        values = {"drive": np.asarray(model.i_bias) * dt, **_fire_constants(model, dt)}
-        return {k: _scalar_or_array(v) for k, v in values.items()}
+        return if_constants(model, n, dt)
 
     def body(self, model):
         return """
@@ -162,7 +148,7 @@ class NumbaLI(NumbaNeuron):
     """Leaky integration of delta inputs; never spikes."""
 
     def constants(self, model, n, dt):
-        return {"em": _scalar_or_array(np.exp(-dt / np.asarray(model.tau_m)))}
+        return li_constants(model, n, dt)
 
     def body(self, model):
         return """
@@ -177,12 +163,7 @@ class NumbaPoisson(NumbaNeuron):
     Time-varying rates: one Bernoulli draw per neuron per step."""
 
     def constants(self, model, n, dt):
-        if not model.time_varying:
-            return {"p": _scalar_or_array(np.asarray(model.rate) * dt)}
-        table = np.asarray(model.rate, dtype=np.float64) * dt
-        table = np.ascontiguousarray(np.broadcast_to(table.reshape(len(table), -1),
-                                                     (len(table), n)))
-        return {"p_table": table, "steps_per_row": int(round(model.rate_interval / dt))}
+        return poisson_constants(model, n, dt)
 
     def prologue(self, model):
         if not model.time_varying:
@@ -250,17 +231,13 @@ while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
 """
 
 
-
 @implements(AdaptiveLIF, "numba")
 class NumbaAdaptiveLIF(NumbaNeuron):
     """LIF's exact integration (its constants) plus the threshold ``theta``: decayed exactly
     each step, tested as ``v > v_thresh + theta``, raised by ``theta_plus`` at a spike."""
 
     def constants(self, model, n, dt):
-        values = NumbaLIF().constants(model, n, dt)
-        values["eth"] = _scalar_or_array(np.exp(-dt / np.asarray(model.tau_theta, np.float64)))
-        values["theta_plus"] = _scalar_or_array(model.theta_plus)
-        return values
+        return adaptive_lif_constants(model, n, dt)
 
     def body(self, model):
         return """
@@ -317,23 +294,7 @@ class NumbaConductanceLIF(NumbaNeuron):
     conductance) is exact and the synaptic part is :data:`_EXP_NEG`."""
 
     def constants(self, model, n, dt):
-        def mean_factor(tau_s):
-            """Decay over a step and the step-mean of ``exp(-t / tau_s)`` over it."""
-            tau_s = np.asarray(tau_s, dtype=np.float64)
-            return np.exp(-dt / tau_s), -np.expm1(-dt / tau_s) * tau_s / dt
-
-        de, fe = mean_factor(model.tau_syn_exc)
-        di, fi = mean_factor(model.tau_syn_inh)
-        gte, gti = np.asarray(model.g_exc_tonic), np.asarray(model.g_inh_tonic)
-        e_exc, e_inh = np.asarray(model.e_rev_exc), np.asarray(model.e_rev_inh)
-        dt_tau = dt / np.asarray(model.tau_m, dtype=np.float64)
-        a0 = 1.0 + gte + gti
-        values = {
-            "dt_tau": dt_tau, "de": de, "fe": fe, "di": di, "fi": fi, "a0": a0,
-            "e0": np.exp(-a0 * dt_tau), "e_exc": e_exc, "e_inh": e_inh,
-            "b0": np.asarray(model.v_rest) + np.asarray(model.i_bias) + gte * e_exc + gti * e_inh,
-            **_fire_constants(model, dt)}
-        return {k: _scalar_or_array(v) for k, v in values.items()}
+        return conductance_lif_constants(model, n, dt)
 
     def body(self, model):
         return _CONDUCTANCE_STEP + _fire_code(model)
@@ -346,12 +307,7 @@ class NumbaAdaptiveConductanceLIF(NumbaConductanceLIF):
     ``eth`` each step and rises by ``theta_plus`` at a spike."""
 
     def constants(self, model, n, dt):
-        values = super().constants(model, n, dt)
-        values["v_base"] = _scalar_or_array(
-            np.asarray(model.v_thresh, np.float64) - np.asarray(model.theta_offset, np.float64))
-        values["eth"] = _scalar_or_array(np.exp(-dt / np.asarray(model.tau_theta, np.float64)))
-        values["theta_plus"] = _scalar_or_array(np.asarray(model.theta_plus, np.float64))
-        return values
+        return adaptive_conductance_lif_constants(model, n, dt)
 
     def body(self, model):
         return "\n%th = $theta * $eth" + _CONDUCTANCE_STEP + _adaptive_fire_code(model, "$v_base")
@@ -363,10 +319,7 @@ class NumbaMetaNeuron(NumbaNeuron):
     ``sigmoid((v - v_thresh) / kappa)`` drawn with ``uniform01(seed, stream, step, neuron)``."""
 
     def constants(self, model, n, dt):
-        em = np.exp(-dt / np.asarray(model.tau_m, np.float64))
-        values = {"em": em, "c0": np.asarray(model.v_rest) * (1.0 - em),
-                  "v_thresh": model.v_thresh, "v_reset": model.v_reset, "kappa": model.kappa}
-        return {k: _scalar_or_array(v) for k, v in values.items()}
+        return meta_neuron_constants(model, n, dt)
 
     def body(self, model):
         reset = "v = $v_reset" if model.reset == "value" else "v -= $v_thresh - $v_reset"
@@ -395,8 +348,7 @@ class NumbaUltraLIF(NumbaNeuron):
     (no overflow for small eps); spike event when ``s > 0.5``."""
 
     def constants(self, model, n, dt):
-        return {"eps": float(model.eps), "log_tau": float(np.log(model.tau)),
-                "theta": _scalar_or_array(model.theta)}
+        return ultra_lif_constants(model, n, dt)
 
     def body(self, model):
         return """
@@ -417,8 +369,8 @@ class NumbaUltraDLIF(NumbaNeuron):
     per_neuron = False
 
     def constants(self, model, n, dt):
-        return {"eps": float(model.eps), "tau_c": float(model.tau),
-                "theta": _scalar_or_array(model.theta), "u_prev": np.zeros(n, np.float64)}
+        # u_prev: scratch copy of the previous potentials (neighbours read it)
+        return {**ultra_dlif_constants(model, n, dt), "u_prev": np.zeros(n, np.float64)}
 
     def body(self, model):
         return """
@@ -437,10 +389,3 @@ for j in range(@n):
         @spikes[@nspikes] = j
         @nspikes += 1
 """
-
-
-def _scalar_or_array(value):
-    arr = np.asarray(value)
-    if arr.ndim == 0:
-        return int(arr) if np.issubdtype(arr.dtype, np.integer) else float(arr)
-    return np.ascontiguousarray(arr)

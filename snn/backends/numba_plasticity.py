@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
+from snn.backends import implementation_for
+from snn.backends.common import csc_index, mechanisms, render_fragment
 
 
 class NumbaPlasticity:
@@ -66,25 +67,6 @@ class NumbaPlasticity:
         """Set the mechanism's modulator at step ``k`` (mechanisms without one ignore it)."""
 
 
-def csc_index(indptr: np.ndarray, indices: np.ndarray, n_post: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The CSC view of a CSR projection: column pointers by post neuron, and for each entry the
-    synapse's index in the CSR arrays and its presynaptic neuron (ascending within a column)."""
-    order = np.argsort(indices, kind="stable").astype(np.int64)
-    cptr = np.zeros(n_post + 1, np.int64)
-    np.cumsum(np.bincount(indices, minlength=n_post), out=cptr[1:])
-    rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int32), np.diff(indptr))
-    index = np.int32 if indices.size < 2**31 else np.int64
-    return cptr, order.astype(index), rows[order]
-
-
-def mechanisms(plasticity) -> tuple:
-    """A projection's ``plasticity`` as a tuple of mechanisms (one, several, or none)."""
-    if plasticity is None:
-        return ()
-    return tuple(plasticity) if isinstance(plasticity, (list, tuple)) else (plasticity,)
-
-
 def plastic_delivery(x: int, proj, n_pre: int, n_post: int, dt: float, add_arg, weights: str,
                      indptr: str, indices: str, spikes_of: dict, deliver: str
                      ) -> tuple[str, str, list]:
@@ -98,9 +80,6 @@ def plastic_delivery(x: int, proj, n_pre: int, n_post: int, dt: float, add_arg, 
     ``runtime`` lists ``(implementation, mechanism, arrays)`` for the calls between runs
     (``finish``, ``set_modulator``); ``arrays`` holds the mechanism's arrays and ``"w"``.
     """
-    from snn.backends import implementation_for
-    from snn.backends.numba import _render
-
     pre, post = spikes_of[proj.pre], spikes_of[proj.post]
     cptr, csyn, cpre = csc_index(proj.indptr, proj.indices, n_post)
     base = {
@@ -132,7 +111,7 @@ def plastic_delivery(x: int, proj, n_pre: int, n_post: int, dt: float, add_arg, 
             mapping[f"%{local}"] = f"x{x}m{m}_{local}"
         for key, text in texts.items():
             if text.strip():
-                parts[key].append(_render(text, mapping, 0))
+                parts[key].append(render_fragment(text, mapping, 0))
 
     def join(key: str, indent: int) -> str:
         pad = " " * indent
@@ -161,42 +140,4 @@ def plastic_delivery(x: int, proj, n_pre: int, n_post: int, dt: float, add_arg, 
     return deliver_code, post_code, runtime
 
 
-
-
-
-def weights_of(built, projection: str, plastic: bool = False) -> np.ndarray:
-    """The weight array of the projection named ``projection`` (its stored form: one value
-    for a static homogeneous projection); ``plastic=True`` insists on a plastic one."""
-    for proj in built.projections:
-        if proj.name == projection:
-            if plastic and not proj.plasticity:
-                raise ValueError(f"projection {projection!r} is not plastic; its weights are fixed "
-                                 "at build time (pass plasticity= to net.connect to change them)")
-            return proj.weights if not proj.homogeneous else proj.synapse_weights()
-    names = ", ".join(p.name for p in built.projections) or "none"
-    raise KeyError(f"no projection named {projection!r}; projections: {names}")
-
-
-def check_weights(projection: str, values, built) -> np.ndarray:
-    """``values`` as float64 weights for ``projection``, checked for shape and finiteness."""
-    target = weights_of(built, projection, plastic=True)
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.shape != target.shape:
-        raise ValueError(f"weights for {projection!r} have shape {arr.shape}; the projection has "
-                         f"{target.shape[0]} synapses (CSR order, as sim.weights returns)")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"weights for {projection!r} must be finite")
-    return arr
-
-
-def check_modulator(name: str, value, mechs: list) -> float:
-    """``value`` as a float, after checking that one of ``mechs`` reads modulator ``name``."""
-    known = sorted({m.modulator for m in mechs if getattr(m, "modulator", None) is not None})
-    if name not in known:
-        raise KeyError(f"no mechanism reads a modulator named {name!r}; modulators: "
-                       f"{', '.join(known) or 'none'}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise TypeError(f"modulator value must be a finite number, got {value!r}")
-    return float(value)
-__all__ = ["NumbaPlasticity", "check_modulator", "check_weights", "csc_index", "mechanisms",
-           "plastic_delivery", "weights_of"]
+__all__ = ["NumbaPlasticity", "plastic_delivery"]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from snn.backends import implementation_for
-from snn.backends.numba_plasticity import check_modulator, check_weights, weights_of
+from snn.backends.common import check_modulator, check_weights, weights_of
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
 from snn.torch_plasticity import PlasticProjection

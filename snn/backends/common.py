@@ -1,0 +1,94 @@
+"""Pieces every simulation backend needs, whatever it runs on.
+
+* :func:`render_fragment`: fills the ``$name``/``@name``/``%name`` tokens of a model's or a
+  mechanism's code fragment (the numba backend assembles its run loop from such fragments; a
+  fixed-point target can assemble integer fragments the same way);
+* :func:`csc_index`, :func:`mechanisms`: a projection's CSC view and its plasticity
+  mechanisms;
+* :func:`weights_of`, :func:`check_weights`, :func:`check_modulator`: the checks behind
+  every backend's ``weights`` / ``set_weights`` / ``set_modulator``.
+
+The per-step constants of the built-in models are in :mod:`snn.backends.constants`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_TOKEN = re.compile(r"([$@%])([A-Za-z_]\w*)")
+
+
+def render_fragment(code: str, mapping: dict[str, str], indent: int) -> str:
+    """``code`` with every ``$name``/``@name``/``%name`` token replaced from ``mapping``,
+    indented by ``indent`` spaces (blank lines stay empty); an unknown token is a KeyError."""
+
+    def sub(match):
+        key = match.group(1) + match.group(2)
+        if key not in mapping:
+            raise KeyError(f"fragment uses unknown name {key!r}")
+        return mapping[key]
+
+    text = _TOKEN.sub(sub, code.strip("\n"))
+    pad = " " * indent
+    return "\n".join(pad + line if line.strip() else "" for line in text.splitlines())
+
+
+def csc_index(indptr: np.ndarray, indices: np.ndarray, n_post: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSC view of a CSR projection: column pointers by post neuron, and for each entry the
+    synapse's index in the CSR arrays and its presynaptic neuron (ascending within a column)."""
+    order = np.argsort(indices, kind="stable").astype(np.int64)
+    cptr = np.zeros(n_post + 1, np.int64)
+    np.cumsum(np.bincount(indices, minlength=n_post), out=cptr[1:])
+    rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int32), np.diff(indptr))
+    index = np.int32 if indices.size < 2**31 else np.int64
+    return cptr, order.astype(index), rows[order]
+
+
+def mechanisms(plasticity) -> tuple:
+    """A projection's ``plasticity`` as a tuple of mechanisms (one, several, or none)."""
+    if plasticity is None:
+        return ()
+    return tuple(plasticity) if isinstance(plasticity, (list, tuple)) else (plasticity,)
+
+
+def weights_of(built, projection: str, plastic: bool = False) -> np.ndarray:
+    """The weight array of the projection named ``projection`` (its stored form: one value
+    for a static homogeneous projection); ``plastic=True`` insists on a plastic one."""
+    for proj in built.projections:
+        if proj.name == projection:
+            if plastic and not proj.plasticity:
+                raise ValueError(f"projection {projection!r} is not plastic; its weights are fixed "
+                                 "at build time (pass plasticity= to net.connect to change them)")
+            return proj.weights if not proj.homogeneous else proj.synapse_weights()
+    names = ", ".join(p.name for p in built.projections) or "none"
+    raise KeyError(f"no projection named {projection!r}; projections: {names}")
+
+
+def check_weights(projection: str, values, built) -> np.ndarray:
+    """``values`` as float64 weights for ``projection``, checked for shape and finiteness."""
+    target = weights_of(built, projection, plastic=True)
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != target.shape:
+        raise ValueError(f"weights for {projection!r} have shape {arr.shape}; the projection has "
+                         f"{target.shape[0]} synapses (CSR order, as sim.weights returns)")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"weights for {projection!r} must be finite")
+    return arr
+
+
+def check_modulator(name: str, value, mechs: list) -> float:
+    """``value`` as a float, after checking that one of ``mechs`` reads modulator ``name``."""
+    known = sorted({m.modulator for m in mechs if getattr(m, "modulator", None) is not None})
+    if name not in known:
+        raise KeyError(f"no mechanism reads a modulator named {name!r}; modulators: "
+                       f"{', '.join(known) or 'none'}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise TypeError(f"modulator value must be a finite number, got {value!r}")
+    return float(value)
+
+
+__all__ = ["check_modulator", "check_weights", "csc_index", "mechanisms", "render_fragment",
+           "weights_of"]

@@ -323,7 +323,7 @@ def mpirun_command() -> str | None:
 
 def run_script(script: str | os.PathLike, out: str | os.PathLike, threads: int = 1,
                processes: int = 1, simulator: str = "nest", duration: float | None = None,
-               timeout: float | None = None) -> dict:
+               timeout: float | None = None, connect: str | None = None) -> dict:
     """Run an exported ``run.py`` (or its folder) in a subprocess, with ``threads`` NEST
     threads in each of ``processes`` MPI processes (``mpirun``); the spikes go to ``out``.
     Returns the run's information (simulator, version, build and run wall times)."""
@@ -338,6 +338,8 @@ def run_script(script: str | os.PathLike, out: str | os.PathLike, threads: int =
     data = script.parent / "network.npz"
     cmd = [sys.executable, str(script), str(data), "--simulator", simulator,
            "--threads", str(threads), "-o", str(out)]
+    if connect is not None:
+        cmd += ["--connect", connect]
     if duration is not None:
         cmd += ["--duration", str(check_positive_time("duration", duration) * 1e3)]
     if processes > 1:
@@ -376,12 +378,15 @@ def read_spikes(meta: dict, spikes: dict, dt: float) -> dict[str, SpikeRecord]:
 
 def run_on(network: Network, simulator: str = "nest", *, duration: float,
            dt: float = DEFAULT_DT, seed: int = 0, threads: int = 1, processes: int = 1,
-           exact: bool = True, timeout: float | None = None) -> Results:
+           exact: bool = True, timeout: float | None = None,
+           connect: str | None = None) -> Results:
     """Run ``network`` on a PyNN simulator (``"nest"``) for ``duration`` seconds and return
     its spikes, labelled as ours, under the network's spike monitor names.
 
     ``threads`` are NEST threads per process; ``processes > 1`` runs ``mpirun`` (needs an
     MPI-enabled NEST). ``timing`` holds NEST's ``build_s`` and ``wall_s`` (simulation only).
+    ``connect="pynn"`` builds static projections as PyNN projections (``FromListConnector``,
+    one NEST call per target neuron) instead of one ``nest.Connect`` each (the default).
     """
     if simulator not in SIMULATORS_WITH_LABELS:
         raise ValueError(f"simulator={simulator!r}: run_on knows the spike labels of "
@@ -396,12 +401,13 @@ def run_on(network: Network, simulator: str = "nest", *, duration: float,
         folder = Path(tmp)
         _atomic_savez(folder / "network.npz", {"meta": np.array(json.dumps(meta)), **arrays})
         if processes == 1:
-            out = pynn_script.run(str(folder / "network.npz"), simulator, threads)
+            out = pynn_script.run(str(folder / "network.npz"), simulator, threads,
+                                  connect=connect)
             info = out.pop("meta")
         else:
             shutil.copyfile(pynn_script.__file__, folder / "run.py")
             info = run_script(folder / "run.py", folder / "spikes.npz", threads, processes,
-                              simulator, timeout=timeout)
+                              simulator, timeout=timeout, connect=connect)
             with np.load(folder / "spikes.npz", allow_pickle=False) as fh:
                 out = {k: fh[k] for k in fh.files if k != "meta"}
     dt = meta["dt_ms"] / 1e3

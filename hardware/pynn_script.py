@@ -76,8 +76,29 @@ def _synapse(sim, spec: dict):
     raise ValueError(f"unknown synapse type {spec['type']!r}")
 
 
-def build(sim, meta: dict, arrays: dict) -> tuple[dict, list]:
-    """Create the populations and projections in the PyNN module ``sim`` (after setup)."""
+def _connect_nest(pops: dict, proj: dict, arrays: dict) -> None:
+    """A static projection straight through ``nest.Connect`` (one call with the whole list;
+    PyNN's FromListConnector makes one call per target neuron, minutes at a million)."""
+    import nest
+
+    pre_ids = np.asarray(pops[proj["source"]].node_collection.tolist())
+    target = pops[proj["target"]]
+    post_ids = np.asarray(target.node_collection.tolist())
+    weight = arrays[proj["weight"]] * 1000.0  # nA -> pA, uS -> nS
+    if proj["receptor"] == "inhibitory" and target.celltype.conductance_based:
+        weight = -weight  # NEST routes a conductance to its inhibitory port by the sign
+    nest.Connect(pre_ids[arrays[proj["pre"]]], post_ids[arrays[proj["post"]]],
+                 {"rule": "one_to_one"},
+                 {"synapse_model": "static_synapse", "weight": weight,
+                  "delay": arrays[proj["delay"]]})
+
+
+def build(sim, meta: dict, arrays: dict, connect: str = "pynn") -> tuple[dict, list]:
+    """Create the populations and projections in the PyNN module ``sim`` (after setup).
+
+    ``connect="nest"`` (pyNN.nest only) makes static projections with one ``nest.Connect``
+    each instead of PyNN projections; it returns only the PyNN projections it made.
+    """
     pops = {}
     for pop in meta["populations"]:
         p = sim.Population(pop["size"], _celltype(sim, pop, arrays), label=pop["name"])
@@ -89,6 +110,9 @@ def build(sim, meta: dict, arrays: dict) -> tuple[dict, list]:
         pops[pop["name"]] = p
     projections = []
     for proj in meta["projections"]:
+        if connect == "nest" and proj["synapse"]["type"] == "static":
+            _connect_nest(pops, proj, arrays)
+            continue
         conn = np.column_stack([arrays[proj["pre"]], arrays[proj["post"]],
                                 arrays[proj["weight"]], arrays[proj["delay"]]]).astype(float)
         connector = sim.FromListConnector(conn, column_names=["weight", "delay"])
@@ -124,9 +148,17 @@ def _save(path: str, arrays: dict) -> None:
 
 
 def run(data_path: str, simulator: str = "nest", threads: int = 1,
-        duration: float | None = None, out: str | None = None, record: bool = True) -> dict:
+        duration: float | None = None, out: str | None = None, record: bool = True,
+        connect: str | None = None) -> dict:
     """Build the exported network in ``pyNN.<simulator>``, run it for ``duration`` ms (the
-    exported duration by default) and, when ``out`` is given, save the spikes there."""
+    exported duration by default) and, when ``out`` is given, save the spikes there.
+
+    ``connect`` is ``"pynn"`` (PyNN projections, any simulator) or ``"nest"`` (static
+    projections through one ``nest.Connect`` each; the default on NEST).
+    """
+    connect = connect or ("nest" if simulator == "nest" else "pynn")
+    if connect not in ("pynn", "nest") or (connect == "nest" and simulator != "nest"):
+        raise ValueError(f"connect={connect!r}: use 'pynn', or 'nest' with simulator='nest'")
     t0 = time.perf_counter()
     meta, arrays = load(data_path)
     sim = importlib.import_module(f"pyNN.{simulator}")
@@ -137,11 +169,11 @@ def run(data_path: str, simulator: str = "nest", threads: int = 1,
     elif threads != 1:
         raise ValueError(f"threads={threads} is NEST's option; pyNN.{simulator} runs without it")
     sim.setup(timestep=meta["dt_ms"], min_delay=meta["min_delay_ms"], **extra)
-    pops, _ = build(sim, meta, arrays)
+    pops, _ = build(sim, meta, arrays, connect)
     t1 = time.perf_counter()
     sim.run(meta["duration_ms"] if duration is None else duration)
     t2 = time.perf_counter()
-    info = {"simulator": simulator, "threads": threads, "processes": sim.num_processes(),
+    info = {"simulator": simulator, "threads": threads, "connect": connect, "processes": sim.num_processes(),
             "build_s": t1 - t0, "run_s": t2 - t1, "duration_ms":
             meta["duration_ms"] if duration is None else duration}
     if simulator == "nest":
@@ -169,8 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--duration", type=float, default=None, help="ms (default: as exported)")
     ap.add_argument("-o", "--out", default=None, help="spikes output (.npz)")
     ap.add_argument("--no-record", action="store_true", help="skip reading back spikes")
+    ap.add_argument("--connect", choices=["pynn", "nest"], default=None,
+                    help="static projections as PyNN projections or one nest.Connect each "
+                         "(default: nest on NEST)")
     a = ap.parse_args(argv)
-    res = run(a.data, a.simulator, a.threads, a.duration, a.out, record=not a.no_record)
+    res = run(a.data, a.simulator, a.threads, a.duration, a.out, record=not a.no_record,
+              connect=a.connect)
     print(json.dumps(res["meta"]))
 
 

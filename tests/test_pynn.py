@@ -172,6 +172,13 @@ def test_random_networks_spike_for_spike_in_nest(nest_pynn, seed):
     assert _pairs(theirs) == _pairs(ours)
 
 
+def test_pynn_projections_give_the_same_spikes(nest_pynn):
+    """PyNN's own FromListConnector path (the one sPyNNaker takes) equals nest.Connect's."""
+    net = random_network(7)
+    theirs = run_on(net, "nest", duration=0.05, dt=DT, seed=7, connect="pynn")["spikes"]
+    assert _pairs(theirs) == _pairs(net.run(0.05, dt=DT, seed=7)["spikes"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(20))
 def test_random_networks_spike_for_spike_in_nest_20_seeds(nest_pynn, seed):

@@ -1,0 +1,97 @@
+"""SpiNNaker number formats against hand-computed numbers (shared/design/spinnaker.md §2, §8)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hardware.spinnaker import fixed
+
+
+def test_ring_buffer_saturates_after_65_adds_of_1000():
+    # §8.1: 65 adds reach 65000; adds 66-70 overflow bit 16, each counted, slot stuck at 0xFFFF.
+    slot, count = 0, 0
+    for _ in range(70):
+        slot, sat = fixed.ring_buffer_add(slot, 1000)
+        count += sat
+    assert slot == 65535
+    assert count == 5
+
+
+def test_weight_shift_and_quantisation_of_100_synapses_of_half_a_nanoamp():
+    # §8.2: bound 100 * 0.5 = 50 -> ceil(log2 50) = 6; 0.5 * 2**(15 - 6) = 256; step 2**-9.
+    r = fixed.weight_shift(100 * 0.5)
+    assert r == 6
+    w16 = fixed.encode_weights([0.5, 0.5 + 2.0**-10, 0.5 + 3 * 2.0**-10], r)
+    assert list(w16) == [256, 256, 258]  # ties go to even: 256.5 -> 256, 257.5 -> 258
+    assert fixed.decode_weights(w16[:1], r)[0] == 0.5
+    assert fixed.decode_weights([1], r)[0] == pytest.approx(0.001953125)
+
+
+def test_weight_shift_adds_one_on_exact_powers_of_two_and_masks_weights():
+    assert fixed.weight_shift(64.0) == 7
+    assert fixed.weight_shift(63.9) == 6
+    assert fixed.weight_shift(0.3) == 0
+    assert fixed.weight_shift(0.0) == 0
+    # a weight of 2 with r = 0 is 65536 = 0x10000, masked to 0 as sPyNNaker writes it
+    assert fixed.encode_weights([2.0], 0)[0] == 0
+    with pytest.raises(ValueError, match="max_expected_summed_weight"):
+        fixed.weight_shift(70000.0)
+
+
+def test_synaptic_shaping_constants_and_sticky_negative_residue():
+    # §8.3: tau 5 ms, dt 1 ms -> decay exp(-0.2) = 0.81873, init 5 (1 - decay) = 0.90635.
+    decay, init = fixed.synapse_decay_init(5.0, 1.0)
+    assert decay / 2**32 == pytest.approx(0.8187307531, abs=2**-32)
+    assert init / 2**32 == pytest.approx(0.9063462346, abs=1e-9)
+    # a jump of input 1.0 nA (s16.15 32768) lands as floor(32768 * init) = 29699
+    assert fixed.decay_s1615(32768, init) == 29699
+    # truncation toward -inf: +1 LSB decays to 0, -1 LSB sticks forever
+    assert fixed.decay_s1615(1, decay) == 0
+    x = -1
+    for _ in range(1000):
+        x = fixed.decay_s1615(x, decay)
+    assert x == -1
+
+
+def test_multiplies_truncate_or_round_half_up_and_saturate():
+    half = fixed.S1615_ONE // 2
+    assert fixed.mul_s1615(-1, half) == -1          # floor(-0.5 LSB)
+    assert fixed.mul_s1615_round(-1, half) == 0     # -0.5 LSB + 0.5 LSB -> 0
+    assert fixed.mul_s1615_round(1, half) == 1      # +0.5 LSB rounds up
+    big = fixed.encode_s1615("a", 60000.0)
+    assert fixed.mul_s1615_round(big, fixed.encode_s1615("b", 2.0)) == 2**31 - 1
+    assert fixed.mul_s1615(-big, fixed.encode_s1615("b", 2.0)) == -(2**31)
+
+
+def test_host_encoding_rounds_to_even_and_names_the_parameter_out_of_range():
+    assert fixed.encode_s1615("v_rest", -65.0) == -65 * 32768
+    assert fixed.encode_s1615("x", 0.5 / 32768) == 0       # tie -> even (0)
+    assert fixed.encode_s1615("x", 1.5 / 32768) == 2       # tie -> even (2)
+    assert fixed.encode_s1615("x", -65536.0) == -(2**31)
+    arr = fixed.encode_s1615("v", np.array([1.0, -2.0]))
+    assert arr.dtype == np.int32 and list(arr) == [32768, -65536]
+    with pytest.raises(ValueError, match="tau_m=65536"):
+        fixed.encode_s1615("tau_m", 65536.0)
+    with pytest.raises(ValueError, match=r"i_offset=-70000"):
+        fixed.encode_s1615("i_offset", np.array([0.0, -70000.0]))
+    with pytest.raises(ValueError, match="finite"):
+        fixed.encode_s1615("v", float("nan"))
+
+
+def test_membrane_decay_and_refractory_ticks():
+    assert fixed.exp_s1615(-1.0 / 20.0) == round(math.exp(-0.05) * 32768) == 31170
+    assert fixed.refractory_ticks(0.1e-3, 1e-3) == 1   # PyNN default 0.1 ms at dt 1 ms
+    assert fixed.refractory_ticks(2e-3, 1e-4) == 20
+    assert fixed.refractory_ticks(0.0, 1e-3) == 0
+
+
+def test_stdp_lookup_table_length_values_and_multiply():
+    lut = fixed.stdp_lut(20e-3, 1e-3)
+    assert lut.size == 154 and lut.dtype == np.int16       # ln(2048) * 20 = 152.5 -> 153 -> 154
+    assert lut[0] == 2048
+    assert lut[1] == 1948                                   # floor(2048 exp(-1/20)) = 1948.1
+    assert lut[20] == 753                                   # floor(2048 / e) = 753.4
+    assert lut[152] == 1 and lut[153] == 0                 # 2048 e^-7.6 = 1.02, e^-7.65 = 0.97
+    assert fixed.stdp_mul(2048, 1948) == 1948
+    assert fixed.stdp_mul(-3, 1024) == -2                   # floor(-1.5)

@@ -169,6 +169,11 @@ def run(data_path: str, simulator: str = "nest", threads: int = 1,
     elif threads != 1:
         raise ValueError(f"threads={threads} is NEST's option; pyNN.{simulator} runs without it")
     sim.setup(timestep=meta["dt_ms"], min_delay=meta["min_delay_ms"], **extra)
+    launched = int(os.environ.get("OMPI_COMM_WORLD_SIZE") or os.environ.get("PMI_SIZE") or 1)
+    if sim.num_processes() != launched:
+        raise RuntimeError(f"started as {launched} MPI processes but pyNN.{simulator} sees "
+                           f"{sim.num_processes()}: the simulator was built without MPI (NEST's "
+                           "pip wheel is); install an MPI build (conda-forge nest-simulator)")
     pops, _ = build(sim, meta, arrays, connect)
     t1 = time.perf_counter()
     sim.run(meta["duration_ms"] if duration is None else duration)

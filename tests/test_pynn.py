@@ -209,6 +209,14 @@ def test_nest_threads_give_the_same_spikes(nest_pynn):
     assert _pairs(res["spikes"]) == _pairs(net.run(0.05, dt=DT, seed=5)["spikes"])
 
 
+def test_processes_need_mpirun(nest_pynn, monkeypatch):
+    import hardware.pynn as pynn
+
+    monkeypatch.setattr(pynn, "mpirun_command", lambda: None)
+    with pytest.raises(RuntimeError, match="mpirun"):
+        run_on(random_network(0), "nest", duration=0.01, dt=DT, processes=2)
+
+
 def test_exported_script_runs_standalone(nest_pynn, tmp_path):
     from hardware.pynn import read_spikes, run_script
 

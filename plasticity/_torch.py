@@ -1,4 +1,4 @@
-"""Torch implementations of the plasticity mechanisms (see :mod:`snn.torch_plasticity`).
+"""Torch implementations of the plasticity mechanisms (see :mod:`snn.backends.torch.plasticity`).
 
 They follow the numba fragments (:mod:`plasticity._numba`) operation for operation on the
 tensors of the synapses that see a spike, so float64 CPU runs agree bit for bit.
@@ -15,8 +15,9 @@ from plasticity._numba import epoch_arrays, used_in
 from plasticity.homeostasis import SynapticScaling, TargetRateScaling
 from plasticity.modulation import ThreeFactor
 from plasticity.stdp import TraceRule
-from snn.backends import implements, torch_libm
-from snn.torch_plasticity import TorchPlasticity
+from snn.backends import implements
+from snn.backends.torch import libm as torch_libm
+from snn.backends.torch.plasticity import TorchPlasticity
 
 
 def _exp(x):

@@ -113,16 +113,16 @@ def test_firing_under_constant_conductance_follows_the_f_i_relation():
 
 def test_rational_decay_factor_is_accurate_and_monotone():
     torch = pytest.importorskip("torch")
-    from snn.torch_family import TorchConductanceLIF
+    from snn.backends.torch.neurons import conductance_membrane
 
     # With v_inf = 0 and v0 = 1 the membrane update returns the decay factor exp(-y) itself.
     c = {"fe": 1.0, "fi": 1.0, "a0": 1.0, "b0": 0.0, "e_exc": 0.0, "e_inh": 0.0, "dt_tau": 1.0,
          "e0": 1.0}
     y = torch.linspace(0.0, 1.6, 20001, dtype=torch.float64)
-    f = TorchConductanceLIF._membrane(c, torch.ones_like(y), y, torch.zeros_like(y))
+    f = conductance_membrane(c, torch.ones_like(y), y, torch.zeros_like(y))
     assert float((f / torch.exp(-y) - 1.0).abs().max()) < 2e-11
     big = torch.logspace(0.2, 8, 2000, dtype=torch.float64)
-    f_big = TorchConductanceLIF._membrane(c, torch.ones_like(big), big, torch.zeros_like(big))
+    f_big = conductance_membrane(c, torch.ones_like(big), big, torch.zeros_like(big))
     assert bool((f_big >= 0).all()) and bool((f_big <= 0.21).all())
     assert bool((f_big[1:] <= f_big[:-1]).all())  # never rebounds: stable for any conductance
 
@@ -180,7 +180,7 @@ def test_training_step_follows_the_simulation(port, sign):
         spikes_in[[s + 1 for s in train if s + 1 < steps], i] = 1.0  # one-step delay
     current = torch.tensor(sign * spikes_in @ weights).unsqueeze(1)  # (T, batch 1, n)
 
-    impl = implementation_for(m, "torch")
+    impl = implementation_for(m, "training")
     consts = impl.constants(m, DT, dtype=torch.float64)
     state = impl.initial_state(m, current[0])
     out, v = [], []

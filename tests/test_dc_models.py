@@ -106,7 +106,7 @@ def test_training_step_follows_the_simulation():
     net.state_monitor(pop, ["v", "theta"], name="st")
     steps = 400
     res = net.build(dt=DT, seed=0).run(steps * DT)
-    impl = implementation_for(m, "torch")
+    impl = implementation_for(m, "training")
     consts = impl.constants(m, DT, dtype=torch.float64)
     state = impl.initial_state(m, torch.zeros(1, 1, dtype=torch.float64))
     out, v, theta = [], [], []

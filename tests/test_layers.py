@@ -134,7 +134,7 @@ def test_membrane_readout_gradients_equal_snntorch(float64_default):
 def test_fused_backward_equals_autograd_through_steps(reset, tau_syn, detach):
     model = snn.LIF(tau_m=10e-3, v_rest=0.3, v_reset=-0.2, v_thresh=1.0, tau_ref=0.0,
                     tau_syn_exc=tau_syn, reset=reset)
-    impl = snn.backends.implementation_for(model, "torch")
+    impl = snn.backends.implementation_for(model, "training")
     g = torch.Generator().manual_seed(4)
     current = (torch.randn(30, 5, 7, generator=g, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
     sg = ArcTan(2.0)

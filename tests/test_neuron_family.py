@@ -62,7 +62,7 @@ def torch_currents(weights, trains, steps):
 
 
 def run_torch(model, current, dt, noise=None, params=None):
-    impl = implementation_for(model, "torch")
+    impl = implementation_for(model, "training")
     consts = impl.constants(model, dt, dtype=torch.float64)
     if noise is not None:
         consts["noise"] = noise
@@ -111,7 +111,7 @@ def test_meta_neuron_same_trajectory_and_spikes_with_the_same_uniforms(float64_d
     weights, trains = random_drive(10, n, steps, 0.25, -1e-3, 5e-3, seed=2)
     state, fired = run_numba(model, weights, trains, steps, dt, ("v", "p"), seed=seed)
     _, noise = meta_noise(seed, 1, steps, n)  # the meta-neuron population is stream 1
-    impl = implementation_for(model, "torch")
+    impl = implementation_for(model, "training")
     params = impl.parameters(model, (n,), dt)  # the learnable intrinsics, reparameterised
     assert set(params) == {"beta_logit", "v_thresh", "v_reset", "log_kappa"}
     out, tstate = run_torch(model, torch_currents(weights, trains, steps), dt, noise, params)
@@ -169,7 +169,7 @@ def test_ultralif_converges_to_max_plus_lif_as_eps_shrinks(float64_default):
 
 def test_ultralif_gradients_are_exact(float64_default):
     model = UltraLIF(eps=0.5, tau=0.8, learn_tau=True)
-    impl = implementation_for(model, "torch")
+    impl = implementation_for(model, "training")
     g = torch.Generator().manual_seed(0)
     current = (torch.rand(6, 2, 3, generator=g) * 2 - 0.5).requires_grad_()
     log_eps = torch.tensor(np.log(0.5), requires_grad=True)
@@ -184,7 +184,7 @@ def test_ultralif_gradients_are_exact(float64_default):
 
 def test_ultradlif_gradients_are_exact(float64_default):
     model = UltraDLIF(eps=0.7, tau=0.9, learn_tau=True)
-    impl = implementation_for(model, "torch")
+    impl = implementation_for(model, "training")
     g = torch.Generator().manual_seed(1)
     current = (torch.rand(5, 2, 4, generator=g) - 0.3).requires_grad_()
     log_eps = torch.tensor(np.log(0.7), requires_grad=True)

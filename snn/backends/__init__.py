@@ -5,7 +5,9 @@ A backend is a class constructed from a :class:`~snn.network.BuiltNetwork` with 
 registering an implementation with :func:`implements`; backends look implementations up with
 :func:`implementation_for` and never name concrete models, so adding a model never means
 editing a backend. Third-party backends register under the ``synaptica.backends`` entry-point
-group or with :func:`register_backend`.
+group or with :func:`register_backend`. The key ``"training"`` is not a backend: under it
+models register their data-set training steps (:mod:`snn.training.neurons`), which the torch
+training layers look up.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from importlib.metadata import entry_points
 _BACKENDS: dict[str, str | type] = {"numba": "snn.backends.numba:NumbaSimulation",
                                     "torch": "snn.backends.torch:TorchSimulation"}
 _IMPLEMENTATIONS: dict[tuple[str, type], object] = {}
-_IMPLEMENTATION_MODULES: dict[str, list[str]] = {"numba": ["snn.backends.numba_models"],
-                                                  "torch": ["snn.torch_neurons", "snn.torch_family"]}
+_IMPLEMENTATION_MODULES: dict[str, list[str]] = {
+    "numba": ["snn.backends.numba_models"],
+    "torch": ["snn.backends.torch.neurons"],
+    # Not a backend: the batched training steps of the torch layers (snn.training).
+    "training": ["snn.training.neurons", "snn.training.probabilistic", "snn.training.ultra"],
+}
 
 
 def register_backend(name: str, target: str | type, implementations: list[str] = ()) -> None:

@@ -1,8 +1,9 @@
 """How neuron models run in PyTorch for data-set training: batched, many steps at once.
 
-Each model's torch implementation (registered with ``@implements(Model, "torch")``) turns the
-model's parameters into per-step constants with the same formulas as the numba backend and
-provides:
+Each model's training implementation (a :class:`TrainingNeuron` registered with
+``@implements(Model, "training")``; the training layers look it up under that key) turns the
+model's parameters into per-step constants with the formulas every backend uses
+(:mod:`snn.backends.constants`) and provides:
 
 * ``sequence(model, current, dt, surrogate, detach_reset)``: all ``T`` steps of a layer whose
   input currents ``(T, batch, ...)`` are known in advance (feed-forward layers). It runs as one
@@ -18,6 +19,13 @@ Conventions (those of the engine): the input of step ``k`` is added to the synap
 in the backward pass), and ``u_k`` is ``v_k`` after the reset. With ``tau_syn = 0`` (see
 :meth:`snn.models.LIF.from_beta`) this is snnTorch's ``Leaky`` with ``reset_delay=False``.
 ``detach_reset=True`` stops the gradient through the reset term.
+
+This module holds the LIF family (LIF, the LI read-out, adaptive LIF, conductance-based LIF
+with and without an adaptive threshold); :mod:`snn.training.probabilistic` the meta-neuron and
+:mod:`snn.training.ultra` the ultradiscretized neurons. A step's input current is what the
+simulation backends accumulate from the spikes arriving in that step, so stepping the same
+inputs gives the same membrane trajectory there and here. The simulation steps of the same
+models are in :mod:`snn.backends.torch.neurons`.
 """
 
 from __future__ import annotations
@@ -25,27 +33,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from snn.backends import constants as step_constants
 from snn.backends import implements
-from snn.models import IF, LI, LIF, PoissonSource, SettablePoissonSource, SpikeSource
-from snn.surrogate import Surrogate
-
-
-class TorchSimulated:
-    """What the torch *simulation* backend (:mod:`snn.backends.torch`) needs of a model.
-
-    ``sim_constants`` returns the per-step constants (the numba fragment's constants, as
-    tensors); ``sim_step`` advances the population's state dict (one tensor per declared
-    state variable, shape ``(n,)``) through step ``k`` in place and returns the boolean
-    spikes. The arithmetic follows the numba fragment operation for operation, so float64
-    runs agree bit for bit.
-    """
-
-    def sim_constants(self, model, n: int, dt: float, device, dtype) -> dict[str, object]:
-        raise NotImplementedError
-
-    def sim_step(self, model, c: dict, state: dict[str, torch.Tensor], k: int, seed: int,
-                 stream: int) -> torch.Tensor:
-        raise NotImplementedError
+from snn.backends.torch.neurons import conductance_membrane
+from snn.models import LI, LIF, AdaptiveConductanceLIF, AdaptiveLIF, ConductanceLIF
+from snn.training.surrogate import Surrogate
 
 
 def reject_refractory(model) -> None:
@@ -58,37 +50,8 @@ def reject_refractory(model) -> None:
         )
 
 
-def _numba_constants(impl_cls, model, n, dt, device, dtype) -> dict[str, object]:
-    """A numba fragment's constants as floats, ints or tensors on ``device``."""
-    out = {}
-    for key, value in impl_cls().constants(model, n, dt).items():
-        if isinstance(value, np.ndarray):
-            as_int = np.issubdtype(value.dtype, np.integer)
-            # A copy: model parameter arrays are read-only, which torch cannot share.
-            out[key] = torch.tensor(value, device=device, dtype=torch.int64 if as_int else dtype)
-        else:
-            out[key] = value
-    return out
-
-
-def _fire(model, c, state, k, v0, v, r, threshold=None):
-    """The shared integrate-and-fire tail (numba_models._fire_code), in place; ``threshold``
-    (default ``c["v_thresh"]``) is an adaptive neuron's current threshold."""
-    threshold = c["v_thresh"] if threshold is None else threshold
-    active = k >= r
-    v = torch.where(active, v, v0)
-    spiked = active & (v > threshold)
-    if model.reset == "value":
-        after = torch.zeros_like(v) + c["v_reset"]
-    else:
-        after = v - (threshold - c["v_reset"])
-    state["v"].copy_(torch.where(spiked, after, v))
-    state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
-    return spiked
-
-
-class TorchNeuron:
-    """Base class of a model's torch implementation.
+class TrainingNeuron:
+    """Base class of a model's training implementation.
 
     A new model needs ``constants``, ``initial_state`` and ``step``; the default ``sequence``
     loops over ``step`` (autograd records every step). Learnable per-neuron parameters (a
@@ -151,28 +114,45 @@ def _param(value, device, dtype):
     return torch.as_tensor(arr, device=device, dtype=dtype)
 
 
-@implements(LIF, "torch")
-class TorchLIF(TorchNeuron, TorchSimulated):
-    """LIF for training layers (exact integration constants, as the numba backend) and for
-    the torch simulation backend."""
+def _like(value, like: torch.Tensor) -> torch.Tensor:
+    """``value`` (float or per-neuron tensor) broadcast to the shape of ``like``."""
+    return torch.zeros_like(like) + value
 
-    def sim_constants(self, model, n, dt, device, dtype):
-        from snn.backends.numba_models import NumbaLIF
 
-        return _numba_constants(NumbaLIF, model, n, dt, device, dtype)
+def _learnable(value, shape: tuple[int, ...], name: str) -> torch.Tensor:
+    """A per-neuron parameter of ``shape`` from a scalar or a per-neuron array."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(shape, float(arr))
+    elif arr.size == int(np.prod(shape)):
+        arr = arr.reshape(shape)
+    else:
+        raise ValueError(f"{name} has {arr.size} values but the layer has neurons of shape {shape}")
+    return torch.tensor(arr, dtype=torch.get_default_dtype())
 
-    def sim_step(self, model, c, state, k, seed, stream):
-        ie, ii, v0, r = state["i_exc"], state["i_inh"], state["v"], state["refractory_until"]
-        v = v0 * c["em"] + c["c0"] + ie * c["ke"] + ii * c["ki"]
-        ie.mul_(c["de"])
-        ii.mul_(c["di"])
-        return _fire(model, c, state, k, v0.clone(), v, r.clone())
+
+def _spike_adaptive(c, v, theta, base, surrogate, detach_reset):
+    """Training-step tail of an adaptive-threshold neuron: the spike ``s = H(v - base -
+    theta)`` (surrogate gradient), the reset membrane and the raised threshold."""
+    threshold = base + theta
+    s = surrogate(v - threshold)
+    r = s.detach() if detach_reset else s
+    if c["subtract"]:
+        u = v - r * (threshold - c["v_reset"])
+    else:
+        u = v - r * (v - c["v_reset"])
+    return s, u, theta + r * c["theta_plus"]
+
+
+@implements(LIF, "training")
+class TrainingLIF(TrainingNeuron):
+    """LIF for training layers: exact integration, the constants of the simulation backends;
+    all steps of a feed-forward layer run as one autograd node (the fused CPU loops of
+    :mod:`snn.training.fused_cpu` where they apply)."""
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         reject_refractory(model)
-        from snn.backends.numba_models import NumbaLIF
-
-        c = NumbaLIF().constants(model, 1, dt)
+        c = step_constants.lif_constants(model, 1, dt)
         return {
             "em": _param(c["em"], device, dtype), "c0": _param(c["c0"], device, dtype),
             "ke": _param(c["ke"], device, dtype), "de": _param(c["de"], device, dtype),
@@ -243,7 +223,7 @@ class _LIFSequence(torch.autograd.Function):
         u = u0.detach().clone().contiguous()
         i = i0.detach().clone().contiguous()
         if _compiled(current, surrogate):
-            from snn import fused_cpu
+            from snn.training import fused_cpu
 
             steps, shape = current.shape[0], current.shape[1:]
             dt = np.float32 if current.dtype == torch.float32 else np.float64
@@ -306,7 +286,7 @@ class _LIFSequence(torch.autograd.Function):
         g_u = (grad_u if grad_u is not None else torch.zeros_like(membrane[0])).clone().contiguous()
         g_i = (grad_i if grad_i is not None else torch.zeros_like(membrane[0])).clone().contiguous()
         if ctx.consts is not None:
-            from snn import fused_cpu
+            from snn.training import fused_cpu
 
             k = ctx.consts
             steps = membrane.shape[0]
@@ -348,24 +328,14 @@ class _LIFSequence(torch.autograd.Function):
         return grad_current, g_u, g_i, None, None, None
 
 
-@implements(LI, "torch")
-class TorchLI(TorchNeuron, TorchSimulated):
+@implements(LI, "training")
+class TrainingLI(TrainingNeuron):
     """Leaky read-out: ``v_k = em v_k-1 + input_k``; outputs the membrane."""
 
     spiking = False
 
-    def sim_constants(self, model, n, dt, device, dtype):
-        from snn.backends.numba_models import NumbaLI
-
-        return _numba_constants(NumbaLI, model, n, dt, device, dtype)
-
-    def sim_step(self, model, c, state, k, seed, stream):
-        state["v"].copy_(state["v"] * c["em"] + state["i_in"])
-        state["i_in"].zero_()
-        return torch.zeros_like(state["v"], dtype=torch.bool)
-
     def constants(self, model, dt, device=None, dtype=torch.float32):
-        return {"em": _param(np.exp(-dt / np.asarray(model.tau_m)), device, dtype)}
+        return {"em": _param(step_constants.li_constants(model, 1, dt)["em"], device, dtype)}
 
     def sequence(self, model, current, dt, surrogate=None, detach_reset=False, params=None):
         return self.sequence_with_state(model, current, dt, surrogate, detach_reset, params)[0]
@@ -408,94 +378,125 @@ class _LISequence(torch.autograd.Function):
         return grad, g * ctx.em, None
 
 
-__all__ = ["TorchLI", "TorchLIF", "TorchNeuron"]
+@implements(AdaptiveLIF, "training")
+class TrainingAdaptiveLIF(TrainingNeuron):
+    """LIF (exact integration constants of the numba backend) with the adaptive threshold::
+
+        i_k = i_k-1 de + input_k      v_k = u_k-1 em + c0 + i_k ke      theta = theta_k-1 eth
+        s_k = H(v_k - v_thresh - theta)                       (surrogate gradient)
+        u_k = v_reset or v_k - (v_thresh + theta - v_reset)   at a spike
+        theta_k = theta + theta_plus s_k
+
+    State starts at ``v_rest`` and ``theta_init`` (as on the numba backend).
+    """
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        reject_refractory(model)
+        c = step_constants.adaptive_lif_constants(model, 1, dt)
+        out = {k: _param(c[k], device, dtype) for k in ("em", "c0", "ke", "de", "eth", "theta_plus")}
+        for k in ("v_thresh", "v_reset", "v_rest", "theta_init"):
+            out[k] = _param(getattr(model, k), device, dtype)
+        out["subtract"] = model.reset == "subtract"
+        return out
+
+    def initial_state(self, model, like):
+        v_rest = _param(model.v_rest, like.device, like.dtype)
+        theta0 = _param(model.theta_init, like.device, like.dtype)
+        return {"u": _like(v_rest, like), "i": torch.zeros_like(like), "theta": _like(theta0, like)}
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        i = state["i"] + current
+        v = state["u"] * c["em"] + c["c0"] + i * c["ke"]
+        s, u, theta = _spike_adaptive(c, v, state["theta"] * c["eth"], c["v_thresh"], surrogate,
+                                      detach_reset)
+        return s, {"u": u, "i": i * c["de"], "theta": theta}
 
 
-@implements(IF, "torch")
-class TorchIF(TorchSimulated):
-    """Non-leaky integrate-and-fire with delta synapses (simulation backend)."""
+@implements(ConductanceLIF, "training")
+class TrainingConductanceLIF(TrainingNeuron):
+    """The conductance-based LIF (exponential Euler with step-mean conductances, the numba
+    fragment's arithmetic, its rational ``exp`` included, so float64 agrees bit for bit)::
 
-    def sim_constants(self, model, n, dt, device, dtype):
-        from snn.backends.numba_models import NumbaIF
+        g_e = g_e,k-1 + relu(input_k)      g_i = g_i,k-1 + relu(-input_k)
+        a = a0 + g_e fe + g_i fi           v_inf = (b0 + g_e fe E_e + g_i fi E_i) / a
+        v_k = v_inf + (u_k-1 - v_inf) exp(-a dt / tau_m)     s_k = H(v_k - v_thresh)
+        u_k = v_reset (or v_k - (v_thresh - v_reset)) at a spike;   g_x decays by exp(-dt/tau_syn_x)
 
-        return _numba_constants(NumbaIF, model, n, dt, device, dtype)
+    In training layers one signed input drives both ports: its positive part is an excitatory
+    and its negative part an inhibitory conductance increment (units of the leak), so a
+    negative weight inhibits through ``e_rev_inh``. State starts at ``v_rest`` with no
+    conductance; no refractory period (``tau_ref`` must be 0 there).
+    """
 
-    def sim_step(self, model, c, state, k, seed, stream):
-        v0, r = state["v"].clone(), state["refractory_until"].clone()
-        v = v0 + state["i_syn"] + c["drive"]
-        state["i_syn"].zero_()
-        return _fire(model, c, state, k, v0, v, r)
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        reject_refractory(model)
+        c = step_constants.conductance_lif_constants(model, 1, dt)
+        out = {k: _param(c[k], device, dtype)
+               for k in ("dt_tau", "de", "fe", "di", "fi", "a0", "e0", "b0", "e_exc", "e_inh")}
+        for k in ("v_thresh", "v_reset", "v_rest"):
+            out[k] = _param(getattr(model, k), device, dtype)
+        out["subtract"] = model.reset == "subtract"
+        return out
 
+    def initial_state(self, model, like):
+        zero = torch.zeros_like(like)
+        return {"u": zero + _param(model.v_rest, like.device, like.dtype), "g_exc": zero,
+                "g_inh": zero.clone()}
 
-@implements(PoissonSource, "torch")
-class TorchPoisson(TorchSimulated):
-    """Poisson spikes from the counter-based generator, equal to the numba backend's."""
-
-    def sim_constants(self, model, n, dt, device, dtype):
-        from snn.backends.numba_models import NumbaPoisson
-
-        c = _numba_constants(NumbaPoisson, model, n, dt, device, torch.float64)
-        c["index"] = torch.arange(n, device=device, dtype=torch.int64)
-        return c
-
-    def sim_step(self, model, c, state, k, seed, stream):
-        from snn.backends import torch_rng
-
-        j = c["index"]
-        if model.time_varying:
-            row = min(k // c["steps_per_row"], c["p_table"].shape[0] - 1)
-            return torch_rng.uniform01(seed, stream, k, j, j.device) < c["p_table"][row]
-        nxt, count = state["next_spike"], state["count"]
-        first = nxt < 0
-        if bool(first.any()):
-            u = torch_rng.uniform01(seed, stream, j, count, j.device)
-            nxt.copy_(torch.where(first, k + torch_rng.geometric_steps(u, c["p"]) - 1, nxt))
-        spiked = nxt == k
-        if bool(spiked.any()):
-            count.add_(spiked.to(torch.int64))
-            u = torch_rng.uniform01(seed, stream, j, count, j.device)
-            nxt.copy_(torch.where(spiked, k + torch_rng.geometric_steps(u, c["p"]), nxt))
-        return spiked
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        ge = state["g_exc"] + torch.relu(current)
+        gi = state["g_inh"] + torch.relu(-current)
+        v = conductance_membrane(c, state["u"], ge, gi)
+        s = surrogate(v - c["v_thresh"])
+        r = s.detach() if detach_reset else s
+        if c["subtract"]:
+            u = v - r * (c["v_thresh"] - c["v_reset"])
+        else:
+            u = v - r * (v - c["v_reset"])
+        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"]}
 
 
-@implements(SettablePoissonSource, "torch")
-class TorchSettablePoisson(TorchSimulated):
-    """Geometric inter-spike steps with the per-step probability ``rate * dt`` (``rate`` is
-    state), from the counter-based generator: equal to the numba backend's spikes."""
+@implements(AdaptiveConductanceLIF, "training")
+class TrainingAdaptiveConductanceLIF(TrainingConductanceLIF):
+    """:class:`TrainingConductanceLIF` with Diehl & Cook's adaptive threshold (the numba
+    fragment's arithmetic, so float64 agrees bit for bit)::
 
-    def sim_constants(self, model, n, dt, device, dtype):
-        return {"dt": float(dt), "index": torch.arange(n, device=device, dtype=torch.int64)}
+        theta = theta_k-1 exp(-dt / tau_theta)      thr = v_thresh - theta_offset + theta
+        s_k = H(v_k - thr)                           (surrogate gradient)
+        u_k = v_reset or v_k - (thr - v_reset)       at a spike
+        theta_k = theta + theta_plus s_k
 
-    def sim_step(self, model, c, state, k, seed, stream):
-        from snn.backends import torch_rng
+    with ``v_k`` from the conductances as in :class:`TrainingConductanceLIF`. State starts at
+    ``v_rest`` and ``theta_init`` with no conductance.
+    """
 
-        j = c["index"]
-        nxt, count = state["next_spike"], state["count"]
-        p = state["rate"].to(torch.float64) * c["dt"]
-        first = nxt < 0
-        if bool(first.any()):
-            u = torch_rng.uniform01(seed, stream, j, count, j.device)
-            nxt.copy_(torch.where(first, k + torch_rng.geometric_steps(u, p) - 1, nxt))
-            count.add_(first.to(torch.int64))
-        spiked = nxt == k
-        if bool(spiked.any()):
-            u = torch_rng.uniform01(seed, stream, j, count, j.device)
-            nxt.copy_(torch.where(spiked, k + torch_rng.geometric_steps(u, p), nxt))
-            count.add_(spiked.to(torch.int64))
-        return spiked
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        out = super().constants(model, dt, device, dtype)
+        c = step_constants.adaptive_conductance_lif_constants(model, 1, dt)
+        for k in ("v_base", "eth", "theta_plus"):
+            out[k] = _param(c[k], device, dtype)
+        return out
+
+    def initial_state(self, model, like):
+        state = super().initial_state(model, like)
+        state["theta"] = _like(_param(model.theta_init, like.device, like.dtype), like)
+        return state
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        ge = state["g_exc"] + torch.relu(current)
+        gi = state["g_inh"] + torch.relu(-current)
+        v = conductance_membrane(c, state["u"], ge, gi)
+        s, u, theta = _spike_adaptive(c, v, state["theta"] * c["eth"], c["v_base"], surrogate,
+                                      detach_reset)
+        return s, {"u": u, "g_exc": ge * c["de"], "g_inh": gi * c["di"], "theta": theta}
 
 
-@implements(SpikeSource, "torch")
-class TorchSpikeSource(TorchSimulated):
-    """Given spike times; the events of each step are looked up, not scanned."""
 
-    def sim_constants(self, model, n, dt, device, dtype):
-        steps, idx = model.events(dt)
-        return {"steps": steps, "idx": torch.as_tensor(idx, dtype=torch.int64, device=device),
-                "n": n}
 
-    def sim_step(self, model, c, state, k, seed, stream):
-        lo, hi = np.searchsorted(c["steps"], [k, k + 1])
-        spiked = torch.zeros(c["n"], dtype=torch.bool, device=c["idx"].device)
-        spiked[c["idx"][lo:hi]] = True
-        return spiked
+__all__ = [
+    "TrainingAdaptiveConductanceLIF", "TrainingAdaptiveLIF", "TrainingConductanceLIF", "TrainingLI",
+    "TrainingLIF", "TrainingNeuron", "reject_refractory",
+]

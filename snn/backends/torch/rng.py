@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from snn.backends.torch.libm import log1p  # the C library's log1p, as the numba kernels
+
 
 def _signed(x: int) -> int:
     return x - (1 << 64) if x >= 1 << 63 else x
@@ -46,8 +48,6 @@ def uniform01(seed: int, stream: int, a: torch.Tensor | int, b: torch.Tensor | i
 
 def geometric_steps(u: torch.Tensor, p: torch.Tensor | float) -> torch.Tensor:
     """Steps to the next event of a Bernoulli(p) per-step process (>= 1), as numba_rng."""
-    from snn.backends.torch_libm import log1p  # the C library's log1p, as the numba kernels
-
     p = torch.as_tensor(p, dtype=torch.float64, device=u.device)
     steps = 1 + torch.floor(log1p(-u) / log1p(-p.clamp(max=1.0 - 1e-16)))
     steps = torch.where(p >= 1.0, torch.ones_like(steps), steps)

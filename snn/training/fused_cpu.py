@@ -3,7 +3,7 @@
 On the CPU a layer's time loop in PyTorch costs a handful of small tensor operations per
 step; here each recurrence (forward and backward) is one numba loop over time with the
 neurons innermost (vectorised), working in place on the tensors' memory. The arithmetic is
-that of :mod:`snn.torch_neurons` operation for operation, so results agree with the
+that of :mod:`snn.training.neurons` operation for operation, so results agree with the
 torch path to float round-off (a test compares them).
 """
 

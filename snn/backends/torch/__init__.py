@@ -1,15 +1,15 @@
 """The PyTorch simulation backend: the same network graph as the numba backend, on CPU or CUDA.
 
 State lives in tensors on the chosen device for the whole run; each step advances every
-population with its model's torch implementation (``sim_step``), records monitors, and
-delivers spikes as matrix products (one matrix, post x pre, per projection and delay: dense
-when at least a quarter of the pairs are connected, CSR otherwise) into per-target ring
-buffers. Every delivery goes through a ring slot in float64 and is added to the target once,
-at the start of the step it arrives in; numba does the same with ``exact_input=True``, and
-in float64 the two backends then produce identical spikes (sums of float32 weights are exact
-in float64, whatever their order). Plastic projections keep float64 weights in CSR order and deliver
-synapse by synapse in the numba loop's order (:mod:`snn.torch_plasticity`), which keeps them
-identical on the CPU too.
+population with its model's torch implementation (``sim_step``, see
+:mod:`snn.backends.torch.neurons`), records monitors, and delivers spikes as matrix products
+(one matrix, post x pre, per projection and delay: dense when at least a quarter of the pairs
+are connected, CSR otherwise) into per-target ring buffers. Every delivery goes through a ring
+slot in float64 and is added to the target once, at the start of the step it arrives in; numba
+does the same with ``exact_input=True``, and in float64 the two backends then produce identical
+spikes (sums of float32 weights are exact in float64, whatever their order). Plastic
+projections keep float64 weights in CSR order and deliver synapse by synapse in the numba
+loop's order (:mod:`snn.backends.torch.plasticity`), which keeps them identical on the CPU too.
 
 The time loop is Python (a few tensor operations per population and projection per step),
 so this backend is for GPUs and for checking the numba backend, not for small CPU runs.
@@ -26,9 +26,9 @@ import torch
 
 from snn.backends import implementation_for
 from snn.backends.common import check_modulator, check_weights, weights_of
+from snn.backends.torch.plasticity import PlasticProjection
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
-from snn.torch_plasticity import PlasticProjection
 from snn.validate import check_int, check_positive_time
 
 BACKEND = "torch"
@@ -65,10 +65,6 @@ class TorchSimulation:
         self._pops = []
         for i, pop in enumerate(built.populations):
             impl = implementation_for(pop.model, BACKEND)
-            if not hasattr(impl, "sim_step"):
-                raise NotImplementedError(
-                    f"{type(pop.model).__name__} runs in torch training layers but has no "
-                    "torch simulation implementation yet; use backend='numba'")
             state = {}
             for var in pop.model.state_vars:
                 arr = pop.state[var.name]

@@ -1,0 +1,13 @@
+"""Data-set training on PyTorch: layers, surrogate gradients, encoders, the per-model training
+steps and the fused CPU kernels.
+
+* :mod:`snn.training.layers`: ``Linear``, ``Conv2d``, ``RecurrentLinear``, ``Sequential``, ...
+  (also importable as :mod:`snn.layers`);
+* :mod:`snn.training.surrogate`: surrogate gradients (also :mod:`snn.surrogate`);
+* :mod:`snn.training.encoding`: spike encoders and decoders (also :mod:`snn.encoding`);
+* :mod:`snn.training.neurons`, :mod:`~snn.training.probabilistic`, :mod:`~snn.training.ultra`:
+  each model's batched training step, registered with ``@implements(Model, "training")``;
+* :mod:`snn.training.fused_cpu`: numba-compiled forward/backward loops of the LIF layer.
+
+Importing this package does not import torch; its modules do.
+"""

@@ -81,6 +81,8 @@ class Machine:
         failed_cores: ``(x, y, p)`` cores not to use.
         failed_chips: ``(x, y)`` chips not to use (no cores, and their links are dead).
         name: a label for reports.
+        spare_cores: cores per chip kept back besides the monitor (1, as the design's "16
+            application cores"; sPyNNaker itself uses every core but the monitor, i.e. 0).
 
     Build one with :meth:`spinn3`, :meth:`spinn5` or :meth:`board`.
     """
@@ -92,6 +94,7 @@ class Machine:
     failed_cores: frozenset[tuple[int, int, int]] = frozenset()
     failed_chips: frozenset[tuple[int, int]] = frozenset()
     name: str = "machine"
+    spare_cores: int = 1
 
     def __post_init__(self) -> None:
         for label, value in (("width", self.width), ("height", self.height)):
@@ -107,6 +110,8 @@ class Machine:
             if not isinstance(n, int) or not 2 <= n <= CORES_PER_CHIP:
                 raise ValueError(f"Machine chip ({x}, {y}) has {n!r} cores; a SpiNNaker 1 chip "
                                  f"has 2 to {CORES_PER_CHIP} working cores")
+        if isinstance(self.spare_cores, bool) or self.spare_cores not in (0, 1):
+            raise ValueError(f"Machine spare_cores must be 0 or 1, got {self.spare_cores!r}")
         object.__setattr__(self, "chips", chips)
         object.__setattr__(self, "failed_cores", frozenset(
             (int(x), int(y), int(p)) for x, y, p in self.failed_cores))
@@ -167,7 +172,13 @@ class Machine:
         """A copy with more failed cores and chips."""
         return Machine(self.width, self.height, dict(self.chips), self.wrap,
                        self.failed_cores | frozenset(map(tuple, cores)),
-                       self.failed_chips | frozenset(map(tuple, chips)), self.name)
+                       self.failed_chips | frozenset(map(tuple, chips)), self.name,
+                       self.spare_cores)
+
+    def with_spare_cores(self, spare_cores: int) -> Machine:
+        """A copy keeping ``spare_cores`` (0 or 1) cores per chip back besides the monitor."""
+        return Machine(self.width, self.height, dict(self.chips), self.wrap, self.failed_cores,
+                       self.failed_chips, self.name, spare_cores)
 
     # -- queries ----------------------------------------------------------------------
     def working_chips(self) -> list[tuple[int, int]]:
@@ -180,10 +191,13 @@ class Machine:
 
     def app_cores(self, x: int, y: int) -> tuple[int, ...]:
         """The application cores of chip (x, y) that can take work: cores 1 to 16 (fewer on
-        a 17-core chip, which has no spare), minus failed ones; () for a failed chip."""
+        a 17-core chip, which has no spare; up to 17 with ``spare_cores=0``), minus failed
+        ones; () for a failed chip."""
         if not self.has_chip(x, y):
             return ()
-        top = min(APP_CORES_PER_CHIP, self.chips[(x, y)] - 1)
+        top = self.chips[(x, y)] - 1
+        if self.spare_cores:
+            top = min(APP_CORES_PER_CHIP, top)
         return tuple(p for p in range(1, top + 1) if (x, y, p) not in self.failed_cores)
 
     @property
@@ -266,7 +280,8 @@ class Machine:
                 "chips": [[x, y, n] for (x, y), n in sorted(self.chips.items())],
                 "failed_cores": sorted(map(list, self.failed_cores)),
                 "failed_chips": sorted(map(list, self.failed_chips)),
-                "n_chips": self.n_chips, "n_app_cores": self.n_app_cores}
+                "spare_cores": self.spare_cores, "n_chips": self.n_chips,
+                "n_app_cores": self.n_app_cores}
 
 
 __all__ = [

@@ -2,17 +2,28 @@
 
 Sizes follow sPyNNaker's data layout (``shared/design/spinnaker.md`` §3-4):
 
-SDRAM (per core, bytes):
-    ``synaptic_matrix``  every row of a (pre core, post core, projection) block padded to the
-                         block's longest row; a static row is 3 header words + 1 word per
-                         synapse; a plastic (pair STDP) row is 3 header words + 2 words of
-                         pre-trace header (last spike time, trace) + one 16-bit weight and
-                         one 16-bit control word per synapse (packed two to a word);
-    ``master_pop_table`` 16 B per source population + 4 B address-list entry per block;
-    ``neuron_params``    parameters and state per neuron (IF_curr_exp: 15 words, see
-                         :data:`WORDS_PER_NEURON`);
+SDRAM (per core, bytes), the regions sPyNNaker 7.4.1 reserves for a neuron core (sizes
+checked against its data specifications on a virtual board, ``benchmarks/spynnaker_mapping.py``):
+    ``synaptic_matrix``  per incoming projection, a block for every core of the pre
+                         population: its largest slice x the projection's longest row (over
+                         all post cores) in words, each block aligned to 16 B, + 8 B; a static
+                         row is 3 header words + 1 word per synapse, a plastic (pair STDP) row
+                         3 header words + 2 words of pre-trace header + a 16-bit weight and a
+                         16-bit control word per synapse (packed two to a word) — the worst case
+                         sPyNNaker reserves (``PopulationVertex.get_synapses_size``);
+    ``master_pop_table`` 8 B + 20 B per source population + 4 B per incoming projection;
+    ``neuron_params`` and ``initial_values`` 4 B + the neuron struct per neuron (IF_curr_exp:
+                         15 words, see :data:`WORDS_PER_NEURON`) each;
+    ``neuron_core_params`` 28 B + a 4-byte key per neuron; ``recording_setup`` 52 B + 8 B per
+                         neuron; ``synapse_params`` 28 B + 4 B (a shift) per synapse type;
+    ``bit_field``        8 B + per source population one bit per neuron (whole words) + 32 B
+                         (the two constants fitted to sPyNNaker's sizes for 1 and 2 sources);
+    ``fixed_regions``    system, provenance, profiler, recording header, current source and
+                         on-chip generator regions (:data:`FIXED_REGION_BYTES` + 4 B per
+                         source population);
     ``recording_per_step`` spike bits of the core per time step (+ 4 B time stamp) when the
-                         population is recorded (multiply by the steps of a run).
+                         population is recorded (multiply by the steps of a run; not in totals).
+    Source cores count their per-neuron parameters only.
 DTCM (per core, bytes):
     ``neurons`` state and parameters as above; ``ring_buffers`` ``n_synapse_types · D ·
     2^neuron_bits · 2`` with ``D`` delay slots (sPyNNaker sizes the buffer for the largest
@@ -49,9 +60,16 @@ WORDS_PER_NEURON = {"LIF": 15, "AdaptiveLIF": 17, "IF": 11, "LI": 8, "PoissonSou
 #: DTCM held by the core program itself (stack, heap headers, static data): an estimate,
 #: as sPyNNaker does not check DTCM while placing (a core that does not fit fails at start).
 DTCM_RESERVED_BYTES = 8192
-#: Bytes per master population table entry and per address-list entry.
-POP_TABLE_ENTRY_BYTES = 16
+#: Master population table: header, entry per source population, address-list entry.
+POP_TABLE_HEADER_BYTES = 8
+POP_TABLE_ENTRY_BYTES = 20
 ADDRESS_LIST_ENTRY_BYTES = 4
+#: SDRAM regions of a neuron core whose size does not depend on the network (sPyNNaker 7.4.1
+#: IF_curr_exp: System 12, Provenance 112, profiler 4, Recording 76, CurrentSourceParams 4,
+#: neuron_builder 516, ConnectorBuilderRegion 92 + 4 per source population).
+FIXED_REGION_BYTES = 816
+#: Synaptic blocks are placed at multiples of this many bytes (master population table).
+BLOCK_ALIGN_BYTES = 16
 ROW_HEADER_WORDS = 3
 PLASTIC_PRE_HEADER_WORDS = 2
 STDP_HISTORY_EVENTS = 16
@@ -172,6 +190,25 @@ class Resources:
         }
 
 
+def _synaptic_blocks(built, post: int, edges, neurons_per_core: list[int]) -> int:
+    """SDRAM sPyNNaker reserves for the synaptic matrices of one core of population ``post``."""
+    longest: dict[int, int] = {}
+    plastic: dict[int, bool] = {}
+    for e in edges:
+        longest[e.proj_index] = max(longest.get(e.proj_index, 0), e.max_row_length)
+        plastic[e.proj_index] = e.plastic
+    address = 8
+    for j, pr in enumerate(built.projections):
+        if pr.post != post or not longest.get(j):
+            continue
+        n_pre = built.populations[pr.pre].n
+        sub_atoms = min(neurons_per_core[pr.pre], n_pre)
+        block = sub_atoms * row_words(longest[j], plastic[j]) * 4
+        for _ in range(-(-n_pre // sub_atoms)):
+            address = -(-address // BLOCK_ALIGN_BYTES) * BLOCK_ALIGN_BYTES + block
+    return address
+
+
 def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> Resources:
     """Memory of every core of a mapping; raises MappingError when a core or chip does not
     fit (DTCM, ring buffer index, SDRAM, delays beyond a delay-extension core)."""
@@ -187,7 +224,7 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
         model = pop.model
         words = words_per_neuron(model)
         ins = incoming.get(v.index, [])
-        sdram = {"neuron_params": v.n * words * 4}
+        sdram = {"neuron_params": 4 + v.n * words * 4}
         dtcm = {"neurons": v.n * words * 4, "reserved": DTCM_RESERVED_BYTES}
         if v.pop_index in recorded:
             sdram["recording_per_step"] = 4 + 4 * ((v.n + 31) // 32)
@@ -226,9 +263,19 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
                                          for pre in {e.pre for e in ins})
             if any(e.plastic for e in ins):
                 dtcm["stdp_history"] = v.n * (STDP_HISTORY_EVENTS * 6 + 4)
-            sdram["synaptic_matrix"] = sum(
-                vertices[e.pre].n * row_words(e.max_row_length, e.plastic) * 4 for e in ins)
-            sdram["master_pop_table"] = table
+            sdram["synaptic_matrix"] = _synaptic_blocks(built, v.pop_index, edges,
+                                                        neurons_per_core)
+            pre_pops = {pr.pre for pr in built.projections if pr.post == v.pop_index}
+            sdram["master_pop_table"] = (POP_TABLE_HEADER_BYTES + POP_TABLE_ENTRY_BYTES * len(
+                pre_pops) + ADDRESS_LIST_ENTRY_BYTES * sum(
+                    1 for pr in built.projections if pr.post == v.pop_index))
+            sdram["initial_values"] = sdram["neuron_params"]
+            sdram["neuron_core_params"] = 28 + 4 * v.n
+            sdram["recording_setup"] = 52 + 8 * v.n
+            sdram["synapse_params"] = 28 + 4 * n_types
+            sdram["bit_field"] = 8 + sum(4 * ((built.populations[q].n + 31) // 32) + 32
+                                         for q in pre_pops)
+            sdram["fixed_regions"] = FIXED_REGION_BYTES + 4 * len(pre_pops)
         core = CoreResources(v.index, pop.name, v.x, v.y, v.p, v.n, sdram, dtcm, slots,
                              max_delay, extension)
         if core.dtcm_bytes > DTCM_BYTES:
@@ -250,7 +297,7 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
 
 
 __all__ = [
-    "CoreResources", "DELAY_EXTENSION_STAGES", "DTCM_RESERVED_BYTES", "INPUT_QUEUE_LENGTH",
-    "MAX_RING_BUFFER_BITS", "Resources", "WORDS_PER_NEURON", "estimate_resources", "n_bits",
-    "row_words", "words_per_neuron",
+    "CoreResources", "DELAY_EXTENSION_STAGES", "DTCM_RESERVED_BYTES", "FIXED_REGION_BYTES",
+    "INPUT_QUEUE_LENGTH", "MAX_RING_BUFFER_BITS", "Resources", "WORDS_PER_NEURON",
+    "estimate_resources", "n_bits", "row_words", "words_per_neuron",
 ]

@@ -1,0 +1,302 @@
+"""Our SpiNNaker mapping beside sPyNNaker's own, on the same networks.
+
+For CUBA 4k (4000 IF_curr_exp, 80/20, p = 0.02) and a 1,000-neuron feed-forward +
+recurrent net (100 Poisson sources at 10 Hz -> 1000 LIF, p = 0.1, and 1000 -> 1000, p = 0.1)
+this builds the network once (seed 1, dt 1 ms), maps it with
+``hardware.spinnaker.map_network(..., "spinn5")``, hands the *same synapses* to sPyNNaker
+(``FromListConnector``) on a virtual SpiNN-5 board (``benchmarks/spynnaker_virtual_board.py``,
+run by the sPyNNaker interpreter) and compares:
+
+- cores and neurons per core (slices);
+- keys and masks of every core;
+- router entries per chip before compression (ours: one per tree hop that is not
+  straight through, consecutive cores merged as PACMAN's generator; sPyNNaker: its generated
+  table, defaultable entries counted apart) and after compressing as far as possible
+  (ours: order-aware pair merging; sPyNNaker: its ``PairCompressor``);
+- ring-buffer left shifts per synapse type (the rule of ``shared/design/spinnaker.md`` §2
+  for constant delays, computed here from the built synapses: sum over projections of
+  spikes per tick x largest weight x largest fan-in, r = ceil(log2), +1 on exact powers of 2);
+- SDRAM per core (ours counts synaptic rows, the master population table and neuron
+  parameters; sPyNNaker's figure also holds system, provenance, recording and
+  on-chip-generator regions, so only the ratio is reported).
+
+Weights: our LIF weights are volts added to ``R·I``; sPyNNaker's IF_curr_exp takes nA, so
+``w_nA = |w_V| / R`` with ``R = tau_m / cm`` and cm = 1 nF (PyNN's default), inhibitory
+weights go positive onto the ``inhibitory`` receptor.
+
+    SYNAPTICA_SPYNNAKER_PYTHON=/work/venvs/spynnaker/bin/python \\
+        .venv/bin/python benchmarks/spynnaker_mapping.py --out spynnaker_mapping.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DT = 1e-3
+CM_NF = 1.0
+SPIKES_PER_SECOND = 30.0          # sPyNNaker's default spikes_per_second
+SLOW_RATE_PER_TICK_CUTOFF = 0.01  # SpikeSourcePoissonVertex
+DEFAULT_PYTHON = "/work/venvs/spynnaker/bin/python"
+RUNNER = Path(__file__).with_name("spynnaker_virtual_board.py")
+
+
+def cuba4k():
+    from snn.bench.cuba import cuba_network
+
+    return cuba_network(4000)
+
+
+def ffrec1k():
+    from snn import LIF, FixedProbability, Network, PoissonSource
+
+    net = Network()
+    src = net.population(100, PoissonSource(rate=10.0), name="src")
+    pop = net.population(1000, LIF(tau_m=20e-3, tau_ref=1e-3), name="P")
+    net.connect(src, pop, FixedProbability(0.1), weight=10e-3, synapse="exc", name="ff")
+    net.connect(pop, pop, FixedProbability(0.1), weight=0.5e-3, synapse="exc", name="rec")
+    net.spike_monitor(pop, name="spikes")
+    return net
+
+
+NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k}
+
+
+def _scalar(value) -> float:
+    arr = np.asarray(value, dtype=float)
+    if arr.size != 1 and not np.all(arr == arr.flat[0]):
+        raise ValueError("the comparison needs one value per parameter for every population")
+    return float(arr.flat[0])
+
+
+def weight_to_na(weights: np.ndarray, model) -> np.ndarray:
+    """|w| in volts of R·I -> nA of IF_curr_exp (R = tau_m / cm)."""
+    r_mohm = _scalar(model.tau_m) * 1e3 / CM_NF
+    return np.abs(np.asarray(weights, dtype=float)) * 1e3 / r_mohm
+
+
+def pynn_params(model) -> dict:
+    """IF_curr_exp parameters (mV, ms, nA, nF) of one of our LIF models."""
+    return {"cm": CM_NF, "tau_m": _scalar(model.tau_m) * 1e3,
+            "v_rest": _scalar(model.v_rest) * 1e3, "v_reset": _scalar(model.v_reset) * 1e3,
+            "v_thresh": _scalar(model.v_thresh) * 1e3, "tau_refrac": _scalar(model.tau_ref) * 1e3,
+            "tau_syn_E": _scalar(model.tau_syn_exc) * 1e3,
+            "tau_syn_I": _scalar(model.tau_syn_inh) * 1e3,
+            "i_offset": _scalar(model.i_bias) * 1e3 / (_scalar(model.tau_m) * 1e3 / CM_NF)}
+
+
+def export_npz(built, path: str) -> None:
+    """The built network as sPyNNaker's runner reads it (every synapse listed)."""
+    from snn.models import PoissonSource
+
+    pops, arrays = [], {}
+    for p in built.populations:
+        if isinstance(p.model, PoissonSource):
+            pops.append({"name": p.name, "n": p.n, "kind": "poisson",
+                         "rate": _scalar(p.model.rate)})
+        else:
+            pops.append({"name": p.name, "n": p.n, "kind": "lif", "params": pynn_params(p.model)})
+    projs = []
+    for j, pr in enumerate(built.projections):
+        pre = np.repeat(np.arange(len(pr.indptr) - 1), np.diff(pr.indptr))
+        post_model = built.populations[pr.post].model
+        d = pr.delays if pr.delays is not None else np.full(pre.size, pr.delay)
+        arrays[f"pre{j}"] = pre
+        arrays[f"post{j}"] = pr.indices
+        arrays[f"w{j}"] = weight_to_na(pr.synapse_weights(), post_model)
+        arrays[f"d{j}"] = d * DT * 1e3
+        projs.append({"name": pr.name, "pre": pr.pre, "post": pr.post,
+                      "receptor": "excitatory" if pr.synapse == "exc" else "inhibitory"})
+    meta = {"dt_ms": DT * 1e3, "run_ms": 10.0, "populations": pops, "projections": projs}
+    np.savez(path, meta=json.dumps(meta), **arrays)
+
+
+def spikes_per_tick(model, poisson_ppf: bool = False) -> float:
+    """Most spikes per tick a source is assumed to send. sPyNNaker 7.4.1 uses
+    ``max(1, spikes_per_second · dt)`` for every source: its Poisson estimate
+    (``max_spikes_per_ts``, a Poisson quantile + 1) sits on the machine vertex while
+    ``_Stats`` tests the application vertex, so it is never used. ``poisson_ppf=True``
+    applies that estimate as the code intends."""
+    from scipy.stats import poisson
+
+    from snn.models import PoissonSource
+
+    if poisson_ppf and isinstance(model, PoissonSource):
+        rate = float(np.max(model.rate)) * DT
+        if rate < SLOW_RATE_PER_TICK_CUTOFF:
+            return 1.0
+        return math.ceil(poisson.ppf(1.0 - 1.0 / 1000, rate)) + 1.0
+    return max(1.0, SPIKES_PER_SECOND * DT)
+
+
+def ring_buffer_shifts(built, post: int, poisson_ppf: bool = False) -> list[int]:
+    """Left shift per synapse type (exc, inh) of population ``post`` (constant delays)."""
+    totals, biggest = np.zeros(2), np.zeros(2)
+    model = built.populations[post].model
+    for pr in built.projections:
+        if pr.post != post:
+            continue
+        if pr.delays is not None:
+            raise ValueError(f"projection {pr.name!r} has varied delays; this comparison uses "
+                             "the constant-delay bound")
+        s = 0 if pr.synapse == "exc" else 1
+        w = weight_to_na(pr.synapse_weights(), model)
+        fan_in = int(np.bincount(pr.indices, minlength=built.populations[post].n).max())
+        pre_model = built.populations[pr.pre].model
+        totals[s] += spikes_per_tick(pre_model, poisson_ppf) * float(w.max()) * fan_in
+        biggest[s] = max(biggest[s], float(w.max()))
+    out = []
+    for total, big in zip(totals, biggest, strict=True):
+        bound = max(total, big)
+        r = 0 if bound <= 0 else int(math.ceil(max(0.0, math.log2(bound))))
+        out.append(r + 1 if 2 ** r <= bound else r)
+    return out
+
+
+REGIONS = {  # sPyNNaker's region label -> ours
+    "SynBlocks": "synaptic_matrix", "PopTable": "master_pop_table",
+    "neuron_params": "neuron_params", "initial_values": "initial_values",
+    "Neuron Core Params": "neuron_core_params", "neuron recording": "recording_setup",
+    "SynapseParams": "synapse_params", "bit_field region": "bit_field",
+}
+FIXED_LABELS = ("System", "Provenance", "profilerRegion", "Recording", "CurrentSourceParams",
+                "neuron_builder", "ConnectorBuilderRegion")
+
+
+def _figures(mapping) -> dict:
+    before = mapping.router_entries(compressed=False)
+    after = mapping.router_entries(compressed=True)
+    return {"cores": [[v.population, v.start, v.stop, v.x, v.y, v.p] for v in mapping.vertices],
+            "before": {f"{x},{y}": n for (x, y), n in before.items()},
+            "after": {f"{x},{y}": n for (x, y), n in after.items()},
+            "total_before": sum(before.values()), "total_after": sum(after.values())}
+
+
+def compare(name: str, python: str, seed: int = 1) -> dict:
+    from hardware.spinnaker import map_network
+    from hardware.spinnaker.machine import Machine
+
+    built = NETWORKS[name]().instantiate(DT, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        npz, out = os.path.join(tmp, "net.npz"), os.path.join(tmp, "out.json")
+        export_npz(built, npz)
+        proc = subprocess.run([python, str(RUNNER), npz, out], capture_output=True, text=True,
+                              timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError("sPyNNaker run failed:\n" + "\n".join(
+                (proc.stderr or proc.stdout).strip().splitlines()[-8:]))
+        spy = json.loads(Path(out).read_text())
+
+    ours = map_network(built, Machine.spinn5())
+    # the same machine as sPyNNaker sees it: every core but the monitor, system cores taken
+    like = map_network(built, Machine.spinn5().with_spare_cores(0).with_failed(
+        cores=[tuple(c) for c in spy["system_cores"]]))
+    slices_ours = sorted((v.population, v.start, v.stop) for v in ours.vertices)
+    slices_spy = sorted((c["population"], c["start"], c["stop"]) for c in spy["cores"])
+    places_like = sorted((v.population, v.start, v.x, v.y, v.p) for v in like.vertices)
+    places_spy = sorted((c["population"], c["start"], c["x"], c["y"], c["p"])
+                        for c in spy["cores"])
+    keys_ours = {f"{v.population}:{v.start}": [v.key, v.mask] for v in ours.vertices
+                 if v.key is not None}
+    key_diff = {k: {"ours": [hex(x) for x in keys_ours.get(k, [])],
+                    "spynnaker": [hex(x) for x in spy["keys"].get(k, [])]}
+                for k in sorted(set(keys_ours) | set(spy["keys"]))
+                if keys_ours.get(k) != spy["keys"].get(k)}
+    spy_before = {c: t["entries"] - t["defaultable"] for c, t in spy["tables"].items()}
+    like_fig = _figures(like)
+    shifts_ours = {p.name: ring_buffer_shifts(built, i) for i, p in enumerate(built.populations)
+                   if not p.model.is_source}
+    regions = {}
+    for core in like.resources.cores:
+        key = f"{core.population}:{like.vertices[core.vertex].start}"
+        if key not in spy["regions"] or "SynBlocks" not in spy["regions"][key]:
+            continue
+        theirs = spy["regions"][key]
+        row = {ours_name: {"ours": core.sdram.get(ours_name), "spynnaker": theirs.get(label)}
+               for label, ours_name in REGIONS.items()}
+        row["fixed_regions"] = {"ours": core.sdram.get("fixed_regions"),
+                                "spynnaker": sum(theirs.get(lb, 0) for lb in FIXED_LABELS)}
+        row["total_modelled"] = {"ours": core.sdram_bytes, "spynnaker": sum(
+            theirs.get(lb, 0) for lb in (*REGIONS, *FIXED_LABELS))}
+        row["spynnaker_not_modelled"] = {lb: b for lb, b in theirs.items()
+                                         if lb not in REGIONS and lb not in FIXED_LABELS}
+        regions[key] = row
+    equal_regions = {k: all(v["ours"] == v["spynnaker"] for n, v in r.items()
+                            if n not in ("spynnaker_not_modelled",))
+                     for k, r in regions.items()}
+    return {
+        "network": name, "seed": seed, "dt_s": DT, "synapses": built.n_synapses,
+        "spynnaker_version": spy["spynnaker_version"],
+        "cores": {"ours": len(slices_ours), "spynnaker": len(slices_spy),
+                  "slices_equal": slices_ours == slices_spy,
+                  "neurons_per_core_ours": [s[2] - s[1] for s in slices_ours],
+                  "neurons_per_core_spynnaker": [s[2] - s[1] for s in slices_spy],
+                  "system_cores_spynnaker": spy["system_cores"],
+                  "placement_equal_with_system_cores": places_like == places_spy,
+                  "placement_ours_default": _figures(ours)["cores"],
+                  "placement_spynnaker": places_spy},
+        "keys": {"equal": not key_diff, "n": len(keys_ours), "differences": key_diff,
+                 "examples": {k: [hex(x) for x in v] for k, v in list(keys_ours.items())[:4]}},
+        "router_entries": {
+            "ours_default_machine": {k: v for k, v in _figures(ours).items() if k != "cores"},
+            "ours_spynnaker_machine": {k: v for k, v in like_fig.items() if k != "cores"},
+            "spynnaker_before": spy_before,
+            "spynnaker_defaultable": {c: t["defaultable"] for c, t in spy["tables"].items()},
+            "spynnaker_after": spy["compressed"],
+            "total_spynnaker_before": sum(spy_before.values()),
+            "total_spynnaker_after": sum(spy["compressed"].values()),
+            "before_equal_per_chip": like_fig["before"] == spy_before,
+            "after_equal_per_chip": like_fig["after"] == spy["compressed"],
+        },
+        "ring_buffer_shifts": {
+            "ours": shifts_ours, "spynnaker": spy["shifts"], "equal": shifts_ours == spy["shifts"],
+            "ours_with_poisson_quantile": {
+                p.name: ring_buffer_shifts(built, i, poisson_ppf=True)
+                for i, p in enumerate(built.populations) if not p.model.is_source}},
+        "sdram_regions": {"equal_per_core": equal_regions, "per_core": regions},
+        "report_dir": spy["report_dir"],
+    }
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="spynnaker_mapping.json")
+    ap.add_argument("--python", default=os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON",
+                                                       DEFAULT_PYTHON),
+                    help="interpreter with spynnaker and pyNN 0.13.0 installed")
+    args = ap.parse_args(argv)
+    results = {name: compare(name, args.python, args.seed) for name in args.networks}
+    tmp = args.out + ".tmp"
+    Path(tmp).write_text(json.dumps(results, indent=1, default=list))
+    os.replace(tmp, args.out)
+    for name, r in results.items():
+        re_ = r["router_entries"]
+        print(f"{name}: cores {r['cores']['ours']} vs {r['cores']['spynnaker']} (slices equal "
+              f"{r['cores']['slices_equal']}, placement equal with its system cores "
+              f"{r['cores']['placement_equal_with_system_cores']}), keys equal "
+              f"{r['keys']['equal']}, shifts {r['ring_buffer_shifts']['ours']} vs "
+              f"{r['ring_buffer_shifts']['spynnaker']}, router entries before "
+              f"{re_['ours_spynnaker_machine']['total_before']} vs "
+              f"{re_['total_spynnaker_before']} (per chip equal {re_['before_equal_per_chip']}), "
+              f"after {re_['ours_spynnaker_machine']['total_after']} vs "
+              f"{re_['total_spynnaker_after']} (per chip equal {re_['after_equal_per_chip']}); "
+              f"ours on the default machine {re_['ours_default_machine']['total_before']} -> "
+              f"{re_['ours_default_machine']['total_after']}; SDRAM regions equal on "
+              f"{sum(r['sdram_regions']['equal_per_core'].values())}/"
+              f"{len(r['sdram_regions']['equal_per_core'])} cores")
+    return results
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

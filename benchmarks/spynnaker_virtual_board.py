@@ -1,0 +1,150 @@
+"""Run sPyNNaker's own mapping of a network on a virtual SpiNN-5 board and print its figures.
+
+Runs under the sPyNNaker interpreter only (``pip install spynnaker pyNN==0.13.0`` in its own
+venv; it does not import synaptica). ``benchmarks/spynnaker_mapping.py`` writes the network
+as an ``.npz`` (populations and every synapse), calls this script and compares the output
+with ``hardware.spinnaker.map_network``.
+
+    python spynnaker_virtual_board.py NETWORK.npz OUT.json
+
+The network is rebuilt with ``FromListConnector`` (the very synapses of our build), time
+step 1 ms, and run for 10 ms with ``virtual_board = True``, ``mode = Debug`` and
+``router_table_compress_as_far_as_possible = True`` in a private ``HOME`` (so the user's
+``~/.spynnaker.cfg`` is neither needed nor touched). Reported: placements (slices, cores),
+keys and masks (``virtual_key_space_information_report.rpt``), router tables per chip
+before (``json_files/routing_tables.json``) and after compression (sPyNNaker's
+``PairCompressor``, ``compressed_routing_tables_generated``), SDRAM per core
+(``chip_sdram_usage_by_core.rpt``) and the ring-buffer left shifts
+(``PopulationVertex.get_ring_buffer_shifts``).
+"""
+
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+
+import numpy as np
+
+CFG = """[Machine]
+virtual_board = True
+version = 5
+
+[Mode]
+mode = Debug
+
+[Reports]
+write_network_graph = False
+
+[Mapping]
+router_table_compress_as_far_as_possible = True
+"""
+
+
+def main(npz_path: str, out_path: str) -> None:
+    work = tempfile.mkdtemp(prefix="spynnaker_vb_")
+    os.environ["HOME"] = work
+    with open(os.path.join(work, ".spynnaker.cfg"), "w") as f:
+        f.write(CFG)
+    os.chdir(work)
+    data = np.load(npz_path, allow_pickle=False)
+    meta = json.loads(str(data["meta"]))
+
+    import pyNN.spiNNaker as sim
+
+    sim.setup(timestep=meta["dt_ms"])
+    pops = []
+    for p in meta["populations"]:
+        if p["kind"] == "poisson":
+            cell = sim.SpikeSourcePoisson(rate=p["rate"])
+        else:
+            cell = sim.IF_curr_exp(**p["params"])
+        pops.append(sim.Population(p["n"], cell, label=p["name"]))
+        if p.get("neurons_per_core"):
+            pops[-1].set_max_atoms_per_core(p["neurons_per_core"])
+    for j, pr in enumerate(meta["projections"]):
+        conn = np.column_stack([data[f"pre{j}"], data[f"post{j}"], data[f"w{j}"],
+                                data[f"d{j}"]]).astype(float)
+        sim.Projection(pops[pr["pre"]], pops[pr["post"]], sim.FromListConnector(conn),
+                       sim.StaticSynapse(), receptor_type=pr["receptor"], label=pr["name"])
+    sim.run(meta["run_ms"])
+    shifts = {p.label: [int(s) for s in p._vertex.get_ring_buffer_shifts()]
+              for p, m in zip(pops, meta["populations"], strict=True) if m["kind"] != "poisson"}
+    sim.end()
+
+    run = sorted(glob.glob(os.path.join(work, "reports", "*", "run_1")))[-1]
+    out = {"spynnaker_version": _version(), "shifts": shifts}
+    # placements: application cores only (system cores are listed separately)
+    with open(os.path.join(run, "json_files", "placements.json")) as f:
+        placements = json.load(f)
+    labels = {p["name"] for p in meta["populations"]}
+    cores, system = [], []
+    for pl in placements:
+        m = re.match(r"(\w+)\((\d+):(\d+)\)$", pl["vertex_label"])
+        if m and m.group(1) in labels:
+            cores.append({"population": m.group(1), "start": int(m.group(2)),
+                          "stop": int(m.group(3)) + 1, "x": pl["x"], "y": pl["y"], "p": pl["p"]})
+        else:
+            system.append(pl)
+    out["cores"] = sorted(cores, key=lambda c: (c["population"], c["start"]))
+    out["system_cores"] = sorted([s["x"], s["y"], s["p"]] for s in system)
+    out["system_cores_on_used_chips"] = sum(
+        1 for s in system if (s["x"], s["y"]) in {(c["x"], c["y"]) for c in cores})
+    # keys and masks
+    keys = {}
+    with open(os.path.join(run, "virtual_key_space_information_report.rpt")) as f:
+        for line in f:
+            m = re.search(r"Machine Vertex: (\w+)\((\d+):(\d+)\).*KeyAndMask:(0x[0-9a-f]+):"
+                          r"(0x[0-9a-f]+)", line)
+            if m:
+                keys[f"{m.group(1)}:{m.group(2)}"] = [int(m.group(4), 16), int(m.group(5), 16)]
+    out["keys"] = keys
+    # router tables before compression (defaultable entries flagged)
+    with open(os.path.join(run, "json_files", "routing_tables.json")) as f:
+        tables = json.load(f)
+    out["tables"] = {f"{t['x']},{t['y']}": {
+        "entries": len(t["entries"]),
+        "defaultable": sum(1 for e in t["entries"] if e.get("defaultable")),
+        "keys": [[e["key"], e["mask"], e["spinnaker_route"]] for e in t["entries"]]}
+        for t in tables}
+    compressed = {}
+    for path in glob.glob(os.path.join(run, "compressed_routing_tables_generated", "*.rpt")):
+        m = re.search(r"routing_table_(\d+)_(\d+)\.rpt$", path)
+        with open(path) as f:
+            n = re.search(r"Router contains (\d+) entries", f.read())
+        compressed[f"{m.group(1)},{m.group(2)}"] = int(n.group(1))
+    out["compressed"] = compressed
+    # SDRAM per core
+    sdram = {}
+    with open(os.path.join(run, "chip_sdram_usage_by_core.rpt")) as f:
+        for line in f:
+            m = re.search(r"core \((\d+),(\d+),(\d+)\) is .*\((\d+) bytes\) for "
+                          r"Placement\(vertex=(\w+)\((\d+):(\d+)\)", line)
+            if m and m.group(5) in labels:
+                sdram[f"{m.group(5)}:{m.group(6)}"] = int(m.group(4))
+    out["sdram"] = sdram
+    # SDRAM regions of every application core (data specification text files)
+    where = {(c["x"], c["y"], c["p"]): f"{c['population']}:{c['start']}" for c in cores}
+    regions = {}
+    for (x, y, p), name in where.items():
+        path = os.path.join(run, "data_spec_text_files", f"dataSpec_{x}_{y}_{p}.txt")
+        with open(path) as f:
+            regions[name] = {m.group(2): int(m.group(1)) for m in re.finditer(
+                r"RESERVE memRegion=\d+ size=(\d+) label='([^']+)'", f.read())}
+    out["regions"] = regions
+    out["report_dir"] = run
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f)
+    os.replace(tmp, out_path)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("sPyNNaker")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

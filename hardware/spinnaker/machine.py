@@ -52,7 +52,7 @@ LINK_ADD_TABLE: tuple[tuple[int, int], ...] = ((1, 0), (1, 1), (0, 1), (-1, 0), 
 LINK_NAMES = ("E", "NE", "N", "W", "SW", "S")
 
 #: The 48 chips of a SpiNN-5 board (8 x 8 grid with cut corners) and their working cores
-#: (SpiNNMachine ``version_5.CHIPS_PER_BOARD``: eleven chips have 17 cores).
+#: (SpiNNMachine ``version_5.CHIPS_PER_BOARD``: eight chips have 17 cores, 856 cores in all).
 SPINN5_CHIPS: dict[tuple[int, int], int] = {
     (0, 0): 18, (0, 1): 18, (0, 2): 18, (0, 3): 18, (1, 0): 18, (1, 1): 17,
     (1, 2): 18, (1, 3): 17, (1, 4): 18, (2, 0): 18, (2, 1): 18, (2, 2): 18,
@@ -135,8 +135,8 @@ class Machine:
     @classmethod
     def spinn5(cls) -> Machine:
         """A SpiNN-5 board: 48 chips on an 8 x 8 grid with cut corners, no wrap-around
-        (one board is not a torus); eleven chips have 17 working cores (864 cores in all,
-        764 application cores)."""
+        (one board is not a torus); eight chips have 17 working cores (856 cores in all,
+        768 application cores; 808 with ``spare_cores=0``)."""
         return cls(8, 8, dict(SPINN5_CHIPS), wrap=False, name="spinn5")
 
     @classmethod

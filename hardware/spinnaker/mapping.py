@@ -353,6 +353,36 @@ def _merge_consecutive(entries: list[RoutingEntry], vertices: list[Vertex],
     return out
 
 
+def _edges(j: int, proj, slices, vertices_by_pop) -> list[Edge]:
+    """The edges of projection ``j``: synapses, longest row and longest delay per (pre core,
+    post core) pair with at least one synapse."""
+    pre_vs, post_vs = vertices_by_pop[proj.pre], vertices_by_pop[proj.post]
+    if proj.n_synapses == 0:
+        return []
+    post_bounds = np.array([slices[v][1] for v in post_vs])
+    pre_bounds = np.array([slices[v][1] for v in pre_vs])
+    n_post = len(post_vs)
+    rows = np.repeat(np.arange(len(proj.indptr) - 1), np.diff(proj.indptr))
+    k = np.searchsorted(post_bounds, proj.indices, side="right") - 1
+    pv = np.searchsorted(pre_bounds, rows, side="right") - 1
+    group = pv.astype(np.int64) * n_post + k
+    cells, per_row = np.unique(rows.astype(np.int64) * n_post + k, return_counts=True)
+    cell_group = np.searchsorted(pre_bounds, cells // n_post, side="right") - 1
+    cell_group = cell_group.astype(np.int64) * n_post + cells % n_post
+    groups, n_syn = np.unique(group, return_counts=True)
+    longest = np.zeros(groups.size, np.int64)
+    np.maximum.at(longest, np.searchsorted(groups, cell_group), per_row)
+    if proj.delays is not None:
+        dmax = np.zeros(groups.size, np.int64)
+        np.maximum.at(dmax, np.searchsorted(groups, group), proj.delays.astype(np.int64))
+    else:
+        dmax = np.full(groups.size, proj.delay, np.int64)
+    return [Edge(proj.name, j, pre_vs[g // n_post], post_vs[g % n_post], proj.synapse, int(n),
+                 int(r), int(d), bool(proj.plasticity))
+            for g, n, r, d in zip(groups.tolist(), n_syn.tolist(), longest.tolist(),
+                                  dmax.tolist(), strict=True)]
+
+
 def map_network(network, machine: Machine | str = "spinn5", *,
                 neurons_per_core: int | dict[str, int] | None = None,
                 key_allocator: str = "flexible", dt: float = 1e-3, seed: int = 0,
@@ -395,25 +425,8 @@ def map_network(network, machine: Machine | str = "spinn5", *,
     places = _place(machine, [s[2] - s[1] for s in slices])
 
     # edges: which pre slices reach which post slices
-    edges: list[Edge] = []
-    for j, proj in enumerate(built.projections):
-        pre_vs, post_vs = vertices_by_pop[proj.pre], vertices_by_pop[proj.post]
-        post_bounds = np.array([slices[v][1] for v in post_vs] + [slices[post_vs[-1]][2]])
-        delays = proj.delays
-        for pv in pre_vs:
-            _, a, b = slices[pv]
-            lo, hi = proj.indptr[a], proj.indptr[b]
-            if hi == lo:
-                continue
-            post = proj.indices[lo:hi]
-            rows = np.repeat(np.arange(a, b), np.diff(proj.indptr[a:b + 1]))
-            which = np.searchsorted(post_bounds, post, side="right") - 1
-            for k in np.unique(which):
-                sel = which == k
-                row_len = int(np.bincount(rows[sel] - a).max())
-                dmax = int(delays[lo:hi][sel].max()) if delays is not None else proj.delay
-                edges.append(Edge(proj.name, j, pv, post_vs[k], proj.synapse, int(sel.sum()),
-                                  row_len, dmax, bool(proj.plasticity)))
+    edges = [e for j, proj in enumerate(built.projections)
+             for e in _edges(j, proj, slices, vertices_by_pop)]
     for e in edges:
         if e.max_row_length > MAX_ROW_LENGTH:
             pre_pop = built.populations[slices[e.pre][0]].name

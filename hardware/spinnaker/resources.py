@@ -190,13 +190,10 @@ class Resources:
         }
 
 
-def _synaptic_blocks(built, post: int, edges, neurons_per_core: list[int]) -> int:
-    """SDRAM sPyNNaker reserves for the synaptic matrices of one core of population ``post``."""
-    longest: dict[int, int] = {}
-    plastic: dict[int, bool] = {}
-    for e in edges:
-        longest[e.proj_index] = max(longest.get(e.proj_index, 0), e.max_row_length)
-        plastic[e.proj_index] = e.plastic
+def _synaptic_blocks(built, post: int, longest: dict, plastic: dict,
+                     neurons_per_core: list[int]) -> int:
+    """SDRAM sPyNNaker reserves for the synaptic matrices of one core of population ``post``
+    (``longest``/``plastic``: longest row and plasticity per projection index)."""
     address = 8
     for j, pr in enumerate(built.projections):
         if pr.post != post or not longest.get(j):
@@ -215,8 +212,12 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
     from hardware.spinnaker.mapping import MappingError
 
     incoming: dict[int, list] = {}
+    proj_longest: dict[int, int] = {}
+    proj_plastic: dict[int, bool] = {}
     for e in edges:
         incoming.setdefault(e.post, []).append(e)
+        proj_longest[e.proj_index] = max(proj_longest.get(e.proj_index, 0), e.max_row_length)
+        proj_plastic[e.proj_index] = e.plastic
     recorded = {pop for _, pop, _ in built.spike_monitors}
     cores = []
     for v in vertices:
@@ -263,8 +264,8 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
                                          for pre in {e.pre for e in ins})
             if any(e.plastic for e in ins):
                 dtcm["stdp_history"] = v.n * (STDP_HISTORY_EVENTS * 6 + 4)
-            sdram["synaptic_matrix"] = _synaptic_blocks(built, v.pop_index, edges,
-                                                        neurons_per_core)
+            sdram["synaptic_matrix"] = _synaptic_blocks(built, v.pop_index, proj_longest,
+                                                        proj_plastic, neurons_per_core)
             pre_pops = {pr.pre for pr in built.projections if pr.post == v.pop_index}
             sdram["master_pop_table"] = (POP_TABLE_HEADER_BYTES + POP_TABLE_ENTRY_BYTES * len(
                 pre_pops) + ADDRESS_LIST_ENTRY_BYTES * sum(

@@ -1,8 +1,15 @@
-"""Network-training algorithms, registered by name.
+"""Network-training algorithms, registered by name, and the benchmark harness.
 
-A rule is a class registered with :func:`register`; third parties can also expose rules in
-the ``synaptica.rules`` entry-point group. Rules so far: ``bptt`` (the surrogate-gradient
-reference). The local rules (forward-forward, counter-current, TESS, SoftHebb) follow.
+This package holds the rules that train layer stacks on a data set (torch, batched): the
+local rules ``ff`` (forward-forward), ``ccl`` (counter-current), ``tess``, ``softhebb`` and
+``tempotron``, and the BPTT reference ``bptt`` (surrogate gradients); their shared pieces
+(:mod:`rules.base`) and the harness that compares them (:mod:`rules.bench`, ``synaptica bench
+rules``). A rule is a class registered with :func:`register`; third parties can also expose
+rules in the ``synaptica.rules`` entry-point group.
+
+The engine-based STDP learners, spiking networks simulated on the engine's backends with
+synaptic plasticity doing the learning (Diehl & Cook, symmetric STDP, the pattern detector),
+live in :mod:`rules.stdp`.
 """
 
 from __future__ import annotations

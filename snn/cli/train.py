@@ -95,9 +95,9 @@ def _learner(module: str, function: str) -> Callable[[argparse.Namespace], dict]
 
 
 _TRAINERS.update({
-    "diehl-cook": _learner("rules.diehl_cook", "train_diehl_cook"),
-    "sym-stdp": _learner("rules.sym_stdp", "train_sym_stdp"),
-    "pattern": _learner("rules.pattern", "train_pattern"),
+    "diehl-cook": _learner("rules.stdp.diehl_cook", "train_diehl_cook"),
+    "sym-stdp": _learner("rules.stdp.sym_stdp", "train_sym_stdp"),
+    "pattern": _learner("rules.stdp.pattern", "train_pattern"),
 })
 
 

@@ -15,13 +15,12 @@ import numpy as np
 from numba import njit
 
 from plasticity import expressions
+from plasticity._shared import epoch_arrays
 from plasticity.homeostasis import SynapticScaling, TargetRateScaling
 from plasticity.modulation import ThreeFactor
 from plasticity.stdp import TraceRule
 from snn.backends import implements
 from snn.backends.numba_plasticity import NumbaPlasticity
-
-RESCALE = 500.0  # largest (k - epoch) dt / tau before the stored traces are rescaled
 
 
 def trace_arrays(side: str, traces: dict, used: list[str], n: int, dt: float) -> dict[str, object]:
@@ -31,15 +30,6 @@ def trace_arrays(side: str, traces: dict, used: list[str], n: int, dt: float) ->
     for name in used:
         out[f"{side}_rate_{name}"] = dt / traces[name].tau
     return out
-
-
-def epoch_arrays(rule: TraceRule, dt: float) -> dict[str, object]:
-    """The epoch step and the number of steps after which traces are rescaled."""
-    c = rule.compiled()
-    taus = [c["pre_traces"][t].tau for t in c["pre_uses"]] + \
-        [c["post_traces"][t].tau for t in c["post_uses"]]
-    renorm = max(1, int(RESCALE * min(taus) / dt)) if taus else 1 << 62
-    return {"epoch": np.zeros(1, np.int64), "renorm": renorm}
 
 
 def factors(rule: TraceRule, key: str) -> str:
@@ -92,12 +82,6 @@ def rule_names(rule: TraceRule) -> dict[str, str]:
     rename.update({name: f"%post_{name}" for name in rule.post_traces()})
     rename.update({name: f"@c_{name}" for name in rule.constants()})
     return rename
-
-
-def used_in(rule: TraceRule, key: str, side: str) -> list[str]:
-    """Traces of ``side`` that the expression ``key`` reads."""
-    c = rule.compiled()
-    return c[f"{key}_{side}"]
 
 
 @implements(TraceRule, "numba")
@@ -267,5 +251,4 @@ if ($k + 1) % @every == 0:
 
 
 __all__ = ["NumbaSynapticScaling", "NumbaTargetRateScaling", "NumbaThreeFactor", "NumbaTraceRule",
-           "epoch_arrays", "factors", "flush_three_factor", "jump_traces", "own", "rescale",
-           "trace_arrays"]
+           "factors", "flush_three_factor", "jump_traces", "own", "rescale", "trace_arrays"]

@@ -11,7 +11,7 @@ import math
 import torch
 
 from plasticity import expressions
-from plasticity._numba import epoch_arrays, used_in
+from plasticity._shared import epoch_arrays, used_in
 from plasticity.homeostasis import SynapticScaling, TargetRateScaling
 from plasticity.modulation import ThreeFactor
 from plasticity.stdp import TraceRule

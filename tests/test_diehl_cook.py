@@ -1,4 +1,4 @@
-"""Diehl & Cook (2015) unsupervised digit classifier (rules/diehl_cook.py)."""
+"""Diehl & Cook (2015) unsupervised digit classifier (rules/stdp/diehl_cook.py)."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The STDP + homeostasis spatial-pattern detector (rules/pattern.py)."""
+"""The STDP + homeostasis spatial-pattern detector (rules/stdp/pattern.py)."""
 
 from __future__ import annotations
 

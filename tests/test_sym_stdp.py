@@ -1,4 +1,4 @@
-"""The symmetric-STDP supervised classifier (rules/sym_stdp.py)."""
+"""The symmetric-STDP supervised classifier (rules/stdp/sym_stdp.py)."""
 
 from __future__ import annotations
 

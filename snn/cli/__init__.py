@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "snn.cli.info",
     "snn.cli.train",
     "snn.cli.bench",
+    "hardware.cli_map",
 )
 
 

@@ -587,13 +587,14 @@ class SpiNNakerTESS:
                 L.b = np.clip(b, S1615_MIN_RAW, S1615_MAX_RAW).astype(np.int64)
 
     # -- the training contract ------------------------------------------------------------------
-    def accumulate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
+    def accumulate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run a batch with learning; every layer's ``G`` is left in the accumulators (read
         them as float gradients with :meth:`gradients`). Returns the loss and the scores."""
         if x.dim() == 3 and (y.dim() != 1 or y.shape[0] != x.shape[1]):
             raise ValueError(f"y must hold one label per sample ({x.shape[1]}), got shape {tuple(y.shape)}")
         self._last_batch = x.shape[1] if x.dim() == 3 else 0
-        return self._run(x, y, True)
+        loss, scores = self._run(x, y, True)
+        return torch.tensor(loss), torch.from_numpy(scores)
 
     def gradients(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """The last :meth:`accumulate`'s updates per layer, ``(weight, bias)`` as float32 in the
@@ -604,7 +605,7 @@ class SpiNNakerTESS:
         """Accumulate a batch's local updates on the cores, then one update per layer."""
         loss, scores = self.accumulate(x, y)
         self._apply(self._lr, x.shape[1])
-        return torch.tensor(loss), torch.from_numpy(scores)
+        return loss, scores
 
     def fit(self, train: Dataset, test: Dataset | None = None, epochs: int = 1,
             progress: bool = False) -> list[EpochRecord]:

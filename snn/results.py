@@ -142,6 +142,9 @@ class Results:
     spikes: dict[str, SpikeRecord] = field(default_factory=dict)
     states: dict[str, StateRecord] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    #: What the backend reports about the run beyond recordings (the SpiNNaker target: its
+    #: counters per core and router, resources, load and energy); empty for numba and torch.
+    provenance: dict = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

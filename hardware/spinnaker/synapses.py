@@ -1,0 +1,126 @@
+"""Synaptic matrices as the SpiNNaker target stores them: 16-bit weights, synapse types and
+the per-type ring-buffer left shift (``shared/design/spinnaker.md`` §2, §8.2).
+
+sPyNNaker carries the sign of a weight in the synapse type: excitatory inputs add to
+``I_exc``, inhibitory ones are stored positive and subtracted. A projection of ours may mix
+signs on one port (the engine adds the weight to the port's variable), so each synapse goes
+to the excitatory type when its weight is >= 0 and to the inhibitory type otherwise, exactly
+as :mod:`hardware.pynn` splits projections by sign; the two are the same wherever both
+ports share ``tau_syn``.
+
+:func:`ring_buffer_shifts` follows sPyNNaker's ``get_ring_buffer_shifts``: per synapse type,
+with constant delays the bound is the worst case, the sum over incoming projections of
+``max(1, spikes per tick) * w_max * fan-in`` (fan-in: the most synapses of that projection
+onto one neuron; ``w_max`` of a plastic projection is its rule's upper bound); with any
+variable delay a Poisson estimate ``mean + 5 SD`` at 30 Hz
+(sources: their highest rate) clipped between the biggest weight and the worst case. The
+shift is :func:`~hardware.spinnaker.fixed.weight_shift` of the bound. A user fixes the bound
+with ``max_expected_summed_weight`` (sPyNNaker's answer to its issue #434).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from hardware.spinnaker import fixed
+
+EXC, INH = 0, 1
+TYPES = ("exc", "inh")
+
+
+def synapse_types(weights: np.ndarray) -> np.ndarray:
+    """Synapse type of each synapse: 0 (excitatory) for ``w >= 0``, 1 (inhibitory) otherwise."""
+    return (np.asarray(weights) < 0).astype(np.uint8)
+
+
+def _spikes_per_tick(model, dt: float) -> float:
+    rate = fixed.SPIKES_PER_SECOND
+    if hasattr(model, "rate") and model.is_source:
+        rate = float(np.max(model.rate)) if np.size(model.rate) else 0.0
+    return max(1.0, rate * dt), rate
+
+
+def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
+                       max_expected_summed_weight=None) -> tuple[int, int]:
+    """The left shift ``(r_exc, r_inh)`` of population index ``post`` of ``built``.
+
+    Args:
+        scale: on-core input units per unit of our weight, per post neuron.
+        max_expected_summed_weight: ``None`` (sPyNNaker's rule), a number (both types) or a
+            dict ``{"exc": x, "inh": y}``: the largest sum one ring-buffer slot must hold, in
+            our weight unit (V for LIF).
+    """
+    total = [0.0, 0.0]
+    biggest = [0.0, 0.0]
+    variable = [False, False]
+    stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # sum of weights, synapses, rate * synapses
+    for proj in built.projections:
+        if proj.post != post or proj.n_synapses == 0:
+            continue
+        w = np.abs(proj.synapse_weights().astype(np.float64)) * scale[proj.indices]
+        types = synapse_types(proj.synapse_weights())
+        spt, rate = _spikes_per_tick(built.populations[proj.pre].model, dt)
+        for t in (EXC, INH):
+            sel = types == t
+            if not sel.any():
+                continue
+            fan_in = int(np.bincount(proj.indices[sel]).max())
+            w_max = float(w[sel].max())
+            for mech in proj.plasticity:  # plastic: the rule's upper bound (sPyNNaker's choice)
+                bound = getattr(mech, "w_max", None)
+                if bound is not None and np.isfinite(bound):
+                    w_max = max(w_max, float(bound) * float(scale[proj.indices[sel]].max()))
+            total[t] += spt * w_max * fan_in
+            biggest[t] = max(biggest[t], w_max)
+            stats[t][0] += float(w[sel].sum())
+            stats[t][1] += fan_in
+            stats[t][2] += rate * fan_in
+            d = proj.delays
+            if d is not None and np.any(d[sel] != d[sel][0]):
+                variable[t] = True
+    override = _override(max_expected_summed_weight, scale)
+    shifts = []
+    for t in (EXC, INH):
+        if override[t] is not None:
+            bound = override[t]
+        elif variable[t]:
+            n_in = stats[t][1]
+            mean_w = stats[t][0] / max(1.0, _n_synapses(built, post, t))
+            rate = stats[t][2] / n_in if n_in else 0.0
+            bound = min(fixed.poisson_upper_bound(mean_w, n_in, rate, dt), total[t])
+            bound = max(bound, biggest[t])
+        else:
+            bound = max(total[t], biggest[t])
+        shifts.append(fixed.weight_shift(bound))
+    return shifts[0], shifts[1]
+
+
+def _n_synapses(built, post: int, t: int) -> int:
+    return sum(int(np.sum(synapse_types(p.synapse_weights()) == t))
+               for p in built.projections if p.post == post)
+
+
+def _override(value, scale: np.ndarray) -> list:
+    if value is None:
+        return [None, None]
+    top = float(np.max(scale)) if scale.size else 1.0
+    if isinstance(value, dict):
+        unknown = set(value) - set(TYPES)
+        if unknown:
+            raise ValueError(f"max_expected_summed_weight has unknown keys {sorted(unknown)}; use "
+                             "'exc' and 'inh'")
+        return [None if value.get(k) is None else _positive(value[k]) * top for k in TYPES]
+    return [_positive(value) * top] * 2
+
+
+def _positive(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"max_expected_summed_weight must be a finite number > 0 (our weight "
+                         f"unit, V for LIF), got {value!r}")
+    return float(value)
+
+
+__all__ = ["EXC", "INH", "TYPES", "ring_buffer_shifts", "synapse_types"]

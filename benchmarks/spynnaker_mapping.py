@@ -55,6 +55,12 @@ def cuba4k():
     return cuba_network(4000)
 
 
+def cuba64k():
+    from snn.bench.cuba import cuba_network
+
+    return cuba_network(64000)
+
+
 def ffrec1k():
     from snn import LIF, FixedProbability, Network, PoissonSource
 
@@ -67,7 +73,7 @@ def ffrec1k():
     return net
 
 
-NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k}
+NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "cuba64k": cuba64k}
 
 
 def _scalar(value) -> float:
@@ -268,7 +274,8 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k"], choices=list(NETWORKS),
+                    help="networks to compare (cuba64k: 5.1M synapses, sPyNNaker takes minutes)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="spynnaker_mapping.json")
     ap.add_argument("--python", default=os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON",

@@ -142,7 +142,8 @@ def cmd_map(a: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     s = report["summary"]
-    print(f"{a.network} on {s['machine']}: {s['cores']} cores on {s['chips']} chips; router "
+    print(f"{a.network} on {s['machine']}: {s['cores']} cores on {s['chips']} "
+          f"chip{'s' if s['chips'] != 1 else ''}; router "
           f"entries {s['router_entries_before']} -> {s['router_entries_after']} after compression "
           f"(ratio {s['compression_ratio']:.2f}, most on one chip {s['max_entries_per_chip_after']}"
           " of 1023)")

@@ -1,6 +1,7 @@
 """Mapping onto the SpiNNaker machine: slices, keys, routes, tables, compression, limits,
 resources, the ``synaptica map`` command, and (opt-in) sPyNNaker's own mapping."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -283,11 +284,13 @@ def test_map_command_json_and_plot(tmp_path):
     assert bad.returncode == 1 and "cuba" in bad.stderr
 
 
-SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON")
+SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON") or (
+    sys.executable if importlib.util.find_spec("spynnaker") else None)
 
 
-@pytest.mark.skipif(not SPYNNAKER, reason="set SYNAPTICA_SPYNNAKER_PYTHON to an interpreter "
-                    "with spynnaker and pyNN 0.13.0 (e.g. /work/venvs/spynnaker/bin/python)")
+@pytest.mark.skipif(not SPYNNAKER, reason="needs sPyNNaker: pip install synaptica[spinnaker], or "
+                    "set SYNAPTICA_SPYNNAKER_PYTHON to an interpreter with spynnaker and "
+                    "pyNN 0.13.0 (e.g. /work/venvs/spynnaker/bin/python)")
 @pytest.mark.parametrize("network", ["ffrec1k", pytest.param("cuba4k", marks=pytest.mark.slow)])
 def test_mapping_equals_spynnakers_own(network, tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -1,0 +1,122 @@
+"""On-chip STDP (sPyNNaker's deferred pair rule, shared/design/spinnaker.md §5, §8.11) against
+hand-computed numbers."""
+
+import math
+
+import pytest
+
+from plasticity import PairSTDP, TripletSTDP
+from snn import IF, Network, SpikeSource
+
+PEV = "Number of plastic pre-synaptic events"
+
+
+def _pairing_net(pre_steps, teacher_steps, rule, w0=0.005):
+    """Pre -> IF post (plastic, delay 1) and a teacher that makes the post fire one tick after
+    each teacher spike (2 V onto a 1 V threshold)."""
+    net = Network()
+    pre = net.population(1, SpikeSource(spike_steps=[pre_steps]), name="pre")
+    teach = net.population(1, SpikeSource(spike_steps=[teacher_steps]), name="teach")
+    post = net.population(1, IF(v_thresh=1.0, reset="value"), name="post")
+    net.connect(teach, post, weight=2.0)
+    net.connect(pre, post, weight=w0, plasticity=rule, name="plastic")
+    net.spike_monitor(post)
+    return net
+
+
+def _lut(k, tau=20.0):
+    return math.floor(2048 * math.exp(-k / tau)) if k < 154 else 0
+
+
+def test_one_pairing_potentiates_and_depresses_by_the_hand_computed_amount():
+    rule = PairSTDP(a_plus=0.002, a_minus=0.001, w_min=0.0, w_max=0.01)
+    sim = _pairing_net([10, 40], [14], rule).build(dt=1e-3, backend="spinnaker",
+                                                    machine="spinn3", seed=1)
+    # exc bound: teacher 2000 mV + plastic w_max 10 mV -> r = 11; 5 mV -> w16 = 80
+    assert sim.weight_shifts("post") == (11, 0)
+    res = sim.run(0.03)
+    assert res["post_spikes"].steps.tolist() == [15]
+    assert sim.weights("plastic")[0] == 0.005            # deferred: no pre spike since the post
+    res = sim.run(0.02)
+    # at t = 40: post at 15 (+1 dendritic delay) - last pre 10 = 6: LUT[6] = 1517,
+    # w = 80 << 11 = 163840 + (65536 * 1517 >> 11 = 48544) = 212384;
+    # depression: 40 - 16 = 24: LUT[24] = 616, 32768 * 616 >> 11 = 9856 -> 202528 >> 11 = 98
+    assert _lut(6) == 1517 and _lut(24) == 616
+    assert sim.weights("plastic")[0] == pytest.approx(98 / 16 * 1e-3, abs=1e-15)
+    assert res.provenance["cores"][-1][PEV] == 1
+
+
+def _c_window(post_times, pre_prev, pre_now, d, w, a_plus, a_minus, w_max, shift,
+              history=16):
+    """sPyNNaker's deferred update of one synapse in plain ints: the last ``history - 1``
+    post events survive; potentiation per event in the window, then depression."""
+    o, traces = 0, []
+    last = 0
+    for t in post_times:
+        o = (o * _lut(t - last) >> 11) + 2048
+        traces.append(o)
+        last = t
+    kept = list(zip(post_times, traces, strict=True))[-(history - 1):]
+    w = w << shift
+    for t, _tr in kept:
+        if pre_prev - d < t <= pre_now - d and t + d - pre_prev > 0:
+            w = min(w + (a_plus * (2048 * _lut(t + d - pre_prev) >> 11) >> 11), w_max)
+    t, tr = kept[-1]
+    if pre_now - (t + d) > 0:
+        w = max(w - (a_minus * (tr * _lut(pre_now - (t + d)) >> 11) >> 11), 0)
+    return w >> shift
+
+
+def test_post_history_keeps_15_events():
+    rule = PairSTDP(a_plus=0.0002, a_minus=0.0001, w_min=0.0, w_max=0.05)
+    teacher = list(range(12, 52, 2))                       # post fires at 13, 15, ..., 51
+    sim = _pairing_net([10, 60], teacher, rule).build(dt=1e-3, backend="spinnaker",
+                                                       machine="spinn3", seed=1)
+    r = sim.weight_shifts("post")[0]
+    assert r == 12                                        # 2000 + 50 mV
+    res = sim.run(0.07)
+    posts = res["post_spikes"].steps.tolist()
+    assert posts == [t + 1 for t in teacher]
+    w0 = round(5.0 * 2 ** (15 - r))
+    args = (10, 60, 1, w0, round(0.2 * 32768), round(0.1 * 32768), round(50 * 32768), r)
+    expect15 = _c_window(posts, *args)
+    expect20 = _c_window(posts, *args, history=len(posts) + 1)
+    assert expect15 != expect20                           # the test can tell them apart
+    assert sim.weights("plastic")[0] * 1e3 * 2 ** (15 - r) == pytest.approx(expect15)
+
+
+def test_multiplicative_dependence_scales_with_the_distance_to_the_bounds():
+    rule = PairSTDP(a_plus=0.1, a_minus=0.05, w_min=0.0, w_max=0.01,
+                    weight_dependence="multiplicative")
+    sim = _pairing_net([10, 40], [14], rule).build(dt=1e-3, backend="spinnaker",
+                                                    machine="spinn3", seed=1)
+    sim.run(0.05)
+    w, w_max = 80 << 11, round(10 * 32768)
+    a_p, a_m = round(0.1 * 32768), round(0.05 * 32768)
+    w += ((w_max - w) * a_p >> 15) * 1517 >> 11           # (w_max - w) A+ x LUT[6]
+    w -= ((w - 0) * a_m >> 15) * 616 >> 11                # (w - w_min) A- x LUT[24]
+    assert sim.weights("plastic")[0] == pytest.approx((w >> 11) / 16 * 1e-3, abs=1e-15)
+    assert (w >> 11) != 80
+
+
+def test_lut_zero_beyond_the_table_and_no_pairing_without_post_spikes():
+    rule = PairSTDP(a_plus=0.002, a_minus=0.001, w_min=0.0, w_max=0.01)
+    # post at 15, next pre 200 ticks later: depression LUT index 184 > 153 -> 0, potentiation
+    # index 6 as before
+    sim = _pairing_net([10, 200], [14], rule).build(dt=1e-3, backend="spinnaker",
+                                                     machine="spinn3", seed=1)
+    sim.run(0.21)
+    assert sim.weights("plastic")[0] == pytest.approx(((80 << 11) + 48544 >> 11) / 16 * 1e-3)
+    sim = _pairing_net([10, 40], [], rule).build(dt=1e-3, backend="spinnaker",
+                                                  machine="spinn3", seed=1)
+    sim.run(0.05)
+    assert sim.weights("plastic")[0] == 0.005
+
+
+def test_unsupported_mechanisms_are_refused_with_the_supported_list():
+    net = _pairing_net([10], [14], TripletSTDP())
+    with pytest.raises(ValueError, match="supported: PairSTDP"):
+        net.build(dt=1e-3, backend="spinnaker", machine="spinn3")
+    net = _pairing_net([10], [14], PairSTDP(interaction="nearest"))
+    with pytest.raises(ValueError, match="interaction='all'"):
+        net.build(dt=1e-3, backend="spinnaker", machine="spinn3")

@@ -15,7 +15,8 @@ run by the sPyNNaker interpreter) and compares:
   (ours: order-aware pair merging; sPyNNaker: its ``PairCompressor``);
 - ring-buffer left shifts per synapse type (the rule of ``shared/design/spinnaker.md`` §2
   for constant delays, computed here from the built synapses: sum over projections of
-  spikes per tick x largest weight x largest fan-in, r = ceil(log2), +1 on exact powers of 2);
+  spikes per tick x largest weight x largest fan-in, r = ceil(log2), +1 on exact powers of 2;
+  and those the ``spinnaker`` backend chose, ``sim.weight_shifts``);
 - SDRAM per core (ours counts synaptic rows, the master population table and neuron
   parameters; sPyNNaker's figure also holds system, provenance, recording and
   on-chip-generator regions, so only the ratio is reported).
@@ -220,6 +221,9 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
     like_fig = _figures(like)
     shifts_ours = {p.name: ring_buffer_shifts(built, i) for i, p in enumerate(built.populations)
                    if not p.model.is_source}
+    emulator = NETWORKS[name]().build(dt=DT, backend="spinnaker", seed=seed)
+    shifts_backend = {p.name: list(emulator.weight_shifts(p.name)) for p in built.populations
+                      if not p.model.is_source}
     regions = {}
     for core in like.resources.cores:
         key = f"{core.population}:{like.vertices[core.vertex].start}"
@@ -264,6 +268,7 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
         },
         "ring_buffer_shifts": {
             "ours": shifts_ours, "spynnaker": spy["shifts"], "equal": shifts_ours == spy["shifts"],
+            "backend": shifts_backend, "backend_equal": shifts_backend == spy["shifts"],
             "ours_with_poisson_quantile": {
                 p.name: ring_buffer_shifts(built, i, poisson_ppf=True)
                 for i, p in enumerate(built.populations) if not p.model.is_source}},

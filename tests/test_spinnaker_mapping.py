@@ -305,4 +305,5 @@ def test_mapping_equals_spynnakers_own(network, tmp_path):
     assert r["router_entries"]["before_equal_per_chip"]
     assert r["router_entries"]["after_equal_per_chip"]
     assert r["ring_buffer_shifts"]["equal"]
+    assert r["ring_buffer_shifts"]["backend_equal"]
     assert all(r["sdram_regions"]["equal_per_core"].values())

@@ -1,0 +1,85 @@
+"""Spike-train classes of the meta-neuron experiment (Markov statistics against their
+definition), the LIF layer with learnable intrinsics against a hand-stepped LIF, and SNN-LZC on
+the Markov classes, which differ in temporal structure only."""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rules.lzc import IntrinsicLIFLinear, markov_trains, spike_train_task  # noqa: E402
+from snn.analysis import LZCDecision, lempel_ziv_complexity  # noqa: E402
+
+
+def test_markov_trains_have_the_stationary_rate_and_burst_probability():
+    rng = np.random.default_rng(0)
+    x = markov_trains(rng, (50,), 4000, rate_per_bin=0.05, burst=0.5)
+    assert x.mean() == pytest.approx(0.05, rel=0.05)
+    after_spike = x[1:][x[:-1] == 1]
+    assert after_spike.mean() == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(ValueError, match="rate_per_bin"):
+        markov_trains(rng, (2,), 10, rate_per_bin=1.5, burst=0.5)
+    with pytest.raises(ValueError, match="burst"):
+        markov_trains(rng, (2,), 10, rate_per_bin=0.1, burst=1.0)
+
+
+def test_markov_with_burst_equal_to_rate_is_bernoulli():
+    """Its Lempel-Ziv complexity then approaches the Bernoulli entropy H(p)."""
+    p = 0.2
+    x = markov_trains(np.random.default_rng(1), (), 100_000, rate_per_bin=p, burst=p)
+    entropy = -p * math.log2(p) - (1 - p) * math.log2(1 - p)  # 0.722 bits
+    assert lempel_ziv_complexity(x) == pytest.approx(entropy, abs=0.05)
+
+
+def test_task_classes_shapes_and_seeds():
+    x, y = spike_train_task("markov", 40, n_in=6, steps=300, seed=2)
+    assert x.shape == (300, 40, 6) and x.dtype == np.uint8 and np.bincount(y).tolist() == [20, 20]
+    # same rate, class 1 burstier: lower complexity
+    assert x[:, y == 0].mean() == pytest.approx(x[:, y == 1].mean(), rel=0.15)
+    c = lempel_ziv_complexity(x.transpose(1, 2, 0)).mean(1)
+    assert c[y == 1].mean() < c[y == 0].mean() - 0.02
+    again, _ = spike_train_task("markov", 40, n_in=6, steps=300, seed=2)
+    other, _ = spike_train_task("markov", 40, n_in=6, steps=300, seed=2, part=1)
+    assert np.array_equal(x, again) and not np.array_equal(x, other)
+    xp, yp = spike_train_task("poisson", 400, n_in=8, steps=300, seed=0)
+    r0, r1 = xp[:, yp == 0].mean((0, 1)), xp[:, yp == 1].mean((0, 1))
+    assert r0.sum() == pytest.approx(r1.sum(), rel=0.05)  # a permutation: same total rate
+    assert np.abs(r0 - r1).max() > 0.004  # different profiles
+    with pytest.raises(ValueError, match="kind"):
+        spike_train_task("gamma", 10)
+
+
+def test_intrinsic_lif_matches_a_hand_stepped_lif():
+    layer = IntrinsicLIFLinear(2, 1, beta=0.8, v_thresh=1.0, learn=False)
+    with torch.no_grad():
+        layer.fc.weight.copy_(torch.tensor([[0.6, 0.3]]))
+    x = torch.tensor([[1, 0], [1, 1], [0, 0], [1, 0]], dtype=torch.float32)[:, None, :]
+    v, expected = 0.0, []
+    for inp in (0.6, 0.9, 0.0, 0.6):
+        v = 0.8 * v + inp
+        s = float(v > 1.0)
+        v -= s
+        expected.append(s)
+    assert layer(x)[:, 0, 0].tolist() == expected == [0.0, 1.0, 0.0, 0.0]
+    beta, theta = layer.intrinsics()
+    assert float(beta) == pytest.approx(0.8) and float(theta) == pytest.approx(1.0)
+    assert not layer.rho.requires_grad and not layer.phi.requires_grad
+
+
+def test_learned_intrinsics_get_gradients():
+    layer = IntrinsicLIFLinear(4, 3, learn=True)
+    x = (torch.rand(20, 5, 4, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with torch.no_grad():
+        layer.fc.weight.fill_(0.5)
+    layer(x).sum().backward()
+    assert layer.rho.grad.abs().sum() > 0 and layer.phi.grad.abs().sum() > 0
+    assert (layer.phi.grad < 0).all()  # a higher threshold means fewer spikes
+
+
+def test_snn_lzc_on_markov_inputs_beats_chance():
+    xtr, ytr = spike_train_task("markov", 200, seed=0)
+    xte, yte = spike_train_task("markov", 200, seed=0, part=1)
+    rule = LZCDecision().fit(xtr.transpose(1, 2, 0), ytr)
+    assert rule.score(xte.transpose(1, 2, 0), yte) > 0.8  # chance 0.5

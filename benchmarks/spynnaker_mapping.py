@@ -17,9 +17,9 @@ run by the sPyNNaker interpreter) and compares:
   for constant delays, computed here from the built synapses: sum over projections of
   spikes per tick x largest weight x largest fan-in, r = ceil(log2), +1 on exact powers of 2;
   and those the ``spinnaker`` backend chose, ``sim.weight_shifts``);
-- SDRAM per core (ours counts synaptic rows, the master population table and neuron
-  parameters; sPyNNaker's figure also holds system, provenance, recording and
-  on-chip-generator regions, so only the ratio is reported).
+- SDRAM per core, region by region (the data specifications' reserved sizes);
+- wall time: our ``map_network`` against the whole sPyNNaker process (start-up, mapping,
+  data specification and reports on the virtual board), as a ratio.
 
 Weights: our LIF weights are volts added to ``R·I``; sPyNNaker's IF_curr_exp takes nA, so
 ``w_nA = |w_V| / R`` with ``R = tau_m / cm`` and cm = 1 nF (PyNN's default), inhibitory
@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,14 +196,18 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         npz, out = os.path.join(tmp, "net.npz"), os.path.join(tmp, "out.json")
         export_npz(built, npz)
+        t0 = time.perf_counter()
         proc = subprocess.run([python, str(RUNNER), npz, out], capture_output=True, text=True,
                               timeout=1800)
         if proc.returncode != 0:
             raise RuntimeError("sPyNNaker run failed:\n" + "\n".join(
                 (proc.stderr or proc.stdout).strip().splitlines()[-8:]))
         spy = json.loads(Path(out).read_text())
+        spy_s = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     ours = map_network(built, Machine.spinn5())
+    ours_s = time.perf_counter() - t0
     # the same machine as sPyNNaker sees it: every core but the monitor, system cores taken
     like = map_network(built, Machine.spinn5().with_spare_cores(0).with_failed(
         cores=[tuple(c) for c in spy["system_cores"]]))
@@ -273,6 +278,8 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
                 p.name: ring_buffer_shifts(built, i, poisson_ppf=True)
                 for i, p in enumerate(built.populations) if not p.model.is_source}},
         "sdram_regions": {"equal_per_core": equal_regions, "per_core": regions},
+        "wall_s": {"ours_map_network": ours_s, "spynnaker_process": spy_s,
+                   "ratio_spynnaker_over_ours": spy_s / ours_s},
         "report_dir": spy["report_dir"],
     }
 
@@ -305,7 +312,8 @@ def main(argv=None) -> dict:
               f"ours on the default machine {re_['ours_default_machine']['total_before']} -> "
               f"{re_['ours_default_machine']['total_after']}; SDRAM regions equal on "
               f"{sum(r['sdram_regions']['equal_per_core'].values())}/"
-              f"{len(r['sdram_regions']['equal_per_core'])} cores")
+              f"{len(r['sdram_regions']['equal_per_core'])} cores; wall "
+              f"{r['wall_s']['ours_map_network']:.2f} s vs {r['wall_s']['spynnaker_process']:.1f} s")
     return results
 
 

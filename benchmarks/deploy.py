@@ -102,6 +102,82 @@ def _synapses(path: Path) -> int:
     return int(sum(arrays[p["pre"]].size for p in meta["projections"]))
 
 
+def _bptt_digits(checkpoint: str, arch: str, seed: int):
+    """The trained BPTT network of ``checkpoint``, its test set's encoded spikes (steps,
+    samples, inputs; the encoder seeded as BPTT.evaluate seeds it) and labels."""
+    import torch
+
+    from rules.bptt import BPTT
+    from snn.cli.common import load_split
+
+    sizes = [int(s) for s in arch.split("-")]
+    rule = BPTT.build(sizes, readout="lif")
+    rule.load(checkpoint)
+    _, test = load_split("digits", None, seed)
+    x, y = rule._inputs(test)
+    gen = torch.Generator().manual_seed(rule.config.seed + 7)
+    spikes = rule._encode(x, gen)
+    return rule, spikes, y.numpy()
+
+
+def run_loihi(checkpoint: str, arch: str, seed: int, python: str, workdir: Path) -> dict:
+    """Digits accuracy of a BPTT network three ways: float (our layers), our model of
+    Loihi's fixed point, lava-nc's fixed-point models; and per-sample agreement."""
+    import numpy as np
+    import torch
+
+    from hardware.targets import loihi
+
+    rule, spikes, labels = _bptt_digits(checkpoint, arch, seed)
+    with torch.no_grad():
+        float_counts = rule.net(spikes).sum(0).numpy()
+    layers = loihi.quantize(rule.net)
+    net_path = loihi.write_netx(layers, workdir / "digits_netx.h5")
+    steps, samples = spikes.shape[0], spikes.shape[1]
+    depth = len(layers)
+    interval = steps + depth + 1
+    stream = np.zeros((samples * interval + depth, spikes.shape[2]), dtype=bool)
+    for k in range(samples):
+        stream[k * interval:k * interval + steps] = spikes[:, k].numpy() > 0
+    t0 = time.perf_counter()
+    ours = loihi.simulate(layers, stream, interval)
+    ours_s = time.perf_counter() - t0
+    np.savez(workdir / "inputs.npz", spikes=stream, reset_interval=interval)
+    script = Path(loihi.__file__).with_name("lava_run.py")
+    t0 = time.perf_counter()
+    proc = subprocess.run([python, str(script), str(net_path), str(workdir / "inputs.npz"),
+                           str(workdir / "outputs.npz")], capture_output=True, text=True)
+    lava_s = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"lava-nc failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    with np.load(workdir / "outputs.npz") as fh:
+        theirs = fh["spikes"]
+
+    def counts(raster):
+        rows = np.arange(1, samples * interval + 1)
+        return np.add.reduceat(raster[1:samples * interval + 1].astype(np.int64),
+                               rows[::interval] - 1, axis=0)
+
+    preds = {"float": float_counts.argmax(1), "fixed_point_ours": counts(ours).argmax(1),
+             "lava_nc_fixed_pt": counts(theirs).argmax(1)}
+    names = list(preds)
+    return {
+        "target": "loihi2 (lava-dl netx, lava-nc 0.10.0 fixed_pt)", "samples": samples,
+        "steps": steps, "checkpoint": str(checkpoint),
+        "accuracy": {k: float(np.mean(v == labels)) for k, v in preds.items()},
+        "agreement": {f"{a}|{b}": float(np.mean(preds[a] == preds[b]))
+                      for i, a in enumerate(names) for b in names[i + 1:]},
+        "identical_output_spikes_ours_vs_lava": bool(np.array_equal(ours, theirs)),
+        "output_spikes": {"ours": int(ours.sum()), "lava": int(theirs.sum())},
+        "layers": [{"shape": list(layer.weight.shape), "weight_range":
+                    [int(layer.weight.min()), int(layer.weight.max())],
+                    "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
+                    "vThMant": layer.v_th_mant, "iDecay": layer.i_decay,
+                    "vDecay": layer.v_decay, "scale": layer.scale} for layer in layers],
+        "wall_s": {"fixed_point_ours": ours_s, "lava_nc": lava_s},
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="target", required=True)
@@ -112,11 +188,22 @@ def main(argv: list[str] | None = None) -> dict:
     sp.add_argument("--python", default="/work/venvs/spynnaker/bin/python",
                     help="interpreter of the sPyNNaker environment")
     sp.add_argument("--keep", default=None, help="keep the export and reports in this folder")
+    lo = sub.add_parser("loihi", help="BPTT digits net: float, our Loihi model, lava-nc")
+    lo.add_argument("--checkpoint", required=True,
+                    help="from `synaptica train bptt --readout lif` (digits)")
+    lo.add_argument("--arch", default="64-128-10")
+    lo.add_argument("--seed", type=int, default=0, help="the training run's split seed")
+    lo.add_argument("--python", default="/work/venvs/lava/bin/python",
+                    help="interpreter with lava-nc 0.10.0 and lava-dl (Python 3.10)")
+    lo.add_argument("--keep", default=None, help="keep the netx file and spikes in this folder")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="synaptica-deploy-") as tmp:
         workdir = Path(a.keep) if a.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        out = run_spynnaker(a.neurons, a.duration, a.seed, a.python, workdir)
+        if a.target == "spynnaker":
+            out = run_spynnaker(a.neurons, a.duration, a.seed, a.python, workdir)
+        else:
+            out = run_loihi(a.checkpoint, a.arch, a.seed, a.python, workdir)
     print(json.dumps(out, indent=1))
     return out
 

@@ -1,4 +1,5 @@
-"""CLI: ``synaptica export pynn NET -o DIR`` and ``synaptica run-nest SCRIPT --threads N``.
+"""CLI: ``synaptica run-nest SCRIPT --threads N`` and ``synaptica export pynn NET -o DIR``
+(registered by :mod:`hardware.cli_export`).
 
 ``NET`` names an engine network: ``cuba`` or ``cuba:N`` (the CUBA benchmark with N neurons),
 or ``file.py`` / ``file.py:name`` where ``name`` (default ``network``) is a
@@ -95,8 +96,8 @@ def add_export_pynn(export_sub) -> None:
     p.set_defaults(func=cmd_export_pynn)
 
 
-def add_run_nest(sub) -> None:
-    """Register ``run-nest`` under the top-level subparsers."""
+def add_parser(sub) -> None:
+    """Register ``run-nest`` under the top-level subparsers (see :mod:`snn.cli`)."""
     p = sub.add_parser(
         "run-nest", help="run an exported PyNN network on NEST (threads, MPI processes)",
         description="Run DIR/run.py written by `synaptica export pynn` on NEST with --threads "

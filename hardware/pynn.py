@@ -208,9 +208,8 @@ def _projection(i: int, proj: BuiltProjection, pops: list[_Pop], built_pops, arr
     d_nest = np.maximum(d_nest, 1)
     if post_pop.kind == "current":
         scale = post_pop.scale[post] * 1e3  # V -> mV -> nA
-        receptor = np.where(w >= 0, "excitatory", "inhibitory")
-        declared = "excitatory" if proj.synapse == "exc" else "inhibitory"
-        moved = receptor != declared
+        inhibitory = w < 0
+        moved = inhibitory != (proj.synapse == "inh")
         if np.any(moved & (post_pop.tau_e[post] != post_pop.tau_i[post])):
             raise ValueError(
                 f"{where}: weights of the wrong sign for synapse={proj.synapse!r} (NEST routes a "
@@ -218,7 +217,7 @@ def _projection(i: int, proj: BuiltProjection, pops: list[_Pop], built_pops, arr
                 "non-negative weights on 'exc' and non-positive ones on 'inh'")
     elif post_pop.kind == "conductance":
         scale = post_pop.scale[post]
-        receptor = np.full(post.size, "excitatory" if proj.synapse == "exc" else "inhibitory")
+        inhibitory = np.full(post.size, proj.synapse == "inh")
     else:
         raise ValueError(f"{where}: targets a spike source")
     synapse = {"type": "static"}
@@ -231,7 +230,7 @@ def _projection(i: int, proj: BuiltProjection, pops: list[_Pop], built_pops, arr
                         if post_pop.kind == "current" else float(scale[0]))
     specs = []
     for part in ("excitatory", "inhibitory"):
-        sel = receptor == part
+        sel = inhibitory if part == "inhibitory" else ~inhibitory
         if not np.any(sel):
             continue
         key = f"proj{i}_{part[:3]}"

@@ -2,12 +2,13 @@
 against our engine spike for spike (skipped where PyNN or NEST is missing)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hardware import pynn_script
-from hardware.pynn import EARLY_MS, export_pynn, run_on, to_pynn
+from hardware.pynn import EARLY_MS, export_pynn, read_spikes, run_on, to_pynn
 from snn import (
     IF,
     LIF,
@@ -218,7 +219,7 @@ def test_processes_need_mpirun(nest_pynn, monkeypatch):
 
 
 def test_exported_script_runs_standalone(nest_pynn, tmp_path):
-    from hardware.pynn import read_spikes, run_script
+    from hardware.pynn import run_script
 
     net = random_network(6)
     script = export_pynn(net, tmp_path / "net", duration=0.05, dt=DT, seed=6)
@@ -230,3 +231,29 @@ def test_exported_script_runs_standalone(nest_pynn, tmp_path):
     assert json.loads(str(spikes["meta"]))["run_s"] > 0
     theirs = read_spikes(meta, spikes, DT)["spikes"]
     assert _pairs(theirs) == _pairs(net.run(0.05, dt=DT, seed=6)["spikes"])
+
+
+def test_cli_export_pynn_then_run_nest(nest_pynn, tmp_path, capsys):
+    from snn.cli import main
+
+    net_file = tmp_path / "mynet.py"
+    net_file.write_text(
+        "from tests.test_pynn import random_network\n"
+        "def build():\n    return random_network(8)\n")
+    assert main(["export", "pynn", f"{net_file}:build", "-o", str(tmp_path / "out"),
+                 "--duration", "0.05", "--seed", "8"]) == 0
+    assert main(["run-nest", str(tmp_path / "out"), "--threads", "2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["threads"] == 2 and Path(info["spikes_file"]).is_file()
+    meta, _ = pynn_script.load(str(tmp_path / "out" / "network.npz"))
+    with np.load(info["spikes_file"]) as fh:
+        theirs = read_spikes(meta, {k: fh[k] for k in fh.files}, DT)["spikes"]
+    assert _pairs(theirs) == _pairs(random_network(8).run(0.05, dt=DT, seed=8)["spikes"])
+
+
+def test_cli_export_pynn_refuses_one_step_delays(tmp_path, capsys):
+    from snn.cli import main
+
+    assert main(["export", "pynn", "cuba:100", "-o", str(tmp_path / "c")]) == 1
+    assert "--inexact" in capsys.readouterr().err
+    assert main(["export", "pynn", "nonsense", "-o", str(tmp_path / "c")]) == 1

@@ -1,0 +1,71 @@
+"""CLI: ``synaptica export FORMAT ...``, a network out of Synaptica.
+
+Each format registers its own subcommand: ``pynn`` (:mod:`hardware.cli_nest`) and the chip
+target ``loihi`` (:mod:`hardware.targets.loihi`) here; ``nir`` (:mod:`hardware.nir`) is
+added by its owner with one more ``add_*`` call in :func:`add_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def load_bptt(checkpoint: str, beta: float = 0.9, readout: str = "lif"):
+    """The network of a ``synaptica train bptt`` checkpoint (layer sizes read from it)."""
+    from rules.base import read_rule_checkpoint
+    from rules.bptt import BPTT
+
+    arrays, _ = read_rule_checkpoint(checkpoint, "bptt")
+    shapes = [arrays[k].shape for k in sorted(arrays) if k.startswith("model/")
+              and k.endswith(".weight")]
+    if not shapes or any(len(s) != 2 for s in shapes):
+        raise ValueError(f"{checkpoint!r} does not hold a fully connected BPTT network")
+    sizes = [shapes[0][1]] + [s[0] for s in shapes]
+    rule = BPTT.build(sizes, beta=beta, readout=readout)
+    rule.load(checkpoint)
+    return rule
+
+
+def cmd_export_loihi(a: argparse.Namespace) -> int:
+    from hardware.targets import loihi
+
+    rule = load_bptt(a.checkpoint, a.beta, a.readout)
+    layers = loihi.quantize(rule.net)
+    path = loihi.write_netx(layers, a.out)
+    info = {"netx": str(path), "layers": [
+        {"shape": list(layer.weight.shape), "vThMant": layer.v_th_mant, "iDecay": layer.i_decay,
+         "vDecay": layer.v_decay, "scale": layer.scale} for layer in layers]}
+    if a.json:
+        print(json.dumps(info))
+    else:
+        print(f"wrote {path} (lava-dl netx; run it with lava-nc, see docs/deploy.md)")
+        for i, layer in enumerate(info["layers"]):
+            print(f"  layer {i}: {layer['shape'][1]} -> {layer['shape'][0]}, vThMant "
+                  f"{layer['vThMant']}, vDecay {layer['vDecay']}, scale {layer['scale']:.4g}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``export`` and its formats under the top-level subparsers (see :mod:`snn.cli`)."""
+    from hardware.cli_nest import add_export_pynn
+
+    export = sub.add_parser("export", help="export a network: pynn, nir, loihi",
+                            description="Write a network in another tool's format.")
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    add_export_pynn(formats)
+    from hardware.nir.cli import add_export_nir
+
+    add_export_nir(formats)
+    lo = formats.add_parser(
+        "loihi", help="a BPTT-trained net as a Loihi 2 netx file (lava-dl)",
+        description="Quantise a network trained by `synaptica train bptt --readout lif` to "
+                    "Loihi 2's integers (8-bit weights, 12-bit decays, threshold mantissa) and "
+                    "write it as a lava-dl netx HDF5 file.")
+    lo.add_argument("checkpoint", metavar="CHECKPOINT", help="the .h5 checkpoint of the run")
+    lo.add_argument("-o", "--out", required=True, help="netx file to write (.h5)")
+    lo.add_argument("--beta", type=float, default=0.9, help="the run's --beta (default 0.9)")
+    lo.add_argument("--readout", choices=["lif"], default="lif",
+                    help="Loihi needs a spiking read-out (train with --readout lif)")
+    lo.add_argument("--json", action="store_true", help="print one JSON object")
+    lo.set_defaults(func=cmd_export_loihi)

@@ -1,7 +1,8 @@
 """Our SpiNNaker mapping beside sPyNNaker's own, on the same networks.
 
-For CUBA 4k (4000 IF_curr_exp, 80/20, p = 0.02) and a 1,000-neuron feed-forward +
-recurrent net (100 Poisson sources at 10 Hz -> 1000 LIF, p = 0.1, and 1000 -> 1000, p = 0.1)
+For CUBA 4k (4000 IF_curr_exp, 80/20, p = 0.02), a 1,000-neuron feed-forward + recurrent net
+(100 Poisson sources at 10 Hz -> 1000 LIF, p = 0.1, and 1000 -> 1000, p = 0.1) and a plastic
+net (1000 Poisson sources -> 100 LIF, all-to-all, additive pair STDP; ``stdp1k``)
 this builds the network once (seed 1, dt 1 ms), maps it with
 ``hardware.spinnaker.map_network(..., "spinn5")``, hands the *same synapses* to sPyNNaker
 (``FromListConnector``) on a virtual SpiNN-5 board (``benchmarks/spynnaker_virtual_board.py``,
@@ -75,7 +76,22 @@ def ffrec1k():
     return net
 
 
-NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "cuba64k": cuba64k}
+def stdp1k():
+    import plasticity
+    from snn import LIF, AllToAll, Network, PoissonSource
+
+    net = Network()
+    src = net.population(1000, PoissonSource(rate=10.0), name="src")
+    pop = net.population(100, LIF(tau_m=20e-3, tau_ref=1e-3), name="P")
+    w = 0.2e-3
+    net.connect(src, pop, AllToAll(), weight=w, synapse="exc", name="plastic",
+                plasticity=plasticity.PairSTDP(a_plus=0.01 * w, a_minus=0.0105 * w, w_min=0.0,
+                                               w_max=2 * w))
+    net.spike_monitor(pop, name="spikes")
+    return net
+
+
+NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "stdp1k": stdp1k, "cuba64k": cuba64k}
 
 
 def _scalar(value) -> float:
@@ -121,8 +137,15 @@ def export_npz(built, path: str) -> None:
         arrays[f"post{j}"] = pr.indices
         arrays[f"w{j}"] = weight_to_na(pr.synapse_weights(), post_model)
         arrays[f"d{j}"] = d * DT * 1e3
-        projs.append({"name": pr.name, "pre": pr.pre, "post": pr.post,
-                      "receptor": "excitatory" if pr.synapse == "exc" else "inhibitory"})
+        entry = {"name": pr.name, "pre": pr.pre, "post": pr.post,
+                 "receptor": "excitatory" if pr.synapse == "exc" else "inhibitory"}
+        if pr.plasticity:
+            (rule,) = pr.plasticity
+            w_max = float(weight_to_na(rule.w_max, post_model))
+            entry["stdp"] = {"tau_plus": rule.tau_plus * 1e3, "tau_minus": rule.tau_minus * 1e3,
+                             "A_plus": rule.a_plus / rule.w_max, "A_minus": rule.a_minus / rule.w_max,
+                             "w_min": float(weight_to_na(rule.w_min, post_model)), "w_max": w_max}
+        projs.append(entry)
     meta = {"dt_ms": DT * 1e3, "run_ms": 10.0, "populations": pops, "projections": projs}
     np.savez(path, meta=json.dumps(meta), **arrays)
 
@@ -157,6 +180,8 @@ def ring_buffer_shifts(built, post: int, poisson_ppf: bool = False) -> list[int]
                              "the constant-delay bound")
         s = 0 if pr.synapse == "exc" else 1
         w = weight_to_na(pr.synapse_weights(), model)
+        if pr.plasticity:  # sPyNNaker: the largest weight the weight dependence allows
+            w = np.append(w, [weight_to_na(abs(r.w_max), model) for r in pr.plasticity])
         fan_in = int(np.bincount(pr.indices, minlength=built.populations[post].n).max())
         pre_model = built.populations[pr.pre].model
         totals[s] += spikes_per_tick(pre_model, poisson_ppf) * float(w.max()) * fan_in
@@ -174,6 +199,7 @@ REGIONS = {  # sPyNNaker's region label -> ours
     "neuron_params": "neuron_params", "initial_values": "initial_values",
     "Neuron Core Params": "neuron_core_params", "neuron recording": "recording_setup",
     "SynapseParams": "synapse_params", "bit_field region": "bit_field",
+    "synapseDynamicsParams": "stdp_params",
 }
 FIXED_LABELS = ("System", "Provenance", "profilerRegion", "Recording", "CurrentSourceParams",
                 "neuron_builder", "ConnectorBuilderRegion")
@@ -286,7 +312,8 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k"], choices=list(NETWORKS),
+    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k", "stdp1k"],
+                    choices=list(NETWORKS),
                     help="networks to compare (cuba64k: 5.1M synapses, sPyNNaker takes minutes)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="spynnaker_mapping.json")

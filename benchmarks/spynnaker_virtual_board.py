@@ -66,8 +66,18 @@ def main(npz_path: str, out_path: str) -> None:
     for j, pr in enumerate(meta["projections"]):
         conn = np.column_stack([data[f"pre{j}"], data[f"post{j}"], data[f"w{j}"],
                                 data[f"d{j}"]]).astype(float)
+        if "stdp" in pr:
+            st = pr["stdp"]
+            synapse = sim.STDPMechanism(
+                timing_dependence=sim.SpikePairRule(tau_plus=st["tau_plus"],
+                                                    tau_minus=st["tau_minus"],
+                                                    A_plus=st["A_plus"], A_minus=st["A_minus"]),
+                weight_dependence=sim.AdditiveWeightDependence(w_min=st["w_min"],
+                                                               w_max=st["w_max"]))
+        else:
+            synapse = sim.StaticSynapse()
         sim.Projection(pops[pr["pre"]], pops[pr["post"]], sim.FromListConnector(conn),
-                       sim.StaticSynapse(), receptor_type=pr["receptor"], label=pr["name"])
+                       synapse, receptor_type=pr["receptor"], label=pr["name"])
     sim.run(meta["run_ms"])
     shifts = {p.label: [int(s) for s in p._vertex.get_ring_buffer_shifts()]
               for p, m in zip(pops, meta["populations"], strict=True) if m["kind"] != "poisson"}

@@ -241,6 +241,16 @@ def test_resources_per_core_hand_computed():
     longer.connect(r, r, FixedProbability(0.1), weight=1e-4, delay=100)
     (c100,) = map_network(longer, "spinn5").resources.cores
     assert c100.delay_slots == 32 and c100.needs_delay_extension
+    # pair STDP onto the core: 4 B + two LUTs of 154 entries (tau 20 ms, dt 1 ms) + 16 B a type
+    import plasticity
+
+    stdp = Network()
+    s_src = stdp.population(50, PoissonSource(rate=5.0), name="S")
+    s_out = stdp.population(10, LIF(), name="O")
+    stdp.connect(s_src, s_out, FixedProbability(0.5), weight=1e-4,
+                 plasticity=plasticity.PairSTDP(w_min=0.0, w_max=2e-4))
+    c_stdp = map_network(stdp, "spinn5", dt=1e-3).resources.cores[1]
+    assert c_stdp.sdram["stdp_params"] == 4 + 2 * (4 + 154 * 2) + 2 * 16
     d = m.resources.to_dict()
     assert d["cores_used"] == 1 and d["router_entries_after_compression"] == 1
     json.dumps(d)
@@ -291,7 +301,8 @@ SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON") or (
 @pytest.mark.skipif(not SPYNNAKER, reason="needs sPyNNaker: pip install synaptica[spinnaker], or "
                     "set SYNAPTICA_SPYNNAKER_PYTHON to an interpreter with spynnaker and "
                     "pyNN 0.13.0 (e.g. /work/venvs/spynnaker/bin/python)")
-@pytest.mark.parametrize("network", ["ffrec1k", pytest.param("cuba4k", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("network", ["ffrec1k", pytest.param("cuba4k", marks=pytest.mark.slow),
+                                     pytest.param("stdp1k", marks=pytest.mark.slow)])
 def test_mapping_equals_spynnakers_own(network, tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

@@ -18,6 +18,9 @@ checked against its data specifications on a virtual board, ``benchmarks/spynnak
                          neuron; ``synapse_params`` 28 B + 4 B (a shift) per synapse type;
     ``bit_field``        8 B + per source population one bit per neuron (whole words) + 32 B
                          (the two constants fitted to sPyNNaker's sizes for 1 and 2 sources);
+    ``stdp_params``      with an incoming pair-STDP projection: 4 B + per exponential
+                         lookup table (tau_plus, tau_minus) 4 B + 2 B an entry + 16 B per
+                         synapse type (additive or multiplicative weight dependence);
     ``fixed_regions``    system, provenance, profiler, recording header, current source and
                          on-chip generator regions (:data:`FIXED_REGION_BYTES` + 4 B per
                          source population);
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hardware.spinnaker.fixed import stdp_lut
 from hardware.spinnaker.machine import DTCM_BYTES, SDRAM_USABLE_BYTES
 
 #: Bits of a ring-buffer index (delay | synapse type | neuron), ``MAX_RING_BUFFER_BITS``.
@@ -277,6 +281,12 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
             sdram["bit_field"] = 8 + sum(4 * ((built.populations[q].n + 31) // 32) + 32
                                          for q in pre_pops)
             sdram["fixed_regions"] = FIXED_REGION_BYTES + 4 * len(pre_pops)
+            rules = [r for pr in built.projections if pr.post == v.pop_index
+                     for r in pr.plasticity if hasattr(r, "tau_plus")]
+            if rules:
+                sdram["stdp_params"] = 4 + 16 * n_types + sum(
+                    4 + 2 * len(stdp_lut(tau, built.dt))
+                    for tau in (rules[0].tau_plus, rules[0].tau_minus))
         core = CoreResources(v.index, pop.name, v.x, v.y, v.p, v.n, sdram, dtcm, slots,
                              max_delay, extension)
         if core.dtcm_bytes > DTCM_BYTES:

@@ -396,14 +396,13 @@ def run_on(network: Network, simulator: str = "nest", *, duration: float,
     if importlib.util.find_spec("pyNN") is None:
         raise ModuleNotFoundError("run_on needs PyNN and NEST: pip install 'synaptica[peers]'")
     meta, arrays = to_pynn(network, duration, dt, seed, exact)
-    with tempfile.TemporaryDirectory(prefix="synaptica-pynn-") as tmp:
-        folder = Path(tmp)
-        _atomic_savez(folder / "network.npz", {"meta": np.array(json.dumps(meta)), **arrays})
-        if processes == 1:
-            out = pynn_script.run(str(folder / "network.npz"), simulator, threads,
-                                  connect=connect)
-            info = out.pop("meta")
-        else:
+    if processes == 1:
+        out = pynn_script.run_loaded(meta, arrays, simulator, threads, connect=connect)
+        info = out.pop("meta")
+    else:
+        with tempfile.TemporaryDirectory(prefix="synaptica-pynn-") as tmp:
+            folder = Path(tmp)
+            _atomic_savez(folder / "network.npz", {"meta": np.array(json.dumps(meta)), **arrays})
             shutil.copyfile(pynn_script.__file__, folder / "run.py")
             info = run_script(folder / "run.py", folder / "spikes.npz", threads, processes,
                               simulator, timeout=timeout, connect=connect)

@@ -32,6 +32,8 @@ import numpy as np
 
 FORMAT = "synaptica-pynn"
 VERSION = 1
+CONNECT_CHUNK = 1 << 20
+"""Synapses per ``nest.Connect`` call on the direct path."""
 
 
 def load(path: str) -> tuple[dict, dict]:
@@ -84,13 +86,15 @@ def _connect_nest(pops: dict, proj: dict, arrays: dict) -> None:
     pre_ids = np.asarray(pops[proj["source"]].node_collection.tolist())
     target = pops[proj["target"]]
     post_ids = np.asarray(target.node_collection.tolist())
-    weight = arrays[proj["weight"]] * 1000.0  # nA -> pA, uS -> nS
-    if proj["receptor"] == "inhibitory" and target.celltype.conductance_based:
-        weight = -weight  # NEST routes a conductance to its inhibitory port by the sign
-    nest.Connect(pre_ids[arrays[proj["pre"]]], post_ids[arrays[proj["post"]]],
-                 {"rule": "one_to_one"},
-                 {"synapse_model": "static_synapse", "weight": weight,
-                  "delay": arrays[proj["delay"]]})
+    sign = -1.0 if proj["receptor"] == "inhibitory" and target.celltype.conductance_based \
+        else 1.0  # NEST routes a conductance to its inhibitory port by the sign
+    pre, post = arrays[proj["pre"]], arrays[proj["post"]]
+    for a in range(0, pre.size, CONNECT_CHUNK):  # bounds NEST's temporary copies
+        b = a + CONNECT_CHUNK
+        nest.Connect(pre_ids[pre[a:b]], post_ids[post[a:b]], {"rule": "one_to_one"},
+                     {"synapse_model": "static_synapse",
+                      "weight": arrays[proj["weight"]][a:b] * (1000.0 * sign),  # nA -> pA
+                      "delay": arrays[proj["delay"]][a:b]})
 
 
 def build(sim, meta: dict, arrays: dict, connect: str = "pynn") -> tuple[dict, list]:
@@ -156,11 +160,19 @@ def run(data_path: str, simulator: str = "nest", threads: int = 1,
     ``connect`` is ``"pynn"`` (PyNN projections, any simulator) or ``"nest"`` (static
     projections through one ``nest.Connect`` each; the default on NEST).
     """
+    t0 = time.perf_counter()
+    meta, arrays = load(data_path)
+    return run_loaded(meta, arrays, simulator, threads, duration, out, record, connect, t0)
+
+
+def run_loaded(meta: dict, arrays: dict, simulator: str = "nest", threads: int = 1,
+               duration: float | None = None, out: str | None = None, record: bool = True,
+               connect: str | None = None, t0: float | None = None) -> dict:
+    """:func:`run` on an exported network already in memory (``meta``, ``arrays``)."""
+    t0 = time.perf_counter() if t0 is None else t0
     connect = connect or ("nest" if simulator == "nest" else "pynn")
     if connect not in ("pynn", "nest") or (connect == "nest" and simulator != "nest"):
         raise ValueError(f"connect={connect!r}: use 'pynn', or 'nest' with simulator='nest'")
-    t0 = time.perf_counter()
-    meta, arrays = load(data_path)
     sim = importlib.import_module(f"pyNN.{simulator}")
     extra = {}
     if simulator == "nest":

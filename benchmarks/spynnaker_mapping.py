@@ -214,7 +214,9 @@ def _figures(mapping) -> dict:
             "total_before": sum(before.values()), "total_after": sum(after.values())}
 
 
-def compare(name: str, python: str, seed: int = 1) -> dict:
+def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -> dict:
+    """Map network ``name`` here and in sPyNNaker (interpreter ``python``) and compare; keep
+    sPyNNaker's reports under ``reports`` (default: removed)."""
     from hardware.spinnaker import map_network
     from hardware.spinnaker.machine import Machine
 
@@ -223,8 +225,9 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
         npz, out = os.path.join(tmp, "net.npz"), os.path.join(tmp, "out.json")
         export_npz(built, npz)
         t0 = time.perf_counter()
-        proc = subprocess.run([python, str(RUNNER), npz, out], capture_output=True, text=True,
-                              timeout=1800)
+        work = os.path.join(reports, name) if reports else tmp
+        proc = subprocess.run([python, str(RUNNER), npz, out, work], capture_output=True,
+                              text=True, timeout=3600)
         if proc.returncode != 0:
             raise RuntimeError("sPyNNaker run failed:\n" + "\n".join(
                 (proc.stderr or proc.stdout).strip().splitlines()[-8:]))
@@ -306,7 +309,7 @@ def compare(name: str, python: str, seed: int = 1) -> dict:
         "sdram_regions": {"equal_per_core": equal_regions, "per_core": regions},
         "wall_s": {"ours_map_network": ours_s, "spynnaker_process": spy_s,
                    "ratio_spynnaker_over_ours": spy_s / ours_s},
-        "report_dir": spy["report_dir"],
+        "report_dir": spy["report_dir"] if reports else None,
     }
 
 
@@ -317,11 +320,13 @@ def main(argv=None) -> dict:
                     help="networks to compare (cuba64k: 5.1M synapses, sPyNNaker takes minutes)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="spynnaker_mapping.json")
+    ap.add_argument("--reports", metavar="DIR", help="keep sPyNNaker's reports under DIR")
     ap.add_argument("--python", default=os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON",
                                                        DEFAULT_PYTHON),
                     help="interpreter with spynnaker and pyNN 0.13.0 installed")
     args = ap.parse_args(argv)
-    results = {name: compare(name, args.python, args.seed) for name in args.networks}
+    results = {name: compare(name, args.python, args.seed, args.reports)
+               for name in args.networks}
     tmp = args.out + ".tmp"
     Path(tmp).write_text(json.dumps(results, indent=1, default=list))
     os.replace(tmp, args.out)

@@ -5,7 +5,7 @@ venv; it does not import synaptica). ``benchmarks/spynnaker_mapping.py`` writes 
 as an ``.npz`` (populations and every synapse), calls this script and compares the output
 with ``hardware.spinnaker.map_network``.
 
-    python spynnaker_virtual_board.py NETWORK.npz OUT.json
+    python spynnaker_virtual_board.py NETWORK.npz OUT.json [WORKDIR]
 
 The network is rebuilt with ``FromListConnector`` (the very synapses of our build), time
 step 1 ms, and run for 10 ms with ``virtual_board = True``, ``mode = Debug`` and
@@ -42,8 +42,12 @@ router_table_compress_as_far_as_possible = True
 """
 
 
-def main(npz_path: str, out_path: str) -> None:
-    work = tempfile.mkdtemp(prefix="spynnaker_vb_")
+def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
+    """Map the network of ``npz_path`` and write the figures to ``out_path``; sPyNNaker's
+    reports stay under ``workdir`` (default: a new temporary directory)."""
+    if workdir:
+        os.makedirs(workdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="spynnaker_vb_", dir=workdir)
     os.environ["HOME"] = work
     with open(os.path.join(work, ".spynnaker.cfg"), "w") as f:
         f.write(CFG)
@@ -157,4 +161,4 @@ def _version() -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

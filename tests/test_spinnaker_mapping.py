@@ -86,6 +86,8 @@ def test_poisson_sources_take_500_per_core_and_overrides():
         [64] * 4 + [44]
     with pytest.raises(ValueError, match="neurons_per_core"):
         map_network(net, "spinn5", neurons_per_core=0)
+    with pytest.raises(ValueError, match="not populations"):
+        map_network(net, "spinn5", neurons_per_core={"Q": 10})
 
 
 def test_every_key_reaches_exactly_its_targets_across_chips():
@@ -157,6 +159,11 @@ def test_failed_cores_and_chips_are_avoided():
     assert not {v.chip for v in m.vertices} & {(1, 0), (1, 1)}
     assert not set(m.tables) & {(1, 0), (1, 1)}
     all_keys_reach_their_targets(m, colours=(0,))
+    # a column of failed chips cuts a 4 x 1 line in two: the far chip cannot be reached
+    cut = Machine.board(4, 1).with_failed(chips=[(1, 0)])
+    with pytest.raises(MappingError, match="cannot be reached") as err:
+        map_network(ff_rec(2000, p=0.05), cut, seed=2, neurons_per_core=64)
+    assert err.value.limit == "routing"
 
 
 def test_row_longer_than_256_synapses_fails():

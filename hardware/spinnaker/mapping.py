@@ -79,7 +79,8 @@ KEY_BITS = 32
 class MappingError(ValueError):
     """A network does not fit the machine. ``limit`` names the limit: ``"row_length"``,
     ``"ring_buffer"``, ``"dtcm"``, ``"sdram"``, ``"delay"``, ``"router_entries"``,
-    ``"machine_size"`` or ``"key_space"``; the message says how to fix it."""
+    ``"machine_size"``, ``"key_space"`` or ``"routing"`` (a target chip unreachable over
+    working links); the message says how to fix it."""
 
     def __init__(self, limit: str, message: str) -> None:
         super().__init__(message)
@@ -413,6 +414,11 @@ def map_network(network, machine: Machine | str = "spinn5", *,
     # 1. slices
     slices: list[tuple[int, int, int]] = []        # (pop index, start, stop)
     vertices_by_pop: dict[int, list[int]] = {}
+    if isinstance(neurons_per_core, dict):
+        unknown = sorted(set(neurons_per_core) - {p.name for p in built.populations})
+        if unknown:
+            raise ValueError(f"neurons_per_core names {unknown}, not populations of the network; "
+                             f"populations: {[p.name for p in built.populations]}")
     npc = []
     for i, pop in enumerate(built.populations):
         n = _neurons_per_core(pop, neurons_per_core)
@@ -456,7 +462,11 @@ def map_network(network, machine: Machine | str = "spinn5", *,
     for e in edges:
         post = vertices[e.post]
         targets.setdefault(e.pre, {}).setdefault(post.chip, set()).add(post.p)
-    trees = {v: build_tree(machine, vertices[v].chip, t) for v, t in sorted(targets.items())}
+    try:
+        trees = {v: build_tree(machine, vertices[v].chip, t) for v, t in sorted(targets.items())}
+    except ValueError as err:
+        raise MappingError("routing", f"{err}; the failed chips cut the machine apart: mark "
+                           "fewer chips failed or use a machine without the cut") from None
     raw, transit = tables_from_trees(trees, {v: (vertices[v].key, vertices[v].mask)
                                              for v in trees})
     tables = {chip: tuple(_merge_consecutive(entries, vertices, vertices_by_pop))
@@ -470,7 +480,8 @@ def map_network(network, machine: Machine | str = "spinn5", *,
         if len(t) > ROUTER_ENTRIES:
             raise MappingError(
                 "router_entries",
-                f"chip {chip} needs {len(t)} router entries after compression, more than the "
+                f"chip {chip} needs {len(t)} router entries "
+                f"{'after' if compress else 'without'} compression, more than the "
                 f"{ROUTER_ENTRIES} a SpiNNaker 1 router holds; use more neurons_per_core (fewer "
                 "sources), fewer populations or a machine with more chips to spread the cores")
     resources.set_router_entries({c: len(t) for c, t in raw.items()},

@@ -20,6 +20,7 @@ $(VENV)/.runtime: pyproject.toml | $(PY)
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) -e ".[dev,peers]"
+	$(PIP) --no-deps "norse==1.1.0"  # its torchvision would pull a CUDA torch (docs/nir.md)
 	touch $@
 
 install: $(VENV)/.runtime

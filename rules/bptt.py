@@ -68,6 +68,7 @@ class BPTT:
     config: BPTTConfig = field(default_factory=BPTTConfig)
     device: str = "cpu"
     history: list[EpochRecord] = field(default_factory=list)
+    architecture: dict | None = None  # mlp() arguments when built by build(); saved with the weights
 
     def __post_init__(self) -> None:
         if not isinstance(self.net, Sequential):
@@ -97,7 +98,9 @@ class BPTT:
 
             net = relu_mlp(sizes)
             encoder, steps = "direct", 1
-        return cls(net, BPTTConfig(steps=steps, encoder=encoder, seed=seed, **options), device=device)
+        architecture = {"sizes": [int(s) for s in sizes], **net_options} if spiking else None
+        return cls(net, BPTTConfig(steps=steps, encoder=encoder, seed=seed, **options), device=device,
+                   architecture=architecture)
 
     # -- data -------------------------------------------------------------------------------
     def _inputs(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,7 +183,7 @@ class BPTT:
         arrays = module_arrays(self.net)
         opt = self.optimizer.state_dict()
         arrays.update(optimizer_arrays(opt))
-        meta = {"rule": "bptt", "config": asdict(self.config),
+        meta = {"rule": "bptt", "config": asdict(self.config), "architecture": self.architecture,
                 "param_groups": opt["param_groups"],
                 "history": [asdict(r) for r in self.history]}
         return save_checkpoint(path, arrays, meta)

@@ -1,0 +1,88 @@
+"""CLI: ``synaptica export nir MODEL -o net.nir`` (registered by :mod:`hardware.cli_export`).
+
+``MODEL`` is a checkpoint written by ``synaptica train bptt ... --out DIR`` (``DIR/bptt_<data>.h5``)
+or an engine network spec as ``synaptica export pynn`` takes it (``file.py[:name]``, ``cuba[:N]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def load_bptt_network(path: str | Path, neuron: str | None = None, beta: float | None = None,
+                      readout: str | None = None):
+    """The trained :class:`snn.layers.Sequential` of a BPTT checkpoint and a list of notes
+    (assumptions made for checkpoints that predate the recorded architecture)."""
+    import re
+
+    from rules.base import read_rule_checkpoint, restore_module
+    from rules.bptt import mlp
+
+    arrays, meta = read_rule_checkpoint(path, "bptt")
+    notes = []
+    arch = dict(meta.get("architecture") or {})
+    if not arch:
+        layers = sorted(int(m.group(1)) for k in arrays if (m := re.fullmatch(r"model/(\d+)\.weight", k)))
+        if not layers:
+            raise ValueError(f"{str(path)!r} holds no layer weights (model/<i>.weight)")
+        shapes = [arrays[f"model/{i}.weight"].shape for i in layers]
+        if any(len(s) != 2 for s in shapes):
+            raise ValueError(f"{str(path)!r} is not a fully connected BPTT network; export it in "
+                             "Python with hardware.nir.to_nir(rule.net, input_shape=...)")
+        arch = {"sizes": [shapes[0][1]] + [s[0] for s in shapes]}
+        notes.append("the checkpoint does not record its architecture (written before it did): "
+                     "assumed train bptt's defaults unless --neuron/--beta/--readout say otherwise")
+    for key, value in (("neuron", neuron), ("beta", beta), ("readout", readout)):
+        if value is not None:
+            arch[key] = value
+    net = mlp(**arch)
+    restore_module(net, arrays, path)
+    return net, notes
+
+
+def cmd_export_nir(a: argparse.Namespace) -> int:
+    from hardware.nir import write_nir
+
+    options = {"dt": a.dt, "accept": tuple(a.accept)}
+    if a.model.endswith((".h5", ".hdf5")):
+        net, notes = load_bptt_network(a.model, a.neuron, a.beta, a.readout)
+        if a.input_shape:
+            options["input_shape"] = tuple(a.input_shape)
+    else:
+        from hardware.cli_nest import load_network
+
+        net, notes = load_network(a.model), []
+        options["seed"] = a.seed
+    for note in notes:
+        print(f"synaptica: note: {note}")
+    path = write_nir(net, a.out, **options)
+    print(f"wrote {path}; import it with hardware.nir.from_nir(path, dt={a.dt:g}), "
+          f"snntorch.import_nir.import_from_nir or norse.torch.from_nir(graph, dt={a.dt:g})")
+    return 0
+
+
+def add_export_nir(formats) -> None:
+    """Register ``nir`` under the ``export`` command's subparsers."""
+    p = formats.add_parser(
+        "nir", help="a NIR graph (snnTorch, Norse, Sinabs, Lava-DL, SpiNNaker2, ...)",
+        description="Write MODEL as a NIR file (nir.write): Euler-equivalent parameters at --dt, our "
+                    "dt, reset mode and units in the metadata (docs/nir.md).")
+    p.add_argument("model", metavar="MODEL",
+                   help="a BPTT checkpoint (.h5, from `synaptica train bptt`) or an engine network "
+                        "(file.py[:name], cuba[:N])")
+    p.add_argument("-o", "--out", required=True, help="the NIR file to write")
+    p.add_argument("--dt", type=float, default=1e-4,
+                   help="step (s) at which an importer's Euler step reproduces ours (default 1e-4, "
+                        "snnTorch's; for engine networks also the simulation step)")
+    p.add_argument("--accept", action="append", default=[], choices=["subtract", "refractory"],
+                   help="allow an approximation NIR forces: subtract (reset by subtraction written as "
+                        "reset to v_reset), refractory (refractory periods dropped); repeatable")
+    p.add_argument("--input-shape", type=int, nargs="+", default=None,
+                   help="one step's input shape without batch (needed if the net starts with Conv2d)")
+    p.add_argument("--neuron", default=None, help="BPTT checkpoints without a recorded architecture: "
+                                                  "hidden neuron (default lif)")
+    p.add_argument("--beta", type=float, default=None, help="... their beta (default 0.9)")
+    p.add_argument("--readout", default=None, choices=["li", "lif"], help="... their read-out (default li)")
+    p.add_argument("--seed", type=int, default=0, help="engine networks: seed of the connectivity")
+    p.set_defaults(func=cmd_export_nir)

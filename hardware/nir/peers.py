@@ -1,0 +1,163 @@
+"""Running NIR graphs and snnTorch networks in the peer libraries, for round-trip checks.
+
+Each runner takes inputs of shape ``(T, batch, ...)`` (one step's input without batch is
+what the graph's ``Input`` node declares) and returns the output spikes ``(T, batch, ...)``.
+The imported peer modules are stepped one sample at a time, because the NIR ``Flatten``
+(``start_dim = 0`` counts without batch) becomes ``torch.nn.Flatten(0)`` in both importers,
+which would fold the batch axis into the features. Needs ``snntorch``, ``norse``, ``nir``
+and ``nirtorch`` (the ``peers`` extra plus norse, see ``docs/nir.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+
+import numpy as np
+import torch
+
+WEIGHT_GAIN = 4.0
+"""Factor on torch's default initialisation in :func:`snntorch_network` (active outputs)."""
+
+
+def _quiet():
+    """snnTorch's importer prints its weight-scaling notes; Norse logs r warnings."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    logging.disable(logging.WARNING)
+    stack.callback(logging.disable, logging.NOTSET)
+    return stack
+
+
+def _step_graph_module(module, x: torch.Tensor) -> torch.Tensor:
+    """Step a nirtorch graph module (``out, state = module(x_t, state)``) sample by sample."""
+    from snntorch import utils
+
+    outputs = []
+    with torch.no_grad():
+        for b in range(x.shape[1]):
+            utils.reset(module)  # snnTorch neurons keep hidden state in the module
+            state, steps = None, []
+            for t in range(x.shape[0]):
+                out, state = module(x[t, b], state)
+                steps.append(out)
+            outputs.append(torch.stack(steps))
+    return torch.stack(outputs, 1)
+
+
+def run_snntorch_import(graph, x: torch.Tensor) -> torch.Tensor:
+    """``graph`` imported by ``snntorch.import_nir.import_from_nir`` (dt fixed at 1e-4 s) and
+    run on ``x``."""
+    from snntorch.import_nir import import_from_nir
+
+    with _quiet():
+        module = import_from_nir(graph)
+        return _step_graph_module(module, x)
+
+
+def run_norse_import(graph, x: torch.Tensor, dt: float, reset: str = "value") -> torch.Tensor:
+    """``graph`` imported by ``norse.torch.from_nir(graph, dt=dt)`` and run on ``x``;
+    ``reset="subtract"`` passes Norse's ``reset_subtract`` (its default resets to the value)."""
+    import norse.torch as norse
+    from norse.torch.functional.reset import reset_subtract, reset_value
+
+    method = {"value": reset_value, "subtract": reset_subtract}[reset]
+    with _quiet():
+        module = norse.from_nir(graph, dt=dt, reset_method=method, ignore_warnings=True)
+        return _step_graph_module(module, x)
+
+
+def run_snntorch(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A native snnTorch ``nn.Sequential`` with ``init_hidden=True`` neurons (none marked
+    ``output``) run on ``x`` ``(T, batch, ...)``, batched."""
+    from snntorch import utils
+
+    with torch.no_grad():
+        utils.reset(net)
+        return torch.stack([net(x[t]) for t in range(x.shape[0])])
+
+
+def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """``(samples, entries)``: the fraction of samples (axis 1) whose output spike trains are
+    identical, and the fraction of all output entries (step, sample, neuron) that are equal."""
+    a = np.asarray(a) != 0
+    b = np.asarray(b).reshape(a.shape) != 0
+    same = a == b
+    per_sample = same.reshape(a.shape[0], a.shape[1], -1).all(axis=(0, 2))
+    return float(per_sample.mean()), float(same.mean())
+
+
+def snntorch_network(kind: str, seed: int = 0, reset: str = "zero", reset_delay: bool = False):
+    """A small snnTorch network of ``kind`` ``"ff"`` (20-16-5 ``Leaky``), ``"conv"`` (1x9x9 ->
+    ``Conv2d`` 4x3x3 stride 2 -> ``Leaky`` -> ``Flatten`` -> 5 ``Leaky``) or ``"recurrent"``
+    (20 -> 16 ``RLeaky`` -> 5 ``Leaky``), with per-neuron beta and threshold tensors (snnTorch
+    1.0.0's exporter needs them with nir 1.0.8, snnTorch #410), and its input shape.
+    ``reset``/``reset_delay`` are snnTorch's; the defaults are what NIR can carry."""
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+
+    def leaky(shape, beta):
+        return snn.Leaky(beta=torch.full(shape, beta), threshold=torch.ones(shape), init_hidden=True,
+                         reset_mechanism=reset, reset_delay=reset_delay)
+
+    if kind == "ff":
+        layers = [torch.nn.Linear(20, 16), leaky((16,), 0.9), torch.nn.Linear(16, 5), leaky((5,), 0.8)]
+        shape = (20,)
+    elif kind == "conv":
+        layers = [torch.nn.Conv2d(1, 4, 3, stride=2), leaky((4, 4, 4), 0.9), torch.nn.Flatten(1),
+                  torch.nn.Linear(64, 5), leaky((5,), 0.8)]
+        shape = (1, 9, 9)
+    elif kind == "recurrent":
+        rec = snn.RLeaky(beta=torch.full((16,), 0.9), threshold=torch.ones(16), linear_features=16,
+                         init_hidden=True, reset_mechanism=reset, reset_delay=reset_delay)
+        layers = [torch.nn.Linear(20, 16), rec, torch.nn.Linear(16, 5), leaky((5,), 0.8)]
+        shape = (20,)
+    else:
+        raise ValueError(f"kind must be 'ff', 'conv' or 'recurrent', got {kind!r}")
+    with torch.no_grad():  # torch's initialisation is too weak to make 1-threshold neurons fire
+        for m in layers:
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                m.weight.mul_(WEIGHT_GAIN)
+    return torch.nn.Sequential(*layers), shape
+
+
+def train_snntorch(net: torch.nn.Module, input_shape: tuple[int, ...], steps: int = 20, batches: int = 5,
+                   seed: int = 0) -> None:
+    """A few Adam steps of BPTT (spike-count cross-entropy, random Bernoulli inputs and
+    labels) so the exported weights are trained ones, not the initialisation."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    from snntorch import utils
+
+    for _ in range(batches):
+        x = (torch.rand(steps, 16, *input_shape, generator=gen) < 0.3).float()
+        y = torch.randint(0, 5, (16,), generator=gen)
+        utils.reset(net)
+        counts = torch.stack([net(x[t]) for t in range(steps)]).sum(0)
+        loss = torch.nn.functional.cross_entropy(counts, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def export_snntorch(net: torch.nn.Module, input_shape: tuple[int, ...]):
+    """``snntorch.export_nir.export_to_nir`` of ``net`` traced with one unbatched sample (a
+    batched sample fails type inference with nir 1.0.8); a ``Flatten(1)`` is traced as the
+    equivalent ``Flatten(0)`` of one sample, so the graph's Flatten has ``start_dim = 0``."""
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    traced = torch.nn.Sequential(*(
+        torch.nn.Flatten(0, m.end_dim) if isinstance(m, torch.nn.Flatten) and m.start_dim == 1 else m
+        for m in net))
+    with _quiet(), torch.no_grad():
+        utils.reset(traced)
+        graph = export_to_nir(traced, torch.zeros(input_shape))
+        utils.reset(traced)
+    return graph
+
+
+__all__ = ["agreement", "export_snntorch", "run_norse_import", "run_snntorch", "run_snntorch_import",
+           "snntorch_network", "train_snntorch"]

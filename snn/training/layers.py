@@ -3,7 +3,7 @@
 Every layer maps a ``(T, batch, ...)`` tensor to a ``(T, batch, ...)`` tensor: ``T`` steps of
 a mini-batch at once. A synaptic layer (``Linear``, ``Conv2d``) computes the input current of
 all steps in one matrix product (inputs do not depend on the layer's own past), then runs its
-neuron model (any model with a ``torch`` implementation, e.g. :class:`~snn.models.LIF` or the
+neuron model (any model with a ``"training"`` implementation, e.g. :class:`~snn.models.LIF` or the
 non-spiking :class:`~snn.models.LI` read-out) through all steps. ``RecurrentLinear`` adds
 recurrent weights and steps through time. Stack layers in :class:`Sequential`.
 

@@ -1,6 +1,14 @@
 """Deployment checks against the vendors' own toolchains (each in its own virtual environment).
 
     python benchmarks/deploy.py spynnaker            # CUBA 4k mapped by sPyNNaker, virtual board
+    synaptica train bptt --readout lif --epochs 15 --out run     # digits, 64-128-10
+    python benchmarks/deploy.py loihi --checkpoint run/bptt_digits.h5
+    python benchmarks/deploy.py xylo --checkpoint run/bptt_digits.h5
+
+``loihi`` / ``xylo``: the trained network's test-set accuracy three ways (float in our
+layers, our own model of the chip's integers, the vendor's simulator: lava-nc's fixed-point
+models in ``/work/venvs/lava``, xylosim through rockpool in ``/work/venvs/rockpool``) on the
+same encoded input spikes, and the per-sample agreement of their predictions.
 
 ``spynnaker``: exports the CUBA network through ``synaptica export pynn`` (``exact=False``:
 CUBA's one-step delays become the minimal delay) and runs the exported ``run.py`` with
@@ -178,6 +186,54 @@ def run_loihi(checkpoint: str, arch: str, seed: int, python: str, workdir: Path)
     }
 
 
+def run_xylo(checkpoint: str, arch: str, seed: int, python: str, workdir: Path) -> dict:
+    """Digits accuracy of a BPTT network three ways: float (our layers), our model of
+    Xylo's integer neurons, xylosim (rockpool's XyloSim); and per-sample agreement."""
+    import numpy as np
+    import torch
+
+    from hardware.targets import xylo
+
+    rule, spikes, labels = _bptt_digits(checkpoint, arch, seed)
+    with torch.no_grad():
+        float_counts = rule.net(spikes).sum(0).numpy()
+    spec = xylo.quantize(rule.net)
+    spec_path = xylo.save_spec(spec, workdir / "digits_xylo_spec.npz")
+    x = spikes.numpy().transpose(1, 0, 2) > 0                  # samples, steps, inputs
+    x = np.concatenate([x, np.zeros((x.shape[0], 1, x.shape[2]), bool)], axis=1)  # 1-step lag
+    t0 = time.perf_counter()
+    ours = np.stack([xylo.simulate(spec, sample) for sample in x])
+    ours_s = time.perf_counter() - t0
+    np.savez(workdir / "xylo_inputs.npz", spikes=x)
+    script = Path(xylo.__file__).with_name("xylo_run.py")
+    t0 = time.perf_counter()
+    proc = subprocess.run([python, str(script), str(spec_path), str(workdir / "xylo_inputs.npz"),
+                           str(workdir / "xylo_outputs.npz")], capture_output=True, text=True)
+    sim_s = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"xylosim failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    with np.load(workdir / "xylo_outputs.npz") as fh:
+        theirs = fh["spikes"]
+    preds = {"float": float_counts.argmax(1), "fixed_point_ours": ours.sum(1).argmax(1),
+             "xylosim": theirs.sum(1).argmax(1)}
+    names = list(preds)
+    return {
+        "target": "xylo audio 3 (SYNS65302; rockpool 3.1.0 XyloSim, xylosim 0.1.3)",
+        "samples": int(x.shape[0]), "steps": int(spikes.shape[0]), "checkpoint": str(checkpoint),
+        "accuracy": {k: float(np.mean(v == labels)) for k, v in preds.items()},
+        "agreement": {f"{a}|{b}": float(np.mean(preds[a] == preds[b]))
+                      for i, a in enumerate(names) for b in names[i + 1:]},
+        "identical_output_spikes_ours_vs_xylosim": bool(np.array_equal(ours, theirs)),
+        "output_spikes": {"ours": int(ours.sum()), "xylosim": int(theirs.sum())},
+        "spec": {"dash_mem": int(spec.dash_mem[0]), "dash_syn": int(spec.dash_syn[0]),
+                 "threshold": int(spec.threshold[0]), "threshold_out": int(spec.threshold_out[0]),
+                 "weight_shift_in": spec.weight_shift_in, "weight_shift_out": spec.weight_shift_out,
+                 "weights_in_range": [int(spec.weights_in.min()), int(spec.weights_in.max())],
+                 "weights_out_range": [int(spec.weights_out.min()), int(spec.weights_out.max())]},
+        "wall_s": {"fixed_point_ours": ours_s, "xylosim": sim_s},
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="target", required=True)
@@ -196,14 +252,24 @@ def main(argv: list[str] | None = None) -> dict:
     lo.add_argument("--python", default="/work/venvs/lava/bin/python",
                     help="interpreter with lava-nc 0.10.0 and lava-dl (Python 3.10)")
     lo.add_argument("--keep", default=None, help="keep the netx file and spikes in this folder")
+    xy = sub.add_parser("xylo", help="BPTT digits net: float, our Xylo model, xylosim")
+    xy.add_argument("--checkpoint", required=True,
+                    help="from `synaptica train bptt --readout lif` (digits)")
+    xy.add_argument("--arch", default="64-128-10")
+    xy.add_argument("--seed", type=int, default=0, help="the training run's split seed")
+    xy.add_argument("--python", default="/work/venvs/rockpool/bin/python",
+                    help="interpreter with rockpool 3.1.0, xylosim, bitstruct, packaging")
+    xy.add_argument("--keep", default=None, help="keep the specification and spikes here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="synaptica-deploy-") as tmp:
         workdir = Path(a.keep) if a.keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         if a.target == "spynnaker":
             out = run_spynnaker(a.neurons, a.duration, a.seed, a.python, workdir)
-        else:
+        elif a.target == "loihi":
             out = run_loihi(a.checkpoint, a.arch, a.seed, a.python, workdir)
+        else:
+            out = run_xylo(a.checkpoint, a.arch, a.seed, a.python, workdir)
     print(json.dumps(out, indent=1))
     return out
 

@@ -86,8 +86,6 @@ def _neuron_node(model, name: str, shape: tuple[int, ...], dt_model: float, dt: 
     kind = type(model)
     if kind is LI:
         beta = _arr(li_constants(model, 1, dt_model)["em"], shape)
-        if carrier:
-            raise ValueError(f"{name}: a recurrent layer of LI read-outs has no NIR form; use LIF")
         return nir.LI(tau=dt / (1 - beta), r=_arr(1.0, shape), v_leak=_arr(0.0, shape)), 1 / (1 - beta)
     if kind is IF:
         _reset_check(model, name, accept)
@@ -161,7 +159,7 @@ def _numpy(t) -> np.ndarray:
     return t.detach().cpu().double().numpy().copy()
 
 
-def _stack_graph(net, dt: float, input_shape, accept: frozenset[str]):
+def _stack_graph(net, dt: float, input_shape, accept: frozenset[str], cubalif: bool):
     nir = _nir()
     from snn.layers import AvgPool2d, Conv2d, Dense, Flatten, Linear, MaxPool2d, RecurrentLinear, SpikingLayer
 
@@ -191,6 +189,8 @@ def _stack_graph(net, dt: float, input_shape, accept: frozenset[str]):
                 raise ValueError(f"{where} expects {layer.in_features} inputs, the layer before gives "
                                  f"{shape}")
             n = layer.out_features
+            if not layer.spiking:
+                raise ValueError(f"{where}: a recurrent layer of non-spiking neurons has no NIR form")
             neuron, scale = _neuron_node(layer.neuron, where, (n,), layer.dt, dt, True, accept)
             add(f"linear_{i}", _dense_node(_numpy(layer.weight), layer.bias, scale))
             sub = nir.NIRGraph(
@@ -206,7 +206,7 @@ def _stack_graph(net, dt: float, input_shape, accept: frozenset[str]):
                 raise ValueError(f"{where} expects {layer.in_features} inputs, the layer before gives "
                                  f"{shape}; add a Flatten")
             n = layer.out_features
-            neuron, scale = _neuron_node(layer.neuron, where, (n,), layer.dt, dt, False, accept)
+            neuron, scale = _neuron_node(layer.neuron, where, (n,), layer.dt, dt, cubalif, accept)
             add(f"linear_{i}", _dense_node(_numpy(layer.weight), layer.bias, scale))
             add(f"neuron_{i}", neuron)
             models[f"neuron_{i}"] = _describe(layer.neuron, layer.dt)
@@ -218,7 +218,7 @@ def _stack_graph(net, dt: float, input_shape, accept: frozenset[str]):
             (sh, sw), (ph, pw) = layer.stride, layer.padding
             out = (w.shape[0], _conv_out(shape[1], w.shape[2], sh, ph),
                    _conv_out(shape[2], w.shape[3], sw, pw))
-            neuron, scale = _neuron_node(layer.neuron, where, out, layer.dt, dt, False, accept)
+            neuron, scale = _neuron_node(layer.neuron, where, out, layer.dt, dt, cubalif, accept)
             per_channel = scale.reshape(out[0], -1)
             if not np.all(per_channel == per_channel[:, :1]):
                 raise ValueError(f"{where}: per-neuron time constants in a Conv2d layer have no NIR form")
@@ -349,7 +349,7 @@ def _network_graph(net, dt: float, seed: int, accept: frozenset[str]):
 
 
 def to_nir(obj, *, dt: float = DT_REF, input_shape: tuple[int, ...] | None = None,
-           accept: Iterable[str] = (), seed: int = 0):
+           accept: Iterable[str] = (), seed: int = 0, cubalif: bool = False):
     """``obj`` (a :class:`snn.layers.Sequential` of trained layers, or an engine
     :class:`snn.Network`) as a ``nir.NIRGraph``.
 
@@ -363,6 +363,9 @@ def to_nir(obj, *, dt: float = DT_REF, input_shape: tuple[int, ...] | None = Non
         accept: approximations to allow: ``"subtract"`` (reset by subtraction written as
             NIR's reset to ``v_reset``) and ``"refractory"`` (refractory periods dropped).
         seed: the seed of the network's connectivity (engine networks only).
+        cubalif: write every LIF layer as the CubaLIF carrier (``tau_syn = dt``), not only
+            recurrent ones: Norse then honours ``reset_method=reset_subtract`` (it ignores the
+            reset method on LIF nodes), so an accepted subtract reset loads exactly there.
     """
     nir = _nir()
     from snn.layers import Sequential
@@ -374,7 +377,7 @@ def to_nir(obj, *, dt: float = DT_REF, input_shape: tuple[int, ...] | None = Non
             "units": {"time": "s", "voltage": "V (engine networks), dimensionless (trained layers)"},
             "integration": "forward Euler at dt_export reproduces the source's discrete dynamics"}
     if isinstance(obj, Sequential):
-        nodes, edges, models, dts = _stack_graph(obj, dt, input_shape, accept)
+        nodes, edges, models, dts = _stack_graph(obj, dt, input_shape, accept, bool(cubalif))
         meta.update(source="layers", dt_model=dts)
     elif isinstance(obj, Network):
         if input_shape is not None:

@@ -30,15 +30,14 @@ def _quiet():
     return stack
 
 
-def _step_graph_module(module, x: torch.Tensor) -> torch.Tensor:
-    """Step a nirtorch graph module (``out, state = module(x_t, state)``) sample by sample."""
-    from snntorch import utils
-
+def _step_graph_module(make_module, x: torch.Tensor) -> torch.Tensor:
+    """Step a nirtorch graph module (``out, state = module(x_t, state)``) sample by sample, a
+    fresh module per sample: snnTorch's imported neurons keep hidden state inside the module,
+    and ``snntorch.utils.reset`` does not clear all of it (measured with ``Synaptic``)."""
     outputs = []
     with torch.no_grad():
         for b in range(x.shape[1]):
-            utils.reset(module)  # snnTorch neurons keep hidden state in the module
-            state, steps = None, []
+            module, state, steps = make_module(), None, []
             for t in range(x.shape[0]):
                 out, state = module(x[t, b], state)
                 steps.append(out)
@@ -49,23 +48,25 @@ def _step_graph_module(module, x: torch.Tensor) -> torch.Tensor:
 def run_snntorch_import(graph, x: torch.Tensor) -> torch.Tensor:
     """``graph`` imported by ``snntorch.import_nir.import_from_nir`` (dt fixed at 1e-4 s) and
     run on ``x``."""
+    import copy
+
     from snntorch.import_nir import import_from_nir
 
-    with _quiet():
-        module = import_from_nir(graph)
-        return _step_graph_module(module, x)
+    with _quiet():  # import_from_nir rewrites a flat recurrence in the graph it is given: copy
+        return _step_graph_module(lambda: import_from_nir(copy.deepcopy(graph)), x)
 
 
 def run_norse_import(graph, x: torch.Tensor, dt: float, reset: str = "value") -> torch.Tensor:
     """``graph`` imported by ``norse.torch.from_nir(graph, dt=dt)`` and run on ``x``;
-    ``reset="subtract"`` passes Norse's ``reset_subtract`` (its default resets to the value)."""
+    ``reset="subtract"`` passes Norse's ``reset_subtract`` (used by its CubaLIF nodes only; its
+    LIF nodes always reset to the value)."""
     import norse.torch as norse
     from norse.torch.functional.reset import reset_subtract, reset_value
 
     method = {"value": reset_value, "subtract": reset_subtract}[reset]
     with _quiet():
         module = norse.from_nir(graph, dt=dt, reset_method=method, ignore_warnings=True)
-        return _step_graph_module(module, x)
+        return _step_graph_module(lambda: module, x)
 
 
 def run_snntorch(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -260,3 +260,18 @@ def test_one_to_one_multiple_populations_keep_their_own_shifts():
     assert sim.weight_shifts("A") == (0, 0)            # 0.5 nA -> bound 0.5 -> r 0
     assert sim.weight_shifts("B") == (0, 3)            # 5 nA inhibitory -> r 3
     assert np.all(sim.weights(sim.built.projections[1].name) == pytest.approx(-0.1))
+
+
+def test_cli_emulate_prints_the_provenance_as_json(capsys):
+    import json
+
+    from snn.cli import main
+
+    assert main(["emulate", "cuba", "--neurons", "500", "--duration", "0.02",
+                 "--time-scale-factor", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    prov = out["provenance"]
+    assert prov["mapping"]["cores"] == 2 and prov["realtime"]["time_scale_factor"] == 10
+    assert prov["totals"]["timer_tick_overruns"] == 0
+    assert LOST in prov["cores"][0] and "Local_Multicast_Packets" in prov["routers"]["0,0"]
+    assert out["spikes"]["spikes"]["spikes"] == prov["totals"]["packets_sent"]

@@ -236,14 +236,23 @@ class SpiNNakerSimulation:
             for name, arr in state.items():
                 arg = args.add(f"P{i}_{name}", arr)
                 mapping[f"${name}"], mapping[f"@{name}"] = f"{arg}[j]", arg
-            for name, value in consts.items():
-                arg = args.add(f"C{i}_{name}", value)
-                per = isinstance(value, np.ndarray) and value.shape == (pop.n,)
-                mapping[f"${name}"], mapping[f"@{name}"] = (f"{arg}[j]" if per else arg), arg
             text = impl.prologue(pop.model) + impl.body(pop.model)
+            for name, value in consts.items():
+                per = isinstance(value, np.ndarray) and value.shape == (pop.n,)
+                raw = re.search(rf"@{name}\b", text) is not None
+                if per and not raw and pop.n and np.all(value == value[0]):
+                    # one value for all: a scalar argument (fewer loads, and no aliasing
+                    # checks that keep LLVM from vectorising the neuron loop)
+                    value, per = value.dtype.type(value[0]).item(), False
+                arg = args.add(f"C{i}_{name}", value)
+                mapping[f"${name}"], mapping[f"@{name}"] = (f"{arg}[j]" if per else arg), arg
             for loc in set(re.findall(r"%(\w+)", text)):
                 mapping[f"%{loc}"] = f"L{i}_{loc}"
             args.add(f"spk{i}", np.zeros(pop.n, np.int32))
+            if impl.per_neuron:
+                flags = np.zeros(-(-pop.n // 8) * 8, np.bool_)
+                args.add(f"F{i}", flags)
+                args.add(f"FW{i}", flags.view(np.uint64))
             args.add(f"NC{i}", int(impl.cycles_per_neuron))
             pops.append((impl, mapping))
             if pop.model.is_source:
@@ -369,34 +378,47 @@ class SpiNNakerSimulation:
                 self._plastic.append((proj.name, impl, mech, arrays, x))
                 syn_cycles = timing.PLASTIC_SYNAPSE_CYCLES
             sat = _C["plastic_saturations"] if proj.plasticity else _C["saturations"]
+            uniform = types.size == 0 or bool(np.all(types == types[0]))
+            t_of = str(int(types[0])) if uniform and types.size else f"{typ}[q]"
+            flush = (f"BUSY[prev] += {syn_cycles} * cnt\n"
+                     f"WORK[prev] += {syn_cycles} * cnt\n"
+                     f"prov[prev, {_C['synaptic_events']}] += cnt")
+            # Per synapse: the target core (a new row when it changes), then the ring add;
+            # costs and counters are summed per row and flushed when the row ends.
             body = (
                 f"for q in range({ptr}[src], {ptr}[src + 1]):\n"
                 f"    j = {ind}[q]\n"
                 f"    c = CO{post}[j]\n"
-                f"    if DROP[c] == uid:\n"
-                f"        continue\n"
                 f"    if c != prev:\n"
+                f"        if prev >= 0:\n"
+                + render_fragment(flush, {}, 12) + "\n"
                 f"        prev = c\n"
-                f"        ROWUID[c] = uid\n"
-                f"        BUSY[c] += {timing.ROW_CYCLES}\n"
-                f"        WORK[c] += {timing.ROW_CYCLES}\n"
-                f"        prov[c, {_C['rows_fetched']}] += 1\n"
+                f"        cnt = 0\n"
+                f"        dropped = DROP[c] == uid\n"
+                f"        late = LATE[c]\n"
+                f"        if not dropped:\n"
+                f"            ROWUID[c] = uid\n"
+                f"            BUSY[c] += {timing.ROW_CYCLES}\n"
+                f"            WORK[c] += {timing.ROW_CYCLES}\n"
+                f"            prov[c, {_C['rows_fetched']}] += 1\n"
+                f"    if dropped:\n"
+                f"        continue\n"
                 f"    d = {dly}\n"
-                f"    if d <= LATE[c]:\n"
+                f"    if d <= late:\n"
                 f"        prov[c, {_C['skipped_synapses']}] += 1\n"
                 f"        continue\n"
                 + render_fragment(plastic["synapse"], {}, 4) + "\n"
                 f"    slot = (k + d) & {rmask}\n"
-                f"    t = {typ}[q]\n"
-                f"    acc = {ring}[slot, t, j] + {w}[q]\n"
+                f"    acc = {ring}[slot, {t_of}, j] + {w}[q]\n"
                 f"    if acc & 0x10000:\n"
                 f"        acc = 0xFFFF\n"
                 f"        prov[c, {sat}] += 1\n"
-                f"    {ring}[slot, t, j] = acc\n"
-                f"    BUSY[c] += {syn_cycles}\n"
-                f"    WORK[c] += {syn_cycles}\n"
-                f"    prov[c, {_C['synaptic_events']}] += 1\n")
-            code = ("prev = -1\n" + plastic["pre_row"] + body + plastic["after_row"])
+                f"    {ring}[slot, {t_of}, j] = acc\n"
+                f"    cnt += 1\n"
+                f"if prev >= 0:\n"
+                + render_fragment(flush, {}, 4) + "\n")
+            code = ("prev = -1\ncnt = 0\ndropped = False\nlate = 0\n" + plastic["pre_row"] + body
+                    + plastic["after_row"])
             by_pre.setdefault(proj.pre, []).append(code)
 
         deliver_code = []
@@ -479,17 +501,26 @@ class SpiNNakerSimulation:
                 r_e, r_i = f"SH{i}_0", f"SH{i}_1"
                 lines.append(f"        slot = k & {rmask}")
             lines.append(f"        for j in range(N{i}):")
-            lines.append("            spiked = False")
             if i in rings:
                 lines.append(render_fragment(
                     f"in_e = np.int64({ring}[slot, 0, j]) << {r_e}\n"
-                    f"in_i = np.int64({ring}[slot, 1, j]) << {r_i}\n"
-                    f"{ring}[slot, 0, j] = 0\n{ring}[slot, 1, j] = 0", {}, 12))
+                    f"in_i = np.int64({ring}[slot, 1, j]) << {r_i}", {}, 12))
             else:
                 lines.append("            in_e = 0\n            in_i = 0")
             lines.append(render_fragment(impl.body(model), mapping, 12))
-            lines.append(f"            if spiked:\n                spk{i}[nsp{i}] = j\n"
-                         f"                nsp{i} += 1")
+            lines.append(f"            F{i}[j] = spiked")
+            if i in rings:
+                lines.append(f"        {ring}[slot, :, :] = 0")
+            # Compaction, eight flags a word (as the numba backend): a tick without spikes
+            # costs N/8 tests, and the neuron loop above stays free of stores it cannot
+            # vectorise.
+            lines.append(render_fragment(f"""
+for w in range(FW{i}.shape[0]):
+    if FW{i}[w] != 0:
+        for j in range(8 * w, min(8 * w + 8, N{i})):
+            if F{i}[j]:
+                spk{i}[nsp{i}] = j
+                nsp{i} += 1""", {}, 8))
         for part in (spike_mon_code, post_code, deliver_code, [end_code]):
             if part:
                 lines.append(block(part))

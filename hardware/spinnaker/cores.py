@@ -148,23 +148,22 @@ class CoreLIF(SpiNNakerNeuron):
         return out
 
     def body(self, model):
+        # Written without branches on the state (both paths computed, then selected), so
+        # LLVM vectorises the neuron loop; the arithmetic is that of the C code.
         return """
 %ie = np.int64($I_exc) + ((np.int64($in_exc) * $init_exc) >> 32)
 %ii = np.int64($I_inh) + ((np.int64($in_inh) * $init_inh) >> 32)
-%v = np.int64($V)
+%v0 = np.int64($V)
 %t = np.int64($refract)
-if %t <= 0:
-    %inp = %ie - %ii + $i_offset
-    %alpha = min(max((%inp * $r_membrane + 16384) >> 15, -2147483648), 2147483647) + $v_rest
-    %v = %alpha - min(max(($exp_tc * (%alpha - %v) + 16384) >> 15, -2147483648), 2147483647)
-else:
-    %t -= 1
+%inp = %ie - %ii + $i_offset
+%alpha = min(max((%inp * $r_membrane + 16384) >> 15, -2147483648), 2147483647) + $v_rest
+%vn = %alpha - min(max(($exp_tc * (%alpha - %v0) + 16384) >> 15, -2147483648), 2147483647)
+%act = %t <= 0
+%v = %vn if %act else %v0
+%t = %t if %act else %t - 1
 spiked = %v >= $v_thresh
-if spiked:
-    %v = $v_reset
-    %t = $t_refract
-$V = %v
-$refract = %t
+$V = $v_reset if spiked else %v
+$refract = $t_refract if spiked else %t
 $I_exc = (%ie * $decay_exc) >> 32
 $I_inh = (%ii * $decay_inh) >> 32
 """
@@ -207,20 +206,16 @@ class CoreIF(SpiNNakerNeuron):
         }
 
     def body(self, model):
-        reset = "%v = $v_reset" if model.reset == "value" else "%v -= $v_thresh - $v_reset"
+        reset = "$v_reset" if model.reset == "value" else "%v - ($v_thresh - $v_reset)"
         return f"""
-%v = np.int64($V)
+%v0 = np.int64($V)
 %t = np.int64($refract)
-if %t <= 0:
-    %v = %v + $in_exc - $in_inh + $drive
-else:
-    %t -= 1
+%act = %t <= 0
+%v = %v0 + $in_exc - $in_inh + $drive if %act else %v0
+%t = %t if %act else %t - 1
 spiked = %v >= $v_thresh
-if spiked:
-    {reset}
-    %t = $t_refract
-$V = %v
-$refract = %t
+$V = {reset} if spiked else %v
+$refract = $t_refract if spiked else %t
 """
 
     def recorded(self, model, name):

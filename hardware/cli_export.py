@@ -1,7 +1,7 @@
 """CLI: ``synaptica export FORMAT ...``, a network out of Synaptica.
 
 Each format registers its own subcommand: ``pynn`` (:mod:`hardware.cli_nest`) and the chip
-target ``loihi`` (:mod:`hardware.targets.loihi`) here; ``nir`` (:mod:`hardware.nir`) is
+targets ``loihi`` and ``xylo`` (:mod:`hardware.targets`) here; ``nir`` (:mod:`hardware.nir`) is
 added by its owner with one more ``add_*`` call in :func:`add_parser`.
 """
 
@@ -46,6 +46,25 @@ def cmd_export_loihi(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_xylo(a: argparse.Namespace) -> int:
+    from hardware.targets import xylo
+
+    rule = load_bptt(a.checkpoint, a.beta, a.readout)
+    spec = xylo.quantize(rule.net)
+    path = xylo.save_spec(spec, a.out)
+    info = {"spec": str(path), "hidden": int(spec.weights_in.shape[1]),
+            "outputs": int(spec.weights_out.shape[1]), "dash_mem": int(spec.dash_mem[0]),
+            "dash_syn": int(spec.dash_syn[0]), "threshold": int(spec.threshold[0]),
+            "threshold_out": int(spec.threshold_out[0]),
+            "weight_shift_in": spec.weight_shift_in, "weight_shift_out": spec.weight_shift_out}
+    if a.json:
+        print(json.dumps(info))
+    else:
+        print(f"wrote {path} (XyloSim.from_specification(**numpy.load(path)); see docs/deploy.md)")
+        print("  " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "spec"))
+    return 0
+
+
 def add_parser(sub) -> None:
     """Register ``export`` and its formats under the top-level subparsers (see :mod:`snn.cli`)."""
     from hardware.cli_nest import add_export_pynn
@@ -69,3 +88,16 @@ def add_parser(sub) -> None:
                     help="Loihi needs a spiking read-out (train with --readout lif)")
     lo.add_argument("--json", action="store_true", help="print one JSON object")
     lo.set_defaults(func=cmd_export_loihi)
+    xy = formats.add_parser(
+        "xylo", help="a BPTT-trained net as a SynSense Xylo specification (rockpool)",
+        description="Quantise a two-layer network trained by `synaptica train bptt --readout lif` "
+                    "to Xylo's integers (int8 weights with shifts, int16 thresholds, time "
+                    "constants as bit shifts) and write the arguments of rockpool's "
+                    "XyloSim.from_specification as .npz.")
+    xy.add_argument("checkpoint", metavar="CHECKPOINT", help="the .h5 checkpoint of the run")
+    xy.add_argument("-o", "--out", required=True, help="specification file to write (.npz)")
+    xy.add_argument("--beta", type=float, default=0.9, help="the run's --beta (default 0.9)")
+    xy.add_argument("--readout", choices=["lif"], default="lif",
+                    help="Xylo needs a spiking read-out (train with --readout lif)")
+    xy.add_argument("--json", action="store_true", help="print one JSON object")
+    xy.set_defaults(func=cmd_export_xylo)

@@ -109,3 +109,90 @@ def test_lava_nc_fixed_point_equals_our_model(tmp_path):
     ours = loihi.simulate(layers, stream, reset_interval=20)
     assert ours.sum() > 10
     assert np.array_equal(ours, theirs)
+
+
+# -- Xylo ----------------------------------------------------------------------------------------
+
+
+def test_xylo_quantize_by_hand():
+    from hardware.targets import xylo
+
+    net = _net([[[0.5, -0.25]], [[1.0]]], beta=0.9)
+    spec = xylo.quantize(net)
+    # tau_m = 9.49 dt -> dash_mem = round(log2 9.49) = 3; delta synapse -> dash_syn = 1
+    assert int(spec.dash_mem[0]) == 3 and int(spec.dash_syn[0]) == 1
+    # int8 weights scaled by 127 / max|W| = 254, then shifted left while the threshold stays
+    # <= 2^12: 254 * 2^4 = 4064, so shift 4 and threshold 4064
+    assert spec.weights_in[:, 0, 0].tolist() == [127, -64]   # -0.25 * 254 = -63.5 -> -64
+    assert spec.weight_shift_in == 4 and int(spec.threshold[0]) == 4064
+    assert spec.weights_out.tolist() == [[127]] and spec.weight_shift_out == 5
+    assert int(spec.threshold_out[0]) == 127 * 32
+
+
+def test_xylo_simulate_by_hand():
+    from hardware.targets import xylo
+
+    spec = xylo.XyloSpec(
+        weights_in=np.array([[[100, 0]]]), weights_out=np.array([[50]]),
+        dash_mem=np.array([2]), dash_syn=np.array([2]), dash_mem_out=np.array([2]),
+        dash_syn_out=np.array([2]), threshold=np.array([150]), threshold_out=np.array([30]),
+        bias=np.array([0]), bias_out=np.array([0]), weight_shift_in=0, weight_shift_out=0,
+        dt=1e-3)
+    spikes = np.array([[1], [1], [0], [0], [0]])
+    # hidden: I = 75, 132, 99, 75; V = 75, 189 -> spike (39), 129, 172 -> spike (22)
+    # output (one step later): I = 38 at step 2 -> V = 38 >= 30: one spike, V = 8;
+    # step 3: I = 29, V = 8 - 2 + 29 = 35: spike, V = 5; step 4: I = 60 (spike of step 3),
+    # V = 5 - 1 + 60 = 64: one spike (an output neuron fires at most once a step)
+    assert xylo.simulate(spec, spikes)[:, 0].tolist() == [0, 0, 1, 1, 1]
+
+
+def test_xylo_refuses_what_it_cannot_map():
+    from hardware.targets import xylo
+
+    with pytest.raises(ValueError, match="two Linear layers"):
+        xylo.quantize(_net([[[0.5]]]))
+    with pytest.raises(ValueError, match="output neurons"):
+        xylo.quantize(_net([np.ones((4, 2)), np.ones((40, 4))]))
+
+
+XYLO = os.environ.get("SYNAPTICA_XYLO_PYTHON")
+
+
+@pytest.mark.skipif(not XYLO, reason="set SYNAPTICA_XYLO_PYTHON to a Python with rockpool 3.1.0 "
+                                     "and xylosim")
+def test_xylosim_equals_our_model(tmp_path):
+    from hardware.targets import xylo
+
+    rng = np.random.default_rng(1)
+    net = _net([rng.normal(0, 0.4, (20, 8)), rng.normal(0, 0.4, (4, 20))], beta=0.9,
+               bias=None)
+    spec = xylo.quantize(net)
+    path = xylo.save_spec(spec, tmp_path / "spec.npz")
+    x = rng.random((6, 30, 8)) < 0.4
+    np.savez(tmp_path / "in.npz", spikes=x)
+    script = Path(xylo.__file__).with_name("xylo_run.py")
+    subprocess.run([XYLO, str(script), str(path), str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npz")], check=True, capture_output=True)
+    theirs = np.load(tmp_path / "out.npz")["spikes"]
+    ours = np.stack([xylo.simulate(spec, s) for s in x])
+    assert ours.sum() > 10
+    assert np.array_equal(ours, theirs)
+
+
+def test_cli_export_loihi_and_xylo(tmp_path, capsys):
+    import json
+
+    from rules.bptt import BPTT
+    from snn.cli import main
+
+    rule = BPTT.build([6, 5, 3], readout="lif", seed=2)
+    ckpt = rule.save(tmp_path / "run.h5")
+    assert main(["export", "loihi", str(ckpt), "-o", str(tmp_path / "net.h5"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [layer["shape"] for layer in info["layers"]] == [[5, 6], [3, 5]]
+    assert h5py.File(tmp_path / "net.h5")["layer/1/neuron/vDecay"][()] == 410
+    assert main(["export", "xylo", str(ckpt), "-o", str(tmp_path / "spec.npz"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (info["hidden"], info["outputs"], info["dash_mem"]) == (5, 3, 3)
+    assert np.load(tmp_path / "spec.npz")["weights_in"].shape == (6, 5, 2)
+    assert main(["export", "loihi", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "x.h5")]) == 1

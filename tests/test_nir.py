@@ -171,6 +171,18 @@ def test_bad_arguments():
         from_nir(42, dt=1e-4)
 
 
+def test_if_nodes_import_as_networks_only():
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2])}),
+        "fc": nir.Linear(weight=np.eye(2)), "if": nir.IF(r=np.ones(2), v_threshold=np.ones(2)),
+        "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "fc"), ("fc", "if"), ("if", "output")])
+    with pytest.raises(ValueError, match="'if'.*as_network=True"):
+        from_nir(g, dt=1e-3)
+    net = from_nir(g, dt=1e-3, as_network=True)
+    assert [type(p.model).__name__ for p in net.populations] == ["SpikeSource", "IF"]
+
+
 def test_damaged_file_gives_a_clear_error(tmp_path):
     bad = tmp_path / "bad.nir"
     bad.write_bytes(b"not hdf5")

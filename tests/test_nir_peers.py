@@ -20,33 +20,17 @@ from hardware.nir.peers import (  # noqa: E402
     run_snntorch,
     run_snntorch_import,
     snntorch_network,
+    synaptica_network,
     train_snntorch,
 )
-from snn.layers import Conv2d, Flatten, Linear, RecurrentLinear, Sequential  # noqa: E402
+from snn.layers import Linear, Sequential  # noqa: E402
 from snn.models import LIF  # noqa: E402
 
 KINDS = ["ff", "conv", "recurrent"]
 
 
 def ours(kind: str, reset: str = "value"):
-    """Our nets of the three kinds (spiking LIF outputs), weights strong enough to spike."""
-    torch.manual_seed(1)
-
-    def lif(beta):
-        return LIF.from_beta(beta, reset=reset)
-
-    if kind == "ff":
-        net, shape = Sequential(Linear(20, 16, lif(0.9)), Linear(16, 5, lif(0.8))), (20,)
-    elif kind == "conv":
-        net = Sequential(Conv2d(1, 4, 3, lif(0.9), stride=2), Flatten(), Linear(64, 5, lif(0.85)))
-        shape = (1, 9, 9)
-    else:
-        net, shape = Sequential(RecurrentLinear(20, 16, lif(0.9)), Linear(16, 5, lif(0.8))), (20,)
-    with torch.no_grad():
-        for layer in net:
-            if hasattr(layer, "weight"):
-                layer.weight.mul_(4.0)
-    return net, shape
+    return synaptica_network(kind, reset=reset)
 
 
 def inputs(shape, batch=12, steps=25, seed=0):
@@ -148,3 +132,35 @@ def test_one_neuron_by_hand_in_ours_and_norse():
     with torch.no_grad():
         assert torch.equal(net(x), expect)
     assert agreement(expect, run_norse_import(to_nir(net), x, dt=1e-4)) == (1.0, 1.0)
+
+
+def test_norse_style_sumpool_graph_imports_like_norse():
+    """A graph in the form Norse and Sinabs write (SumPool2d, LIF with r = 1): ours equals
+    Norse's own import (its SumPool2d is LPPool2d(1), a sum over spikes)."""
+    import nir
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+
+    def lif(shape):
+        return nir.LIF(tau=np.full(shape, 1e-3), r=np.ones(shape), v_leak=np.zeros(shape),
+                       v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1, 8, 8])}),
+        "conv": nir.Conv2d(input_shape=np.array([8, 8]), weight=rng.normal(3.0, 2.0, (2, 1, 3, 3)),
+                           stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(2)),
+        "lif1": lif((2, 8, 8)),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([2, 4, 4])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(1.0, 1.0, (4, 32)), bias=np.zeros(4)),
+        "lif2": lif((4,)),
+        "output": nir.Output(output_type={"output": np.array([4])})},
+        edges=[("input", "conv"), ("conv", "lif1"), ("lif1", "pool"), ("pool", "flat"), ("flat", "fc"),
+               ("fc", "lif2"), ("lif2", "output")])
+    x = inputs((1, 8, 8), batch=6)
+    with torch.no_grad():
+        mine = from_nir(graph, dt=1e-4)(x)
+    active(mine)
+    assert agreement(run_norse_import(graph, x, dt=1e-4), mine) == (1.0, 1.0)

@@ -686,6 +686,7 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
 
     chain = _chain(graph)
     layers: list = []
+    pending = 1.0  # a SumPool2d is our AvgPool2d with the next synaptic weights times k*k
     i = 0
     while i < len(chain):
         name, node = chain[i]
@@ -698,6 +699,9 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
             neuron_node = nxt[1][1] if recurrent else nxt[1]
             neuron = _model_from_node(neuron_node, nxt[0], dt,
                                       _reset_for(meta, nxt[0] + (".lif" if recurrent else ""), reset))
+            if type(neuron.model).__name__ == "IF":
+                raise ValueError(f"node {nxt[0]!r}: IF neurons have no training-layer implementation; "
+                                 "import the graph with as_network=True")
             model = _rescale(neuron, dt, layer_dt)
             weight = np.asarray(node.weight, dtype=np.float64)
             bias = np.asarray(node.bias, dtype=np.float64) if isinstance(node, (nir.Affine, nir.Conv2d)) \
@@ -716,10 +720,10 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
                     raise ValueError(f"node {name!r}: dilation and groups other than 1 are not supported")
                 layer = Conv2d(weight.shape[1], weight.shape[0], weight.shape[2], model, stride=stride[0],
                                padding=padding[0], dt=layer_dt, bias=True)
-                w = weight * g[:, None, None, None]
+                w = weight * g[:, None, None, None] * pending
             else:
                 g, c = neuron.gain.reshape(-1), neuron.drive.reshape(-1)
-                w = weight * g[:, None]
+                w = weight * g[:, None] * pending
                 rec_bias = recurrent and isinstance(nxt[1][2], nir.Affine)
                 has_bias = bias is not None or np.any(c != 0) or rec_bias
                 cls = RecurrentLinear if recurrent else Linear
@@ -737,6 +741,7 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
                 elif np.any(b != 0):
                     raise AssertionError("unreachable: bias needed but not created")
             layers.append(layer)
+            pending = 1.0
             i += 2
             continue
         if _is_neuron(node) or isinstance(node, tuple):
@@ -749,12 +754,13 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
             if k[0] != k[1] or st[0] != st[1] or np.any(np.asarray(node.padding) != 0):
                 raise ValueError(f"node {name!r}: our pooling takes square windows without padding")
             if isinstance(node, nir.SumPool2d):
-                raise ValueError(f"node {name!r}: SumPool2d is imported only in front of a synaptic "
-                                 "layer; not supported here")
+                pending *= k[0] * k[1]
             layers.append(AvgPool2d(k[0], st[0]))
         else:
             raise ValueError(f"node {name!r}: {type(node).__name__} is not supported in a layer stack")
         i += 1
+    if pending != 1.0:
+        raise ValueError("a SumPool2d must be followed by a synaptic layer (Linear, Affine, Conv2d)")
     return Sequential(*layers)
 
 

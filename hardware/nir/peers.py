@@ -89,6 +89,35 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     return float(per_sample.mean()), float(same.mean())
 
 
+def synaptica_network(kind: str, reset: str = "value", seed: int = 1):
+    """Our counterpart of :func:`snntorch_network`: ``"ff"`` (20-16-5 LIF), ``"conv"`` (1x9x9
+    -> Conv2d 4x3x3 stride 2 -> LIF -> Flatten -> 5 LIF) or ``"recurrent"`` (20 -> 16
+    recurrent LIF -> 5 LIF), beta 0.9 / 0.85 / 0.8, weights ``WEIGHT_GAIN`` x torch's
+    initialisation; and its input shape."""
+    from snn.layers import Conv2d, Flatten, Linear, RecurrentLinear, Sequential
+    from snn.models import LIF
+
+    torch.manual_seed(seed)
+
+    def lif(beta):
+        return LIF.from_beta(beta, reset=reset)
+
+    if kind == "ff":
+        net, shape = Sequential(Linear(20, 16, lif(0.9)), Linear(16, 5, lif(0.8))), (20,)
+    elif kind == "conv":
+        net = Sequential(Conv2d(1, 4, 3, lif(0.9), stride=2), Flatten(), Linear(64, 5, lif(0.85)))
+        shape = (1, 9, 9)
+    elif kind == "recurrent":
+        net, shape = Sequential(RecurrentLinear(20, 16, lif(0.9)), Linear(16, 5, lif(0.8))), (20,)
+    else:
+        raise ValueError(f"kind must be 'ff', 'conv' or 'recurrent', got {kind!r}")
+    with torch.no_grad():
+        for layer in net:
+            if hasattr(layer, "weight"):
+                layer.weight.mul_(WEIGHT_GAIN)
+    return net, shape
+
+
 def snntorch_network(kind: str, seed: int = 0, reset: str = "zero", reset_delay: bool = False):
     """A small snnTorch network of ``kind`` ``"ff"`` (20-16-5 ``Leaky``), ``"conv"`` (1x9x9 ->
     ``Conv2d`` 4x3x3 stride 2 -> ``Leaky`` -> ``Flatten`` -> 5 ``Leaky``) or ``"recurrent"``
@@ -161,4 +190,4 @@ def export_snntorch(net: torch.nn.Module, input_shape: tuple[int, ...]):
 
 
 __all__ = ["agreement", "export_snntorch", "run_norse_import", "run_snntorch", "run_snntorch_import",
-           "snntorch_network", "train_snntorch"]
+           "snntorch_network", "synaptica_network", "train_snntorch"]

@@ -275,3 +275,19 @@ def test_cli_emulate_prints_the_provenance_as_json(capsys):
     assert prov["totals"]["timer_tick_overruns"] == 0
     assert LOST in prov["cores"][0] and "Local_Multicast_Packets" in prov["routers"]["0,0"]
     assert out["spikes"]["spikes"]["spikes"] == prov["totals"]["packets_sent"]
+
+
+def test_poisson_source_cores_fire_at_their_rate():
+    from snn import PoissonSource
+
+    net = Network()
+    src = net.population(1000, PoissonSource(rate=20.0), name="src")
+    net.connect(src, net.population(1, LIF(), name="P"), weight=1e-5)
+    net.spike_monitor(src)
+    rec = net.run(2.0, dt=1e-3, seed=3, backend="spinnaker", machine="spinn3")["src_spikes"]
+    assert rec.rate(2.0) == pytest.approx(20.0, rel=0.03)     # 40,000 spikes: SD 0.5 %
+    # inter-spike intervals (pooled over neurons) of a Bernoulli process at p = 0.02 a tick:
+    # geometric, mean 1 / p = 50 ticks, CV sqrt(1 - p) = 0.99
+    isi = np.concatenate([np.diff(rec.steps[rec.indices == i]) for i in range(1000)])
+    assert isi.mean() == pytest.approx(50.0, rel=0.03)
+    assert isi.std() / isi.mean() == pytest.approx(math.sqrt(1 - 0.02), abs=0.02)

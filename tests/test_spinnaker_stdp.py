@@ -3,6 +3,7 @@ hand-computed numbers."""
 
 import math
 
+import numpy as np
 import pytest
 
 from plasticity import PairSTDP, TripletSTDP
@@ -120,3 +121,22 @@ def test_unsupported_mechanisms_are_refused_with_the_supported_list():
     net = _pairing_net([10], [14], PairSTDP(interaction="nearest"))
     with pytest.raises(ValueError, match="interaction='all'"):
         net.build(dt=1e-3, backend="spinnaker", machine="spinn3")
+
+
+def test_synaptic_scaling_rescales_16_bit_columns_by_integer_division():
+    from plasticity import SynapticScaling
+
+    net = Network()
+    pre = net.population(3, SpikeSource(spike_steps=[[], [], []]), name="pre")
+    post = net.population(1, IF(v_thresh=1.0), name="post")
+    net.connect(pre, post, weight=np.array([1e-3, 2e-3, 3e-3]), name="ff",
+                plasticity=SynapticScaling(target=10e-3, every=5))
+    sim = net.build(dt=1e-3, backend="spinnaker", machine="spinn3", seed=1)
+    # bound 3 mV x fan-in 3 = 9 -> r = 4: w16 = 2048, 4096, 6144 (sum 12288); target 20480
+    assert sim.weight_shifts("post") == (4, 0)
+    sim.run(0.004)
+    assert sim.weights("ff") * 1e3 == pytest.approx([1.0, 2.0, 3.0])
+    sim.run(0.001)                                        # end of tick 4: (4 + 1) % 5 == 0
+    w16 = [2048 * 20480 // 12288, 4096 * 20480 // 12288, 6144 * 20480 // 12288]
+    assert w16 == [3413, 6826, 10240]
+    assert sim.weights("ff") * 1e3 * 2048 == pytest.approx(w16)

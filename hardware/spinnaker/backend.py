@@ -21,7 +21,8 @@ One tick ``t`` (``shared/design/spinnaker.md`` §3, §7):
    adds its weight to slot ``(t + d) mod D`` with saturation at 0xFFFF (counted), unless the
    packet is later than the synapse's delay (the cycle-cost model, :mod:`hardware.spinnaker.timing`);
 3. plastic rows are updated first (deferred STDP), post-synaptic spikes enter the post
-   history of each plastic projection.
+   history of each plastic projection; periodic mechanisms (synaptic scaling) run at the
+   tick's end.
 
 ``result.provenance`` holds sPyNNaker's counters per core and per router, the mapping's
 resources, and the energy estimate (:mod:`hardware.spinnaker.provenance`).
@@ -43,6 +44,7 @@ import numpy as np
 
 from hardware.spinnaker import cores as _cores
 from hardware.spinnaker import fixed, synapses, timing
+from hardware.spinnaker import homeostasis as _homeostasis  # noqa: F401  (registers scaling)
 from hardware.spinnaker import stdp as _stdp  # noqa: F401  (registers the on-chip STDP)
 from hardware.spinnaker.mapping import map_network
 from hardware.spinnaker.provenance import COUNTERS, build_provenance, route_stats
@@ -330,7 +332,7 @@ class SpiNNakerSimulation:
 
         # Projections and plasticity.
         by_pre: dict[int, list[str]] = {}
-        post_code = []
+        post_code, tick_code = [], []
         self._plastic = []
         for x, proj in enumerate(b.projections):
             post = proj.post
@@ -361,11 +363,12 @@ class SpiNNakerSimulation:
                 tok = {"$k": "k", "$i": "src", "$j": "j", "$q": "q", "$d": "d", "@w16": w,
                        "@typ": typ, "@core": f"CO{post}", "@prov": "prov",
                        "@PSAT": str(_C["plastic_saturations"]),
-                       "@PEV": str(_C["plastic_pre_synaptic_events"])}
+                       "@PEV": str(_C["plastic_pre_synaptic_events"]), "@ind": ind,
+                       "@n_post": str(b.populations[post].n)}
                 for name, value in arrays.items():
                     tok[f"@{name}"] = args.add(f"X{x}M{mi}_{name}", value)
                 texts = {key: getattr(impl, key)(mech) for key in
-                         ("pre_row", "synapse", "after_row", "post_spike")}
+                         ("pre_row", "synapse", "after_row", "post_spike", "tick_end")}
                 for loc in set(re.findall(r"%(\w+)", "\n".join(texts.values()))):
                     tok[f"%{loc}"] = f"x{x}m{mi}_{loc}"
                 for key in ("pre_row", "synapse", "after_row"):
@@ -375,6 +378,8 @@ class SpiNNakerSimulation:
                     post_code.append(
                         f"for s in range(nsp{post}):\n    j = spk{post}[s]\n"
                         + render_fragment(texts["post_spike"], tok, 4))
+                if texts["tick_end"].strip():
+                    tick_code.append(render_fragment(texts["tick_end"], tok, 0))
                 self._plastic.append((proj.name, impl, mech, arrays, x))
                 syn_cycles = timing.PLASTIC_SYNAPSE_CYCLES
             sat = _C["plastic_saturations"] if proj.plasticity else _C["saturations"]
@@ -521,7 +526,7 @@ for w in range(FW{i}.shape[0]):
             if F{i}[j]:
                 spk{i}[nsp{i}] = j
                 nsp{i} += 1""", {}, 8))
-        for part in (spike_mon_code, post_code, deliver_code, [end_code]):
+        for part in (spike_mon_code, post_code, deliver_code, tick_code, [end_code]):
             if part:
                 lines.append(block(part))
         lines.append("    return k1")

@@ -236,33 +236,7 @@ def kiss_seeds(seed: int, n_cores: int) -> np.ndarray:
     return s
 
 
-@_register(PoissonSource)
-class CorePoisson(SpiNNakerNeuron):
-    """Poisson source core: each tick each neuron spikes when a JKISS32 draw (one generator per
-    core, as on the chip) is below ``rate·dt`` as u0.32. sPyNNaker's slow sources draw
-    exponential inter-spike intervals instead: the process is the same (Bernoulli per tick at
-    ``rate·dt <= 1``), the draws are not."""
-
-    cycles_per_neuron = SOURCE_CYCLES
-
-    def constants(self, model, n, dt, seed, core_of):
-        if model.time_varying:
-            rates = np.asarray(model.rate, dtype=np.float64)
-            rates = np.broadcast_to(rates.reshape(rates.shape[0], -1), (rates.shape[0], n))
-            steps_per_row = int(round(model.rate_interval / dt))
-        else:
-            rates = _per_neuron(model.rate, n)[None, :]
-            steps_per_row = 1 << 62
-        p = np.minimum(np.rint(rates * dt * fixed.U032_ONE), fixed.U032_ONE).astype(np.int64)
-        return {"p_table": np.ascontiguousarray(p), "steps_per_row": steps_per_row,
-                "core_of": core_of.astype(np.int64),
-                "kiss": kiss_seeds(seed, int(core_of.max()) + 1 if n else 1)}
-
-    def prologue(self, model):
-        return "%row = min($k // @steps_per_row, @p_table.shape[0] - 1)\n"
-
-    def body(self, model):
-        return """
+_KISS = """
 %c = @core_of[$j]
 %y = @kiss[%c, 1]
 %y ^= (%y << 5) & 0xFFFFFFFF
@@ -275,7 +249,64 @@ class CorePoisson(SpiNNakerNeuron):
 @kiss[%c, 1] = %y
 @kiss[%c, 0] = (@kiss[%c, 0] + 1411392427) & 0xFFFFFFFF
 %u = (@kiss[%c, 0] + %y + @kiss[%c, 3]) & 0xFFFFFFFF
-spiked = %u < @p_table[%row, $j]
+"""
+
+
+def _indent(code: str, pad: str) -> str:
+    return "\n".join(pad + line for line in code.strip("\n").splitlines())
+
+
+@_register(PoissonSource)
+class CorePoisson(SpiNNakerNeuron):
+    """Poisson source core, one JKISS32 generator per core (spinn_common's ``mars_kiss``).
+
+    Constant rates, as sPyNNaker's slow sources, draw the ticks to the next spike: with ``p``
+    the u0.32 ``rate·dt``, ``1 + floor(ln u / ln(1 - p))`` ticks for a draw ``u`` in (0, 1]
+    (the geometric law of a Bernoulli-per-tick process), so a tick costs a comparison, not a
+    draw. Time-varying rates draw each tick: a spike when the draw is below ``p``. The process
+    is sPyNNaker's; the draws are not (it draws exponential variates in fixed point)."""
+
+    cycles_per_neuron = SOURCE_CYCLES
+
+    def state(self, model, initial, n, dt):
+        return {"next": np.full(n, -1, np.int64)}
+
+    def constants(self, model, n, dt, seed, core_of):
+        if model.time_varying:
+            rates = np.asarray(model.rate, dtype=np.float64)
+            rates = np.broadcast_to(rates.reshape(rates.shape[0], -1), (rates.shape[0], n))
+            steps_per_row = int(round(model.rate_interval / dt))
+        else:
+            rates = _per_neuron(model.rate, n)[None, :]
+            steps_per_row = 1 << 62
+        p = np.minimum(np.rint(rates * dt * fixed.U032_ONE), fixed.U032_ONE).astype(np.int64)
+        out = {"p_table": np.ascontiguousarray(p), "steps_per_row": steps_per_row,
+               "core_of": core_of.astype(np.int64),
+               "kiss": kiss_seeds(seed, int(core_of.max()) + 1 if n else 1)}
+        if not model.time_varying:
+            with np.errstate(divide="ignore"):
+                out["log_q"] = np.log1p(-p[0] / fixed.U032_ONE)  # ln(1 - p); -inf at p = 1
+        return out
+
+    def prologue(self, model):
+        return "" if not model.time_varying else \
+            "%row = min($k // @steps_per_row, @p_table.shape[0] - 1)\n"
+
+    def body(self, model):
+        if model.time_varying:
+            return _KISS + "spiked = %u < @p_table[%row, $j]\n"
+        draw = _indent(_KISS, "    ") + """
+    %g = np.log((%u + 1.0) * 2.3283064365386963e-10) / $log_q if $log_q < 0.0 else 4.0e18
+    %nx = %nx + 1 + np.int64(min(%g, 4.0e18))"""
+        return f"""
+%nx = $next
+if %nx < 0:
+    %nx = $k - 1
+{draw}
+spiked = %nx == $k
+if spiked:
+{draw}
+$next = %nx
 """
 
 

@@ -78,6 +78,22 @@ class SpiNNakerPlasticity:
         """Once per post spike ``$j`` (before the tick's packets are processed)."""
         return ""
 
+    def tick_end(self, mech) -> str:
+        """Once per tick ``$k``, after every packet (``@ind`` the post neuron of each
+        synapse, ``@n_post`` the post population's size)."""
+        return ""
+
+
+def register_mechanism(mechanism_type):
+    """Class decorator: register an on-chip implementation of ``mechanism_type`` (and list it
+    among the supported mechanisms)."""
+
+    def register(impl):
+        _REGISTERED.append(mechanism_type.__name__)
+        return implements(mechanism_type, BACKEND)(impl)
+
+    return register
+
 
 def _lut(tau: float, dt: float) -> np.ndarray:
     return fixed.stdp_lut(tau, dt).astype(np.int64)
@@ -87,7 +103,7 @@ def _decay(lut: str, delta: str) -> str:
     return f"({lut}[{delta}] if {delta} < {lut}.shape[0] else 0)"
 
 
-@implements(PairSTDP, BACKEND)
+@register_mechanism(PairSTDP)
 class SpiNNakerPairSTDP(SpiNNakerPlasticity):
     """sPyNNaker's ``SpikePairRule`` with additive or multiplicative weight dependence."""
 
@@ -199,6 +215,5 @@ else:
 """
 
 
-_REGISTERED.append(PairSTDP.__name__)
-
-__all__ = ["POST_HISTORY", "SpiNNakerPairSTDP", "SpiNNakerPlasticity", "supported_mechanisms"]
+__all__ = ["POST_HISTORY", "SpiNNakerPairSTDP", "SpiNNakerPlasticity", "register_mechanism",
+           "supported_mechanisms"]

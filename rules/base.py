@@ -22,17 +22,23 @@ The contract (BPTT and every local rule follow it):
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
 from snn.checkpoint import load_checkpoint
+from snn.h5io import open_checked, temporary_sibling
 from snn.validate import check_int
+
+RUN_RECORD = "run_record"  # checkpoint attribute holding the caller's run record (JSON)
 
 
 @dataclass
@@ -123,8 +129,38 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
         rule.history.append(EpochRecord(epoch + 1, total_loss / len(order),
                                         n_correct / len(order), test_acc, wall))
         if checkpoint is not None:
-            rule.save(checkpoint)
+            save_with_record(rule, checkpoint)
     return rule.history
+
+
+def save_with_record(rule, path) -> Path:
+    """``rule.save(path)``, plus the caller's run record ``rule.run_record`` (a JSON-able dict,
+    e.g. the command line's settings) when the rule has one, in the same atomic write: the
+    file appears complete with its record or not at all. Read it with :func:`read_run_record`."""
+    record = getattr(rule, "run_record", None)
+    if record is None:
+        return Path(rule.save(path))
+    path = Path(path)
+    tmp = temporary_sibling(path)
+    try:
+        rule.save(tmp)
+        with h5py.File(tmp, "r+") as fh:
+            fh.attrs[RUN_RECORD] = json.dumps(record)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_run_record(path) -> dict | None:
+    """The run record :func:`save_with_record` stored in the checkpoint ``path`` (None if it
+    has none)."""
+    from snn.checkpoint import FORMAT
+
+    with open_checked(path, FORMAT, "checkpoint") as fh:
+        text = fh.attrs.get(RUN_RECORD)
+    return None if text is None else json.loads(text)
 
 
 @torch.no_grad()
@@ -257,5 +293,5 @@ def peak_training_bytes(step, device: str | torch.device = "cpu", state_bytes: i
 
 
 __all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "epoch_generator",
-           "optimizer_arrays", "peak_training_bytes", "progress_bar", "restore_optimizer",
-           "resume_from"]
+           "optimizer_arrays", "peak_training_bytes", "progress_bar", "read_run_record",
+           "restore_optimizer", "resume_from", "save_with_record"]

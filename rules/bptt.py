@@ -81,17 +81,20 @@ class BPTT:
 
     @classmethod
     def build(cls, sizes: list[int], *, steps: int = 25, encoder: str = "rate", seed: int = 0,
-              device: str = "cpu", spiking: bool = True, **options) -> BPTT:
-        """BPTT on ``mlp(sizes)`` (LIF hidden layers, LI read-out); ``spiking=False`` trains the
-        same architecture with ReLU units, one step of the ``direct`` encoder (plain backprop).
-        ``options`` go to :class:`BPTTConfig`, except ``neuron``, ``beta`` and ``readout``,
-        which go to :func:`mlp`."""
-        net_options = {k: options.pop(k) for k in ("neuron", "beta", "readout") if k in options}
+              device: str = "cpu", spiking: bool = True, neuron: str = "lif", beta: float = 0.9,
+              readout: str = "li", **options) -> BPTT:
+        """BPTT on ``mlp(sizes, neuron=neuron, beta=beta, readout=readout)`` (LIF hidden layers,
+        LI read-out by default); ``spiking=False`` trains the same architecture with ReLU units,
+        one step of the ``direct`` encoder (plain backprop). ``options`` go to
+        :class:`BPTTConfig`."""
+        net_options = {"neuron": neuron, "beta": beta, "readout": readout}
+        defaults = {"neuron": "lif", "beta": 0.9, "readout": "li"}
+        changed = [k for k, v in net_options.items() if v != defaults[k]]
         torch.manual_seed(seed)
         if spiking:
             net = mlp(sizes, **net_options)
-        elif net_options:
-            raise ValueError(f"{', '.join(net_options)} apply to the spiking network only; "
+        elif changed:
+            raise ValueError(f"{', '.join(changed)} apply to the spiking network only; "
                              "drop them or use spiking=True")
         else:
             from snn.layers import relu_mlp

@@ -142,6 +142,8 @@ class Tempotron:
     history: list[EpochRecord] = field(default_factory=list)
 
     uses_autograd: ClassVar[bool] = False
+    #: hidden layers of its default architecture in ``synaptica train``: none (one layer)
+    default_hidden: ClassVar[tuple[int, ...]] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.net, TempotronNet):

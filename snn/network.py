@@ -37,6 +37,9 @@ class Population:
     def __getitem__(self, key) -> PopulationView:
         idx = np.arange(self.n)[key]
         idx = np.atleast_1d(idx).astype(np.int64)
+        if idx.size == 0:
+            raise IndexError(f"{self.name}[{_key_text(key)}] selects none of its {self.n} neurons "
+                             f"(indices 0..{self.n - 1}); a view needs at least one neuron")
         return PopulationView(self, np.unique(idx))
 
     @property
@@ -48,6 +51,14 @@ class Population:
     def indices(self) -> np.ndarray:
         """All neuron indices."""
         return np.arange(self.n, dtype=np.int64)
+
+
+def _key_text(key) -> str:
+    """An index as written in brackets: ``20:30``, ``::2``, ``[1, 2]``."""
+    if isinstance(key, slice):
+        parts = ["" if v is None else str(v) for v in (key.start, key.stop, key.step)]
+        return ":".join(parts[:2] if key.step is None else parts)
+    return repr(key)
 
 
 @dataclass(frozen=True, eq=False)

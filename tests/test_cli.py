@@ -42,12 +42,12 @@ def test_bench_cuba_stdp_throughput(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["rounds"] == 3 and out["static_events_per_s"] > 0 and out["stdp_events_per_s"] > 0
     assert out["ratio"] == pytest.approx(out["stdp_events_per_s"] / out["static_events_per_s"])
-    assert main(["bench", "cuba", "--stdp", "--vs", "nest", "--neurons", "100"]) == 1
+    assert main(["bench", "cuba", "--stdp", "--vs", "nest", "--neurons", "100"]) == 2
     assert "takes no --vs" in capsys.readouterr().err
 
 
 def test_unknown_peer_is_an_error(capsys):
-    assert main(["bench", "cuba", "--neurons", "100", "--duration", "0.01", "--vs", "genn"]) == 1
+    assert main(["bench", "cuba", "--neurons", "100", "--duration", "0.01", "--vs", "genn"]) == 2
     assert "--vs 'genn' is unknown" in capsys.readouterr().err
 
 
@@ -100,8 +100,8 @@ def test_bench_rules_and_train_usage_errors():
     assert run_cli("train", "bptt", "--option", "no-equals-sign").returncode == 2
 
 
-def test_bench_rules_run_failure_exits_1(capsys):
-    assert main(["bench", "rules", "--rules", "bptt", "--arch", "784-10", "--json"]) == 1
+def test_bench_rules_usage_error_exits_2(capsys):
+    assert main(["bench", "rules", "--rules", "bptt", "--arch", "784-10", "--json"]) == 2
     assert "--arch starts with 784 inputs but digits images have 64" in capsys.readouterr().err
 
 
@@ -123,7 +123,8 @@ def test_train_any_registered_rule(proto_rule, tmp_path, capsys):
                  "--option", "lr=0.5", "--out", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["rule"] == "proto-test" and report["epochs"] == 2 and len(report["history"]) == 2
-    assert report["options"] == {"lr": 0.5, "batch_size": 128}
+    assert report["given"] == {"steps": 4, "batch_size": 128, "lr": 0.5}
+    assert report["settings"]["encoder"] == "rate" and report["settings"]["batch_size"] == 128
     assert report["test_accuracy"] > 0.5 and report["wall_s"] > 0
     restored = Prototypes.build([64, 10])
     restored.load(report["checkpoint"])
@@ -132,10 +133,11 @@ def test_train_any_registered_rule(proto_rule, tmp_path, capsys):
     with open(report["learning_curve_png"], "rb") as fh:
         assert fh.read(4) == b"\x89PNG"
     # A rule whose fit cannot resume says so; a rule refusing an option names it.
-    assert main(["train", "proto-test", "--resume", "--out", str(tmp_path)]) == 1
+    assert main(["train", "proto-test", "--resume", "--epochs", "2", "--steps", "4", "--batch", "128",
+                 "--option", "lr=0.5", "--out", str(tmp_path)]) == 2
     assert "--resume needs a rule" in capsys.readouterr().err
-    assert main(["train", "proto-test", "--neuron", "adaptive", "--out", str(tmp_path)]) == 1
-    assert "does not take one of the options" in capsys.readouterr().err
+    assert main(["train", "proto-test", "--neuron", "adaptive", "--out", str(tmp_path)]) == 2
+    assert "--neuron does not apply to proto-test" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [["demo", "--duration", "0"], ["bench", "cuba", "--duration", "x"]])
@@ -147,21 +149,21 @@ def test_train_stdp_learners_through_the_cli(tmp_path, capsys):
     assert main(["train", "pattern", "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["test_accuracy"] == 1.0 and out["wall_s"] > 0
-    assert (tmp_path / "pattern_digits_results.json").exists()
+    assert (tmp_path / "pattern_results.json").exists()
     assert main(["train", "sym-stdp", "--neurons", "20", "--option", "train_limit=60",
                  "--option", "test_limit=40", "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["test_accuracy"] <= 1.0 and out["epochs"] == 1
-    assert (tmp_path / "sym_stdp_digits_receptive_fields.png").exists()
+    assert (tmp_path / "sym-stdp_digits_receptive_fields.png").exists()
     assert main(["train", "diehl-cook", "--neurons", "10", "--option", "train_samples=40",
                  "--option", "test_samples=20", "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["test_accuracy"] <= 1.0 and out["wall_s"] > 0
-    assert (tmp_path / "receptive_fields.png").exists()
+    assert (tmp_path / "diehl-cook_digits_receptive_fields.png").exists()
 
 
 def test_bench_stdp_json(capsys):
     assert main(["bench", "stdp", "--duration", "0.5", "--seeds", "1,2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["frac_low"] <= 1.0 and 0.0 <= out["frac_high"] <= 1.0 and out["wall_s"] > 0
-    assert main(["bench", "stdp", "--duration", "0.5", "--vs", "nest"]) == 1
+    assert main(["bench", "stdp", "--duration", "0.5", "--vs", "nest"]) == 2

@@ -1,6 +1,7 @@
 """Diehl & Cook (2015) unsupervised digit classifier (rules/stdp/diehl_cook.py)."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,17 @@ from rules.diehl_cook import (
 from snn.checkpoint import load_checkpoint, save_checkpoint
 from snn.datasets import load_digits
 
-MNIST_DIR = Path("/work/shared/data/mnist")
+
+def _mnist_dir() -> Path:
+    """The MNIST files: $SYNAPTICA_DATA (holding them, or an ``mnist`` folder that does), else
+    ``../shared/data/mnist`` beside the repository root."""
+    env = os.environ.get("SYNAPTICA_DATA")
+    if env:
+        return Path(env) / "mnist" if (Path(env) / "mnist").is_dir() else Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+MNIST_DIR = _mnist_dir()
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +183,13 @@ def test_train_diehl_cook_writes_checkpoint_results_and_plots(tmp_path):
     assert summary["test_accuracy"] == summary[f"test_accuracy_{summary['readout']}"]
     assert 0.0 <= summary["test_accuracy_proportion"] <= 1.0
     assert summary["neurons"] == 8 and summary["train_samples"] == 30
-    for name in ("checkpoint.h5", "results.h5", "receptive_fields.png", "weight_histograms.png",
-                 "theta.png", "raster.png"):
+    assert summary["rule"] == "diehl-cook"
+    assert summary["checkpoint"] == str(tmp_path / "diehl-cook_digits.h5")
+    for name in ("diehl-cook_digits.h5", "diehl-cook_digits_results.h5",
+                 "diehl-cook_digits_receptive_fields.png", "diehl-cook_digits_weight_histograms.png",
+                 "diehl-cook_digits_theta.png", "diehl-cook_digits_raster.png"):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert DiehlCook.load(tmp_path / "checkpoint.h5").weights.shape == (64, 8)
+    assert DiehlCook.load(tmp_path / "diehl-cook_digits.h5").weights.shape == (64, 8)
     with pytest.raises(ValueError, match="unknown option"):
         train_diehl_cook("digits", bogus=1)
 
@@ -191,7 +205,7 @@ def test_digits_accuracy_with_100_neurons():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST_DIR.exists(), reason="MNIST 10k not in /work/shared/data/mnist")
+@pytest.mark.skipif(not MNIST_DIR.exists(), reason=f"MNIST 10k not in {MNIST_DIR} (set $SYNAPTICA_DATA)")
 def test_mnist_10k_accuracy_with_100_neurons():
     """The issue's 80%: one pass over 8000 images with the MNIST defaults (k = 3, input sums of
     104, learning rates 1.5x the paper's), about 4 min: measured 83.35% with proportion

@@ -12,7 +12,17 @@ import pytest
 import snn
 from rules.sym_stdp import SymSTDP, SymSTDPConfig, train_sym_stdp
 
-MNIST_DIR = Path(os.environ.get("SYNAPTICA_MNIST", "/work/shared/data/mnist"))
+
+def _mnist_dir() -> Path:
+    """The MNIST files: $SYNAPTICA_DATA (holding them, or an ``mnist`` folder that does), else
+    ``../shared/data/mnist`` beside the repository root."""
+    env = os.environ.get("SYNAPTICA_DATA")
+    if env:
+        return Path(env) / "mnist" if (Path(env) / "mnist").is_dir() else Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+MNIST_DIR = _mnist_dir()
 _DIGITS = {"max_rate": 255.0, "hidden_sum": 0.2}
 
 
@@ -94,8 +104,9 @@ def test_train_sym_stdp_writes_outputs(tmp_path):
     assert r["n_hidden"] == 16 and r["n_train"] == 30
     json.dumps(r)
     assert Path(r["checkpoint"]).is_file() and r["history"][0]["epoch"] == 1
-    for name in ("sym_stdp_digits.h5", "sym_stdp_digits_results.h5", "sym_stdp_digits_weights.png",
-                 "sym_stdp_digits_receptive_fields.png", "sym_stdp_digits_raster.png"):
+    assert r["rule"] == "sym-stdp"
+    for name in ("sym-stdp_digits.h5", "sym-stdp_digits_results.h5", "sym-stdp_digits_weights.png",
+                 "sym-stdp_digits_receptive_fields.png", "sym-stdp_digits_raster.png"):
         assert (tmp_path / name).stat().st_size > 0
 
 

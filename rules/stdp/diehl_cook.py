@@ -529,8 +529,10 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
     """Train, label and test the Diehl & Cook network; returns a JSON-serialisable summary
     (``test_accuracy`` in [0, 1], ``wall_s`` and the sizes). ``options`` are
     :class:`DiehlCookConfig` fields (plus ``train_samples`` / ``test_samples`` to use only the
-    first that many images). With ``out_dir``, writes there ``checkpoint.h5``,
-    ``results.h5`` and PNG plots (receptive fields, weight histograms, theta, raster)."""
+    first that many images). With ``out_dir``, writes there ``diehl-cook_<dataset>.h5`` (the
+    checkpoint), ``diehl-cook_<dataset>_results.h5`` and PNG plots
+    ``diehl-cook_<dataset>_receptive_fields.png``, ``_weight_histograms.png``, ``_theta.png``,
+    ``_raster.png``."""
     t0 = time.perf_counter()
     train_samples = options.pop("train_samples", None)
     test_samples = options.pop("test_samples", None)
@@ -559,7 +561,7 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
     accuracy = float(np.mean(predicted == test.labels))
     by_readout = {r: float(np.mean(model.classify(test_responses, r) == test.labels)) for r in READOUTS}
     summary = {
-        "rule": "diehl_cook", "dataset": dataset, "train_samples": len(train),
+        "rule": "diehl-cook", "dataset": dataset, "train_samples": len(train),
         "test_samples": len(test), "epochs": epochs, "neurons": config.n_neurons,
         "inputs": model.n_inputs, "seed": seed, "test_accuracy": accuracy, "readout": config.readout,
         **{f"test_accuracy_{r}": a for r, a in by_readout.items()},
@@ -567,17 +569,19 @@ def train_diehl_cook(dataset: str = "digits", data_dir: str | None = None, neuro
         "mean_train_spikes": float(np.mean(model.train_spikes)),
         "theta_mean_mV": float(model.theta.mean() * 1e3), "config": asdict(config),
     }
+    summary["checkpoint"] = None
+    stem = f"diehl-cook_{dataset}"
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        model.save(out / "checkpoint.h5")
-        plot_receptive_fields(model, out / "receptive_fields.png", (h, w))
-        plot_weight_histograms(model, out / "weight_histograms.png")
-        plot_theta(model, out / "theta.png")
-        plot_raster(model, test.to_float32()[:4], out / "raster.png")
+        summary["checkpoint"] = str(model.save(out / f"{stem}.h5"))
+        plot_receptive_fields(model, out / f"{stem}_receptive_fields.png", (h, w))
+        plot_weight_histograms(model, out / f"{stem}_weight_histograms.png")
+        plot_theta(model, out / f"{stem}_theta.png")
+        plot_raster(model, test.to_float32()[:4], out / f"{stem}_raster.png")
     summary["wall_s"] = time.perf_counter() - t0
     if out_dir is not None:
-        with atomic_h5(Path(out_dir) / "results.h5", RESULTS_FORMAT) as fh:
+        with atomic_h5(Path(out_dir) / f"{stem}_results.h5", RESULTS_FORMAT) as fh:
             fh.attrs["summary"] = json.dumps(summary)
             fh.create_dataset("test_responses", data=test_responses)
             fh.create_dataset("test_labels", data=test.labels)

@@ -632,7 +632,7 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
                       on_epoch=on_epoch if eval_every_epoch else None)
     if not eval_every_epoch:
         on_epoch(epochs, stats)
-    result = {"rule": "sym_stdp", "dataset": dataset, "test_accuracy": scores["accuracy"],
+    result = {"rule": "sym-stdp", "dataset": dataset, "test_accuracy": scores["accuracy"],
               "unsupervised_accuracy": scores["unsupervised_accuracy"],
               "silent_fraction": scores["silent_fraction"],
               "mean_hidden_spikes": stats["mean_hidden_spikes"], "n_hidden": config.n_hidden,
@@ -643,11 +643,11 @@ def train_sym_stdp(dataset: str = "digits", data_dir: str | None = None, neurons
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        result["checkpoint"] = str(model.save(out / f"sym_stdp_{dataset}.h5"))
-        _write_results(out / f"sym_stdp_{dataset}_results.h5", result, model)
-        plot_receptive_fields(model, out / f"sym_stdp_{dataset}_receptive_fields.png", shape)
-        plot_weight_histograms(model, out / f"sym_stdp_{dataset}_weights.png")
-        plot_raster(model, out / f"sym_stdp_{dataset}_raster.png")
+        result["checkpoint"] = str(model.save(out / f"sym-stdp_{dataset}.h5"))
+        _write_results(out / f"sym-stdp_{dataset}_results.h5", result, model)
+        plot_receptive_fields(model, out / f"sym-stdp_{dataset}_receptive_fields.png", shape)
+        plot_weight_histograms(model, out / f"sym-stdp_{dataset}_weights.png")
+        plot_raster(model, out / f"sym-stdp_{dataset}_raster.png")
     return result
 
 

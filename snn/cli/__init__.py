@@ -1,6 +1,8 @@
 """The ``synaptica`` command line.
 
-Exit codes: 0 success, 1 a run failed (the message says why), 2 bad command-line usage.
+Exit codes: 0 success, 1 a run failed (the message says why), 2 bad command-line usage
+(argparse's checks, and :class:`snn.cli.common.UsageError` for what a command finds wrong
+before it starts the work), 130 interrupted (Ctrl-C).
 Every command that reports figures takes ``--json`` and then prints exactly one JSON object
 on standard output.
 
@@ -46,12 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synaptica`` console script."""
+    from snn.cli.common import UsageError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("synaptica: interrupted", file=sys.stderr)
         return 130
+    except UsageError as err:
+        print(f"synaptica {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, RuntimeError, OSError, NotImplementedError) as err:
         print(f"synaptica: error: {err}", file=sys.stderr)
         return 1

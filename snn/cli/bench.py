@@ -6,14 +6,20 @@ from __future__ import annotations
 import argparse
 
 from snn.cli.common import (
+    UsageError,
+    arch,
+    check_device,
+    check_out_dir,
     int_list,
     layer_sizes,
     load_split,
+    non_negative_int,
     peer_list,
     positive_float,
     positive_int,
     print_json,
     print_rules_table,
+    seed_list,
 )
 
 
@@ -23,10 +29,13 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     peers = peer_list(a.vs)
     for peer in peers:
         if peer not in PEERS:
-            raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+            raise UsageError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+    plot = _plot_path(a.plot, f"cuba_{a.neurons}.png") if a.plot else None
     if a.stdp:
         if peers:
-            raise ValueError("--stdp compares our static and plastic runs; it takes no --vs")
+            raise UsageError("--stdp compares our static and plastic runs; it takes no --vs")
+        if plot:
+            raise UsageError("--plot charts the simulators of a --vs comparison; --stdp takes none")
         from snn.bench.cuba import stdp_throughput
 
         report = stdp_throughput(a.neurons, a.duration, max(a.repeat, 3), a.seed)
@@ -48,9 +57,8 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     if speedups:
         report["speedup"] = speedups[peers[0]]
         report["speedups"] = speedups
-    if a.plot:
-        _bench_chart(report, peers, a.plot)
-        report["plot"] = a.plot
+    if plot:
+        report["plot"] = str(_bench_chart(report, peers, plot))
     if a.json:
         print_json(report)
         return 0
@@ -71,7 +79,7 @@ def cmd_bench_stdp(a: argparse.Namespace) -> int:
     peers = peer_list(a.vs)
     for peer in peers:
         if peer not in PEERS:
-            raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+            raise UsageError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
     report = bench_stdp(a.duration, seeds=tuple(a.seeds), vs=tuple(peers), membrane=a.membrane,
                         backend=a.backend, repeat=a.repeat)
     if a.json:
@@ -98,13 +106,17 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    check_device(a.device)
     peers = peer_list(a.vs)
-    report = bench_bptt(arch=a.arch, steps=a.T, batch=a.batch, device=a.device, repeat=a.repeat,
-                        vs=tuple(peers), seed=a.seed, chunk_steps=a.chunk or None)
+    for peer in peers:
+        if peer != "snntorch":
+            raise UsageError(f"--vs {peer!r} is unknown; choose from snntorch")
+    report = bench_bptt(arch="-".join(map(str, a.arch)), steps=a.T, batch=a.batch, device=a.device,
+                        repeat=a.repeat, vs=tuple(peers), seed=a.seed, chunk_steps=a.chunk or None)
     if a.json:
         print_json(report)
         return 0
-    print(f"BPTT training step, {a.arch}, T={a.T}, batch {a.batch}, {a.device}, "
+    print(f"BPTT training step, {'-'.join(map(str, a.arch))}, T={a.T}, batch {a.batch}, {a.device}, "
           f"{report['threads']} threads (median of {a.repeat})")
     print(f"  {'':<12}{'time/step (s)':>16}{'saved for backward (MB)':>26}")
     rows = [("synaptica", report)] + [(p, report[p]) for p in peers]
@@ -123,9 +135,11 @@ def cmd_bench_rules(a: argparse.Namespace) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
-
+    check_device(a.device)
+    check_out_dir(a.out)
     train, test = load_split(a.dataset, a.data_dir, a.seed)
-    config = RulesBenchConfig(rules=tuple(a.rules), sizes=tuple(layer_sizes(a.arch, a.dataset, train)),
+    sizes = layer_sizes(a.arch, a.dataset, train, n_classes=train.n_classes)
+    config = RulesBenchConfig(rules=tuple(a.rules), sizes=tuple(sizes),
                               steps=a.T, epochs=a.epochs, batch=a.batch, seed=a.seed, device=a.device,
                               memory_steps=tuple(a.memory_T), snntorch=not a.no_snntorch,
                               skip_failures=a.skip_failures)
@@ -153,7 +167,22 @@ def _rule_names(text: str) -> list[str]:
     return names
 
 
-def _bench_chart(report: dict, peers: list[str], path: str) -> None:
+def _plot_path(text: str, name: str):
+    """The chart's file: ``text`` if it names a .png file, ``text/name`` if it is a directory."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_dir() or not path.suffix:
+        path = check_out_dir(str(path), "--plot") / name
+    elif path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {text}: the chart is a PNG; give a file name ending in .png or a "
+                         "directory")
+    else:
+        check_out_dir(str(path.parent), "--plot")
+    return path
+
+
+def _bench_chart(report: dict, peers: list[str], path):
     from snn import plot
 
     plt = plot.pyplot()
@@ -164,7 +193,7 @@ def _bench_chart(report: dict, peers: list[str], path: str) -> None:
     ax.set_xlabel("simulation wall time (s), lower is better")
     ax.set_title(f"CUBA {report['neurons']} neurons, {report['duration_s']:g} s")
     fig.tight_layout()
-    plot.save_figure(fig, path)
+    return plot.save_figure(fig, path)
 
 
 def add_parser(subparsers) -> None:
@@ -183,11 +212,12 @@ def add_parser(subparsers) -> None:
     cuba.add_argument("--vs", action="append", default=[], metavar="PEER",
                       help="peer to run side by side: brian2 (Cython runtime), brian2-cpp "
                            "(cpp_standalone), brian2-numpy, nest; repeat or comma-separate")
-    cuba.add_argument("--seed", type=int, default=1)
+    cuba.add_argument("--seed", type=non_negative_int, default=1)
     cuba.add_argument("--repeat", type=positive_int, default=1,
                       help="timed runs per simulator (ours and peers alike); wall_s is the "
                            "fastest, wall_s_runs lists all (default 1)")
-    cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times")
+    cuba.add_argument("--plot", metavar="PNG", help="write a bar chart of wall times to this .png file "
+                                                    "(or to cuba_<neurons>.png in this directory)")
     cuba.add_argument("--stdp", action="store_true",
                       help="additive pair STDP on every synapse: events/s against the static "
                            "network, back to back (at least 3 rounds)")
@@ -200,7 +230,7 @@ def add_parser(subparsers) -> None:
                     "invocation; fractions of weights below 0.1 / above 0.9 gmax, averaged over "
                     "seeds. wall_s excludes build and compilation.")
     stdp.add_argument("--duration", type=positive_float, default=100.0, help="seconds (default 100)")
-    stdp.add_argument("--seeds", type=int_list, default=[1], help="comma-separated seeds (default 1)")
+    stdp.add_argument("--seeds", type=seed_list, default=[1], help="comma-separated seeds (default 1)")
     stdp.add_argument("--vs", action="append", default=[], metavar="PEER",
                       help="brian2-cpp (cpp_standalone), brian2 (Cython runtime), brian2-numpy; "
                            "repeat or comma-separate")
@@ -217,16 +247,17 @@ def add_parser(subparsers) -> None:
         description="Same weights, same Bernoulli input (rate 0.2), cross-entropy on output "
                     "spike counts; times forward+backward of one mini-batch and counts the "
                     "bytes autograd saves for backward (saved_tensors_hooks, each storage once).")
-    bptt.add_argument("--arch", default="784-500-10", help="layer sizes (default 784-500-10)")
+    bptt.add_argument("--arch", type=arch, default=[784, 500, 10], help="layer sizes (default 784-500-10)")
     bptt.add_argument("--T", type=positive_int, default=25, help="time steps (default 25)")
     bptt.add_argument("--batch", type=positive_int, default=128)
     bptt.add_argument("--device", default="cpu", help="cpu or cuda")
     bptt.add_argument("--vs", action="append", default=[], metavar="PEER", help="snntorch")
     bptt.add_argument("--repeat", type=positive_int, default=5, help="timed steps; median counts")
-    bptt.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
-    bptt.add_argument("--chunk", type=int, default=25,
+    bptt.add_argument("--threads", type=non_negative_int, default=0,
+                      help="torch CPU threads (default: torch's)")
+    bptt.add_argument("--chunk", type=non_negative_int, default=25,
                       help="time steps per chunk in our layers (0: all at once; default 25)")
-    bptt.add_argument("--seed", type=int, default=0)
+    bptt.add_argument("--seed", type=non_negative_int, default=0)
     bptt.add_argument("--json", action="store_true", help="print one JSON object")
     bptt.set_defaults(func=cmd_bench_bptt)
 
@@ -241,15 +272,17 @@ def add_parser(subparsers) -> None:
                              "always added)")
     brules.add_argument("--dataset", choices=["digits", "mnist", "fashion", "kmnist"], default="digits")
     brules.add_argument("--data-dir", help="directory holding the MNIST-format files")
-    brules.add_argument("--arch", help="layer sizes (default 64-128-10 for digits, 784-500-10 otherwise)")
+    brules.add_argument("--arch", type=arch,
+                        help="layer sizes (default 64-128-10 for digits, 784-500-10 otherwise)")
     brules.add_argument("--T", type=positive_int, default=25, help="time steps (default 25)")
     brules.add_argument("--epochs", type=positive_int, default=3, help="epochs for every rule (default 3)")
     brules.add_argument("--batch", type=positive_int, default=64, help="mini-batch size (default 64)")
     brules.add_argument("--memory-T", type=int_list, default=[10, 50, 200, 400], metavar="T1,T2,...",
                         help="time steps of the memory-growth measurement (default 10,50,200,400)")
-    brules.add_argument("--seed", type=int, default=0)
+    brules.add_argument("--seed", type=non_negative_int, default=0)
     brules.add_argument("--device", default="cpu", help="cpu or cuda")
-    brules.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    brules.add_argument("--threads", type=non_negative_int, default=0,
+                        help="torch CPU threads (default: torch's)")
     brules.add_argument("--no-snntorch", action="store_true", help="leave out snnTorch's BPTT")
     brules.add_argument("--skip-failures", action="store_true",
                         help="report a rule that fails as skipped instead of stopping (exit 1)")

@@ -9,17 +9,40 @@ import math
 import numpy as np
 
 
+class UsageError(ValueError):
+    """A command line that cannot work, found before any work starts: exit code 2."""
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0, e.g. a seed (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    """A finite number > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
@@ -28,14 +51,67 @@ def peer_list(vs: list[str]) -> list[str]:
     return [p for item in vs for p in item.split(",") if p]
 
 
-def int_list(text: str) -> list[int]:
+def _int_list(text: str, minimum: int, what: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"must be positive integers joined by commas, got {text!r}")
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what} joined by commas, got {text!r}")
     return values
+
+
+def int_list(text: str) -> list[int]:
+    """Positive integers joined by commas (argparse type)."""
+    return _int_list(text, 1, "positive integers")
+
+
+def seed_list(text: str) -> list[int]:
+    """Non-negative integers joined by commas, e.g. seeds ``0,1,2`` (argparse type)."""
+    return _int_list(text, 0, "non-negative integers")
+
+
+def arch(text: str) -> list[int]:
+    """Layer sizes joined by '-', e.g. ``784-500-10`` (argparse type)."""
+    try:
+        sizes = [int(s) for s in text.split("-")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"must be at least two positive layer sizes joined by '-', "
+                                         f"e.g. 784-500-10, got {text!r}")
+    return sizes
+
+
+def check_device(device: str, flag: str = "--device") -> str:
+    """``device`` if torch can use it: 'cpu', or 'cuda' / 'cuda:N' on a torch that sees a GPU."""
+    import torch
+
+    if device == "cpu" or device.startswith("cpu:"):
+        return device
+    if device != "cuda" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise UsageError(f"{flag} must be cpu, cuda or cuda:N, got {device!r}")
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else "a CUDA build that sees no GPU"
+        raise UsageError(f"{flag} {device}: this torch {torch.__version__} is {build}; use {flag} cpu")
+    return device
+
+
+def check_out_dir(out: str, flag: str = "--out"):
+    """Create ``out`` if needed and check that files can be written there, before any work."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".synaptica-write-test-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UsageError(f"{flag} {out}: cannot write there ({reason}); choose a writable "
+                         "directory") from None
+    return path
 
 
 def key_value(text: str) -> tuple[str, object]:
@@ -81,29 +157,47 @@ def write_json(path, obj: dict):
 
 def load_split(dataset: str, data_dir: str | None, seed: int):
     """Train/test split: digits stratified 80/20; MNIST-format sets use their 10k test file,
-    the first 8,000 images for training and the last 2,000 for testing."""
+    the first 8,000 images for training and the last 2,000 for testing. ``--data-dir`` with
+    digits, and MNIST-format files that are not found, are errors worded for the command line."""
     from snn import datasets
 
     if dataset == "digits":
+        if data_dir is not None:
+            raise UsageError("--data-dir is for mnist, fashion and kmnist; the digits ship with "
+                             "synaptica (drop --data-dir)")
         return datasets.load_digits().stratified_split(0.2, seed=seed)
     loader = {"mnist": datasets.load_mnist, "fashion": datasets.load_fashion_mnist,
               "kmnist": datasets.load_kmnist}[dataset]
-    ds = loader(directory=data_dir, split="test")
+    try:
+        ds = loader(directory=data_dir, split="test")
+    except FileNotFoundError as err:
+        lines = str(err).splitlines()
+        looked = [line.strip().split("  (")[0] for line in lines if line.startswith("  ")]
+        files = next((line for line in lines if line.startswith("Expected")), "")
+        raise UsageError(f"--dataset {dataset}: its test files are not in {' or '.join(looked)}. "
+                         f"{files} Give --data-dir DIR (or set SYNAPTICA_DATA) to the folder that "
+                         "holds them") from None
     return ds[:8000], ds[8000:]
 
 
-def layer_sizes(arch: str | None, dataset: str, train) -> list[int]:
-    """Layer sizes from ``--arch`` (default 64-128-10 for digits, N-500-10 otherwise), checked
-    against the images."""
+def layer_sizes(sizes: list[int] | None, dataset: str, train, hidden: tuple[int, ...] | None = None,
+                n_classes: int | None = None) -> list[int]:
+    """Layer sizes from ``--arch`` (already parsed), checked against the images and the number
+    of classes (``n_classes``; None skips that check). Without ``--arch``: the images' size,
+    ``hidden`` (default 128 for digits, 500 otherwise; ``()`` for single-layer rules such as
+    the Tempotron) and the number of classes."""
     in_features = int(np.prod(train.image_shape))
-    arch = arch or (f"{in_features}-128-10" if dataset == "digits" else f"{in_features}-500-10")
-    try:
-        sizes = [int(s) for s in arch.split("-")]
-    except ValueError:
-        raise ValueError(f"--arch must be layer sizes joined by '-', e.g. 784-500-10, got {arch!r}") from None
+    classes = int(train.n_classes)
+    if sizes is None:
+        if hidden is None:
+            hidden = (128,) if dataset == "digits" else (500,)
+        return [in_features, *hidden, classes]
     if sizes[0] != in_features:
-        raise ValueError(f"--arch starts with {sizes[0]} inputs but {dataset} images have {in_features}")
-    return sizes
+        raise UsageError(f"--arch starts with {sizes[0]} inputs but {dataset} images have {in_features}")
+    if n_classes is not None and sizes[-1] != n_classes:
+        raise UsageError(f"--arch ends with {sizes[-1]} outputs but {dataset} has {n_classes} "
+                         f"classes; end it with {n_classes}")
+    return list(sizes)
 
 
 def print_rules_table(report: dict) -> None:

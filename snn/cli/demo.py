@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from snn.cli.common import positive_float, positive_int, print_json, print_rules_table, print_table
+from snn.cli.common import (
+    check_out_dir,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_json,
+    print_rules_table,
+    print_table,
+)
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from snn.demo import run_demo
 
+    check_out_dir(a.out)
     summary = run_demo(a.out, neurons=a.neurons, duration=a.duration, seed=a.seed,
                        progress=not (a.json or a.no_progress), rules=not a.no_rules)
     if a.json:
@@ -37,7 +46,7 @@ def add_parser(subparsers) -> None:
     demo.add_argument("--out", default="out", help="output directory (default: out)")
     demo.add_argument("--neurons", type=positive_int, default=4000)
     demo.add_argument("--duration", type=positive_float, default=1.0, help="seconds")
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--seed", type=non_negative_int, default=1)
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.add_argument("--no-rules", action="store_true",

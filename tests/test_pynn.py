@@ -190,6 +190,32 @@ def test_random_networks_spike_for_spike_in_nest_20_seeds(nest_pynn, seed):
     assert _pairs(theirs) == _pairs(ours)
 
 
+def test_conventions_on_two_neurons(nest_pynn):
+    """A source spike drives neuron 0, whose spike drives neuron 1 (each input makes one spike
+    in the step it arrives): NEST's raw labels are ours + 1 step for neurons, ours for the
+    source, and the exported delays (3 dt from the source, (4 - 1) dt between the neurons)
+    reproduce our timing."""
+    net = Network()
+    src = net.population(1, SpikeSource(spike_steps=[[10]]), name="S")
+    P = net.population(2, LIF(tau_m=20e-3, tau_syn_exc=1e-3, tau_ref=50e-3), name="P")
+    net.connect(src, P[0:1], FromList(np.array([0]), np.array([0])), weight=5.0, delay=3)
+    net.connect(P[0:1], P[1:2], FromList(np.array([0]), np.array([0])), weight=5.0, delay=4)
+    net.spike_monitor(P, name="spikes")
+    net.spike_monitor(src, name="src")
+    ours = net.run(0.01, dt=DT, seed=0)
+    # the input arrives at the start of step 10 + 3 and v crosses within that step; then + 4
+    assert _pairs(ours["spikes"]) == [(13, 0), (17, 1)]
+    meta, arrays = to_pynn(net, 0.01, DT, seed=0)
+    raw = pynn_script.run_loaded(meta, arrays, "nest")
+    times = sorted(zip(np.rint(raw["P.times"] / 0.1).astype(int).tolist(),
+                       raw["P.indices"].tolist(), strict=True))
+    assert times == [(14, 0), (18, 1)]                     # labelled one step later
+    assert np.rint(raw["S.times"] / 0.1).astype(int).tolist() == [10]
+    theirs = run_on(net, "nest", duration=0.01, dt=DT, seed=0)
+    assert _pairs(theirs["spikes"]) == _pairs(ours["spikes"])
+    assert _pairs(theirs["src"]) == [(10, 0)]
+
+
 def test_nest_minimal_delay_is_our_two_step_delay(nest_pynn):
     """exact=False gives one-step delays NEST's minimal delay: NEST then runs our network with
     two-step delays, spike for spike, and differs from ours with one-step delays."""

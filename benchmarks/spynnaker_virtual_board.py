@@ -7,7 +7,8 @@ with ``hardware.spinnaker.map_network``.
 
     python spynnaker_virtual_board.py NETWORK.npz OUT.json [WORKDIR]
 
-The network is rebuilt with ``FromListConnector`` (the very synapses of our build), time
+The network is rebuilt with ``FromListConnector`` (the very synapses of our build), or for
+large networks with ``FixedProbabilityConnector`` between the same population views; time
 step 1 ms, and run for 10 ms with ``virtual_board = True``, ``mode = Debug`` and
 ``router_table_compress_as_far_as_possible = True`` in a private ``HOME`` (so the user's
 ``~/.spynnaker.cfg`` is neither needed nor touched). Reported: placements (slices, cores),
@@ -68,6 +69,17 @@ def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
         if p.get("neurons_per_core"):
             pops[-1].set_max_atoms_per_core(p["neurons_per_core"])
     for j, pr in enumerate(meta["projections"]):
+        pre, post = pops[pr["pre"]], pops[pr["post"]]
+        if "probability" in pr:
+            lo, hi = pr["pre_range"]
+            pre = pre if (lo, hi) == (0, pre.size) else pre[lo:hi]
+            lo, hi = pr["post_range"]
+            post = post if (lo, hi) == (0, post.size) else post[lo:hi]
+            sim.Projection(pre, post, sim.FixedProbabilityConnector(
+                pr["probability"], allow_self_connections=pr["autapses"]),
+                sim.StaticSynapse(weight=pr["weight"], delay=pr["delay"]),
+                receptor_type=pr["receptor"], label=pr["name"])
+            continue
         conn = np.column_stack([data[f"pre{j}"], data[f"post{j}"], data[f"w{j}"],
                                 data[f"d{j}"]]).astype(float)
         if "stdp" in pr:
@@ -80,7 +92,7 @@ def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
                                                                w_max=st["w_max"]))
         else:
             synapse = sim.StaticSynapse()
-        sim.Projection(pops[pr["pre"]], pops[pr["post"]], sim.FromListConnector(conn),
+        sim.Projection(pre, post, sim.FromListConnector(conn),
                        synapse, receptor_type=pr["receptor"], label=pr["name"])
     sim.run(meta["run_ms"])
     shifts = {p.label: [int(s) for s in p._vertex.get_ring_buffer_shifts()]

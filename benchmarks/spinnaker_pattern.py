@@ -5,7 +5,10 @@ The detector's own code runs unchanged; its ``Network.build`` calls are sent to
 ``backend="spinnaker"`` (on-chip pair STDP, :mod:`hardware.spinnaker.stdp`, and integer
 synaptic scaling, :mod:`hardware.spinnaker.homeostasis`, at dt 1 ms). Reported: one trained
 pattern (accuracy, detection and false-positive rates) and accuracy against Hamming
-distance for two trained patterns, for numba (float) and the emulator, same seeds.
+distance for two trained patterns, for numba (float) and the emulator, same seeds; the
+emulator twice: with sPyNNaker's ring-buffer rule (32 plastic inputs at STDP's w_max plus
+the teacher: r = 8, a weight step of 1.6e-4 V, 4 % of an initial weight) and with the bound
+set just above the teacher's weight (r = 4, 16x finer).
 
 Run: ``python benchmarks/spinnaker_pattern.py [--inputs 32] [--trials 2] [--json out.json]``.
 """
@@ -57,11 +60,16 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--distances", type=int, nargs="+", default=[2, 4, 8, 16])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bound", type=float, default=0.3,
+                    help="max_expected_summed_weight (V) of the second emulator run; default "
+                         "0.3, just above the teacher's weight (the largest single input)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     out = {"numba": workload(a.inputs, a.trials, a.distances, a.seed)}
     with on_backend("spinnaker", machine="spinn3"):
         out["spinnaker"] = workload(a.inputs, a.trials, a.distances, a.seed)
+    with on_backend("spinnaker", machine="spinn3", max_expected_summed_weight=a.bound):
+        out["spinnaker_bound"] = workload(a.inputs, a.trials, a.distances, a.seed)
     for name, r in out.items():
         one = r["one_pattern"]
         sweep = ", ".join(f"h={row['hamming']}: {row['accuracy']:.2f}" for row in r["two_patterns"])

@@ -140,3 +140,15 @@ def test_synaptic_scaling_rescales_16_bit_columns_by_integer_division():
     w16 = [2048 * 20480 // 12288, 4096 * 20480 // 12288, 6144 * 20480 // 12288]
     assert w16 == [3413, 6826, 10240]
     assert sim.weights("ff") * 1e3 * 2048 == pytest.approx(w16)
+
+
+def test_set_weights_encodes_like_the_host_tools():
+    rule = PairSTDP(a_plus=0.002, a_minus=0.001, w_min=0.0, w_max=0.01)
+    sim = _pairing_net([10, 40], [14], rule).build(dt=1e-3, backend="spinnaker",
+                                                    machine="spinn3", seed=1)
+    sim.set_weights("plastic", [0.0071])                  # 7.1 mV * 16 = 113.6 -> 114
+    assert sim.weights("plastic")[0] == pytest.approx(114 / 16 * 1e-3, abs=1e-15)
+    with pytest.raises(ValueError, match="change sign"):
+        sim.set_weights("plastic", [-0.001])
+    with pytest.raises(KeyError, match="modulator"):
+        sim.set_modulator("dopamine", 1.0)

@@ -167,6 +167,28 @@ class SpiNNakerSimulation:
         names = ", ".join(p.name for p in self.built.projections) or "none"
         raise KeyError(f"no projection named {projection!r}; projections: {names}")
 
+    def set_weights(self, projection: str, values) -> None:
+        """Overwrite a plastic projection's weights (CSR order, our unit), encoded as the host
+        tools write them (16-bit magnitudes under the post population's shifts; the sign of
+        each weight must keep its synapse type)."""
+        from snn.backends.common import check_weights
+
+        arr = check_weights(projection, values, self.built)
+        x = next(i for i, p in enumerate(self.built.projections) if p.name == projection)
+        w16, types, scale = self._w16[x]
+        if np.any(synapses.synapse_types(arr) != types):
+            raise ValueError(f"weights for {projection!r} change sign; on the chip the sign is "
+                             "the synapse type, fixed when the network was built")
+        shifts = self._shifts[self.built.projections[x].post]
+        for t in (synapses.EXC, synapses.INH):
+            sel = types == t
+            w16[sel] = fixed.encode_weights(arr[sel] * scale[sel], shifts[t])
+
+    def set_modulator(self, name: str, value: float) -> None:
+        """No on-chip mechanism reads a neuromodulator: always a ``KeyError``."""
+        raise KeyError(f"no mechanism reads a modulator named {name!r} on the SpiNNaker target "
+                       "(on-chip mechanisms: " + ", ".join(_stdp.supported_mechanisms()) + ")")
+
     def run(self, duration: float, progress: bool = False, hdf5=None) -> Results:
         """Advance by ``duration`` seconds; returns the recordings with ``provenance``."""
         from snn.validate import check_positive_time

@@ -244,6 +244,35 @@ def test_conductance_network_close_to_nest(nest_pynn):
     assert near >= 0.98 * len(ours)
 
 
+def test_pair_stdp_runs_as_nest_stdp_synapse(nest_pynn):
+    """The exported PairSTDP in NEST: one pre spike (step 100) before one post spike (step
+    150) potentiates by a_plus exp(-delta / tau_plus), with NEST's delta = its post label
+    (151) + the dendritic delay (2) - 100 = 53 steps, applied at the next pre spike."""
+    from plasticity import PairSTDP
+
+    net = Network()
+    pre = net.population(1, SpikeSource(spike_steps=[[100, 400]]), name="pre")
+    drive = net.population(1, SpikeSource(spike_steps=[[149]]), name="drive")
+    post = net.population(1, LIF(tau_m=10e-3, tau_syn_exc=1e-3, tau_ref=50e-3), name="post")
+    rule = PairSTDP(tau_plus=10e-3, tau_minus=20e-3, a_plus=1e-4, a_minus=0.0, w_min=0.0,
+                    w_max=2e-3)
+    net.connect(pre, post, weight=1e-3, delay=2, plasticity=rule)
+    net.connect(drive, post, weight=5.0, delay=1)
+    meta, arrays = to_pynn(net, 0.05, DT)
+    sim = nest_pynn
+    sim.setup(timestep=0.1, min_delay=0.1, spike_precision="on_grid", verbosity="error")
+    pops, projections = pynn_script.build(sim, meta, arrays, connect="nest")
+    pops["post"].record("spikes")
+    sim.run(50.0)
+    post_ms = np.asarray(pops["post"].get_data().segments[0].spiketrains[0])
+    weight_na = float(projections[0].get("weight", format="array")[0, 0])
+    sim.end()
+    assert np.rint(post_ms / 0.1).astype(int).tolist() == [151]
+    # back in our units: 1 nA onto tau_m = 10 ms with cm = 1 nF is 10 mV
+    expected = 1e-3 + 1e-4 * np.exp(-5.3 / 10.0)
+    assert weight_na / 100.0 == pytest.approx(expected, rel=1e-6)
+
+
 def test_nest_minimal_delay_is_our_two_step_delay(nest_pynn):
     """exact=False gives one-step delays NEST's minimal delay: NEST then runs our network with
     two-step delays, spike for spike, and differs from ours with one-step delays."""

@@ -1,10 +1,11 @@
 """The CUBA network (Vogels & Abbott 2005, as in Brian2's examples), written out in full.
 
-Run: python examples/cuba.py [--neurons N] [--duration S]
-Prints rate, CV of ISIs and timing; writes cuba_raster.png next to where it is run.
+Run: python examples/cuba.py [--neurons N] [--duration S] [--out DIR]
+Prints rate, CV of ISIs and timing; writes cuba_raster.png to --out (default out).
 """
 
 import argparse
+from pathlib import Path
 
 import snn
 from snn import plot
@@ -13,6 +14,7 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--neurons", type=int, default=4000)
 ap.add_argument("--duration", type=float, default=1.0, help="seconds")
 ap.add_argument("--seed", type=int, default=1)
+ap.add_argument("--out", default="out", help="folder for the PNG (default out)")
 args = ap.parse_args()
 
 ms, mV = 1e-3, 1e-3
@@ -38,5 +40,4 @@ print(f"simulation {result.timing['wall_s']:.3f} s, build {sim.build_s:.2f} s")
 
 fig, ax = plot.pyplot().subplots(figsize=(8, 4))
 plot.raster(ax, spikes, max_neurons=500)
-plot.save_figure(fig, "cuba_raster.png")
-print("wrote cuba_raster.png")
+print(f"wrote {plot.save_figure(fig, Path(args.out) / 'cuba_raster.png')}")

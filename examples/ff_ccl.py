@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +24,11 @@ from rules.bptt import BPTT
 from rules.ccl import CounterCurrent
 from rules.ff import ForwardForward
 from snn.datasets import load_digits, load_mnist
+
+# MNIST files: --data-dir, else $SYNAPTICA_DATA (the loader reads it), else ../shared/data/mnist
+# beside the repository root.
+MNIST_DIR = None if os.environ.get("SYNAPTICA_DATA") else str(
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
 
 
 def runs(sizes: list[int], spiking: bool, steps: int) -> dict:
@@ -45,7 +52,7 @@ def runs(sizes: list[int], spiking: bool, steps: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    p.add_argument("--data-dir", default="/work/shared/data/mnist")
+    p.add_argument("--data-dir", default=MNIST_DIR, help="directory of the MNIST idx files")
     p.add_argument("--arch", default=None, help="default 64-256-10 (digits), 784-500-10 (mnist)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--spiking", action="store_true")

@@ -2,7 +2,7 @@
 
 Run: python examples/song_abbott.py [--duration S] [--seed N] [--membrane conductance|example]
                                     [--every S] [--out DIR]
-Prints the fractions of weights near each bound and the timing; writes into DIR (default .)
+Prints the fractions of weights near each bound and the timing; writes into DIR (default out)
 song_abbott_hist.png (final histogram), song_abbott_evolution.png (histograms over time as a
 heat map) and song_abbott_weights.png (final weight against input index).
 """
@@ -20,7 +20,7 @@ ap.add_argument("--duration", type=float, default=100.0, help="biological time (
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--membrane", choices=MEMBRANES, default="conductance")
 ap.add_argument("--every", type=float, default=2.0, help="seconds between histograms")
-ap.add_argument("--out", default=".", help="folder for the PNGs")
+ap.add_argument("--out", default="out", help="folder for the PNGs (default out)")
 args = ap.parse_args()
 if args.duration <= 0 or args.every <= 0:
     ap.error("--duration and --every must be > 0")

@@ -5,7 +5,7 @@ label's class neuron, then tests with the class neuron of most spikes. Writes th
 results (HDF5), receptive fields, weight histograms over time and a raster to ``--out``.
 
     .venv/bin/python examples/sym_stdp.py                                  # digits, ~1-2 min
-    .venv/bin/python examples/sym_stdp.py --dataset mnist --data-dir /work/shared/data/mnist \
+    .venv/bin/python examples/sym_stdp.py --dataset mnist --data-dir ../shared/data/mnist \
         --neurons 400 --epochs 1
 """
 
@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from rules.sym_stdp import train_sym_stdp
+
+# MNIST files: --data-dir, else $SYNAPTICA_DATA (the loader reads it), else ../shared/data/mnist
+# beside the repository root.
+MNIST_DIR = None if os.environ.get("SYNAPTICA_DATA") else str(
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", choices=("digits", "mnist"))
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--data-dir", default=MNIST_DIR, help="directory of the MNIST idx files")
     parser.add_argument("--neurons", type=int, default=None, help="hidden neurons N_E")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-limit", type=int, default=None, help="use the first N training samples")

@@ -176,6 +176,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["poisson", "markov"], default="markov")
     p.add_argument("--rules", nargs="+", default=["bptt", "stdp", "tempotron"])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--n-train", type=int, default=300)
     p.add_argument("--n-test", type=int, default=300)
@@ -206,7 +207,7 @@ def main() -> None:
         data = ((torch.as_tensor(xtr).float(), torch.as_tensor(ytr)),
                 (torch.as_tensor(xte).float(), torch.as_tensor(yte)))
         for rule in args.rules:
-            for kind in VARIANTS:
+            for kind in args.variants:
                 t0 = time.perf_counter()
                 res = trainers[rule](kind, data, args, seed)
                 if res is None:

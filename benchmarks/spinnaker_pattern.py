@@ -41,8 +41,8 @@ def on_backend(name: str, **options):
         snn.Network.build = original
 
 
-def workload(n_inputs: int, trials: int, distances, seed: int) -> dict:
-    config = PatternConfig()
+def workload(n_inputs: int, trials: int, distances, seed: int, presentations: int) -> dict:
+    config = PatternConfig(presentations=presentations)
     size = n_inputs // 2
     rng = np.random.default_rng(np.random.SeedSequence([seed, 6]))
     single = make_patterns(n_inputs, size, 1, None, rng)
@@ -60,16 +60,18 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--distances", type=int, nargs="+", default=[2, 4, 8, 16])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--presentations", type=int, default=PatternConfig.presentations,
+                    help="training presentations of each pattern (default the detector's 10)")
     ap.add_argument("--bound", type=float, default=0.3,
                     help="max_expected_summed_weight (V) of the second emulator run; default "
                          "0.3, just above the teacher's weight (the largest single input)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
-    out = {"numba": workload(a.inputs, a.trials, a.distances, a.seed)}
+    out = {"numba": workload(a.inputs, a.trials, a.distances, a.seed, a.presentations)}
     with on_backend("spinnaker", machine="spinn3"):
-        out["spinnaker"] = workload(a.inputs, a.trials, a.distances, a.seed)
+        out["spinnaker"] = workload(a.inputs, a.trials, a.distances, a.seed, a.presentations)
     with on_backend("spinnaker", machine="spinn3", max_expected_summed_weight=a.bound):
-        out["spinnaker_bound"] = workload(a.inputs, a.trials, a.distances, a.seed)
+        out["spinnaker_bound"] = workload(a.inputs, a.trials, a.distances, a.seed, a.presentations)
     for name, r in out.items():
         one = r["one_pattern"]
         sweep = ", ".join(f"h={row['hamming']}: {row['accuracy']:.2f}" for row in r["two_patterns"])

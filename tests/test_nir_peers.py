@@ -33,7 +33,7 @@ def ours(kind: str, reset: str = "value"):
     return synaptica_network(kind, reset=reset)
 
 
-def inputs(shape, batch=12, steps=25, seed=0):
+def inputs(shape, batch=8, steps=20, seed=0):
     gen = torch.Generator().manual_seed(seed)
     return (torch.rand(steps, batch, *shape, generator=gen) < 0.3).float()
 
@@ -164,3 +164,20 @@ def test_norse_style_sumpool_graph_imports_like_norse():
         mine = from_nir(graph, dt=1e-4)(x)
     active(mine)
     assert agreement(run_norse_import(graph, x, dt=1e-4), mine) == (1.0, 1.0)
+
+
+def test_avgpool_conv_net_in_snntorch():
+    """AvgPool2d (Norse 1.1.0 has no importer for it) loads identically in snnTorch."""
+    from snn.layers import AvgPool2d, Conv2d, Flatten
+
+    torch.manual_seed(2)
+    net = Sequential(Conv2d(1, 4, 3, LIF.from_beta(0.9, reset="value"), padding=1), AvgPool2d(2), Flatten(),
+                     Linear(64, 5, LIF.from_beta(0.8, reset="value")))
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+        net[3].weight.mul_(6.0)
+    x = inputs((1, 8, 8), batch=6)
+    with torch.no_grad():
+        expect = net(x)
+    active(expect)
+    assert agreement(expect, run_snntorch_import(to_nir(net, input_shape=(1, 8, 8)), x)) == (1.0, 1.0)

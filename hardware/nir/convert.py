@@ -48,8 +48,9 @@ def _check_accept(accept: Iterable[str]) -> frozenset[str]:
 
 
 def _arr(value, shape) -> np.ndarray:
-    """``value`` broadcast to ``shape`` as a float64 array (NIR wants arrays, never scalars)."""
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), shape))
+    """``value`` broadcast to ``shape`` as a new, writable float64 array (NIR wants arrays,
+    never scalars; the importers hand them to torch, which warns on read-only ones)."""
+    return np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), shape))
 
 
 def _is_zero(value) -> bool:
@@ -59,9 +60,9 @@ def _is_zero(value) -> bool:
 # -- neuron models -> NIR ---------------------------------------------------------------------
 
 
-def _reset_check(model, name: str, accept: frozenset[str]) -> str:
-    reset = getattr(model, "reset", "value")
-    if reset == "subtract" and "subtract" not in accept:
+def _reset_check(model, name: str, accept: frozenset[str]) -> None:
+    """Refuse a subtract reset or a refractory period unless ``accept`` names it."""
+    if getattr(model, "reset", "value") == "subtract" and "subtract" not in accept:
         raise ValueError(
             f"{name}: reset by subtraction cannot be written to NIR (it declares reset to v_reset, "
             "and snnTorch's and Norse's importers reset to zero); pass accept=('subtract',) "
@@ -71,7 +72,6 @@ def _reset_check(model, name: str, accept: frozenset[str]) -> str:
         raise ValueError(
             f"{name}: NIR has no refractory period (tau_ref > 0); pass accept=('refractory',) "
             "to export without it, or set tau_ref=0")
-    return reset
 
 
 def _neuron_node(model, name: str, shape: tuple[int, ...], dt_model: float, dt: float,
@@ -278,6 +278,8 @@ def _dense_node(weight: np.ndarray, bias, scale: np.ndarray):
 
 
 def _network_graph(net, dt: float, seed: int, accept: frozenset[str]):
+    import dataclasses
+
     nir = _nir()
     from snn.models import LIF, PoissonSource, SettablePoissonSource, SpikeSource
 
@@ -303,8 +305,6 @@ def _network_graph(net, dt: float, seed: int, accept: frozenset[str]):
             ports = {p.synapse for p in built.projections if p.post == i}
             if len(ports) == 1:  # only one port is used: its time constant is the one that counts
                 tau = model.tau_syn_exc if ports == {"exc"} else model.tau_syn_inh
-                import dataclasses
-
                 model = dataclasses.replace(model, tau_syn_exc=tau, tau_syn_inh=tau)
         node, scale = _neuron_node(model, where, (pop.n,), dt, dt, False, accept)
         nodes[pop.name] = node

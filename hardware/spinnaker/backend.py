@@ -238,7 +238,6 @@ class SpiNNakerSimulation:
         self._shifts = []
         self._w16 = {}
         pops = []
-        core_of = []
         ncyc = np.zeros(n_cores, np.int64)
         start_of = np.array([v.start for v in vertices], np.int64)
         for i, pop in enumerate(b.populations):
@@ -250,7 +249,7 @@ class SpiNNakerSimulation:
                 c[v.start:v.stop] = v.index
                 local[v.start:v.stop] = m
                 ncyc[v.index] = timing.TIMER_CYCLES + impl.cycles_per_neuron * v.n
-            core_of.append(args.add(f"CO{i}", c))
+            args.add(f"CO{i}", c)
             consts = impl.constants(pop.model, pop.n, b.dt, b.seed, local)
             state = impl.state(pop.model, pop.state, pop.n, b.dt)
             self._state.append(state)
@@ -284,7 +283,6 @@ class SpiNNakerSimulation:
             else:
                 scale = impl.weight_scale(pop.model, pop.n)
                 self._shifts.append(synapses.ring_buffer_shifts(b, i, scale, b.dt, self._max_sum))
-        self._ncyc = ncyc
 
         # Ring buffers: D = next power of two >= the longest incoming delay (delays 1..D).
         rings = {}
@@ -355,7 +353,6 @@ class SpiNNakerSimulation:
         # Projections and plasticity.
         by_pre: dict[int, list[str]] = {}
         post_code, tick_code = [], []
-        self._plastic = []
         for x, proj in enumerate(b.projections):
             post = proj.post
             scale = self._impls[post].weight_scale(b.populations[post].model, b.populations[post].n)
@@ -402,7 +399,6 @@ class SpiNNakerSimulation:
                         + render_fragment(texts["post_spike"], tok, 4))
                 if texts["tick_end"].strip():
                     tick_code.append(render_fragment(texts["tick_end"], tok, 0))
-                self._plastic.append((proj.name, impl, mech, arrays, x))
                 syn_cycles = timing.PLASTIC_SYNAPSE_CYCLES
             sat = _C["plastic_saturations"] if proj.plasticity else _C["saturations"]
             uniform = types.size == 0 or bool(np.all(types == types[0]))

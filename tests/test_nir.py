@@ -20,7 +20,7 @@ from snn.layers import (  # noqa: E402
     RecurrentLinear,
     Sequential,
 )
-from snn.models import LI, LIF, AdaptiveLIF  # noqa: E402
+from snn.models import IF, LI, LIF, AdaptiveLIF  # noqa: E402
 
 
 def lif(beta, **kw):
@@ -246,8 +246,11 @@ def engine_network():
     net.connect(cuba, cuba, FromList(pre, post, np.full(pre.size, -2e-3), rng.integers(1, 3, pre.size)),
                 synapse="inh")
     net.connect(src, cuba, FixedProbability(0.3), weight=2.5e-3, delay=3)
+    integrate = net.population(4, IF(v_thresh=8e-3, reset="value"), name="integrate")
+    net.connect(delta, integrate, FixedProbability(0.8), weight=3e-3)
     net.spike_monitor(delta)
     net.spike_monitor(cuba)
+    net.spike_monitor(integrate)
     return net, src.model
 
 
@@ -262,13 +265,14 @@ def test_network_round_trip_gives_the_same_spikes(tmp_path):
     g = read_nir(path)
     assert isinstance(g.nodes["src"], nir.Input)
     assert isinstance(g.nodes["delta"], nir.LIF) and isinstance(g.nodes["cuba"], nir.CubaLIF)
+    assert isinstance(g.nodes["integrate"], nir.IF)
     delays = {k: float(np.unique(v.delay)[0]) for k, v in g.nodes.items() if isinstance(v, nir.Delay)}
-    assert sorted(delays.values()) == pytest.approx([1e-4, 1e-4, 2e-4, 2e-4, 3e-4])  # split by delay
+    assert sorted(delays.values()) == pytest.approx([1e-4, 1e-4, 1e-4, 2e-4, 2e-4, 3e-4])  # split by delay
     back = from_nir(g, dt=1e-4, as_network=True, inputs={"src": source})
-    for name in ("delta", "cuba"):
+    for name in ("delta", "cuba", "integrate"):
         back.spike_monitor(next(p for p in back.populations if p.name == name), name=f"{name}_spikes")
     ours, theirs = _spikes(net), _spikes(back)
-    for name in ("delta", "cuba"):
+    for name in ("delta", "cuba", "integrate"):
         a, b = ours[f"{name}_spikes"], theirs[f"{name}_spikes"]
         assert a[0].size > 5
         np.testing.assert_array_equal(a[0], b[0])

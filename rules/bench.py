@@ -338,15 +338,26 @@ def _bench_snntorch(train: Dataset, test: Dataset, config: RulesBenchConfig, bat
             "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": float(ops)}
 
 
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`bench_rules`; ``report`` is its report of the rules that finished
+    before (``interrupted_in`` names the rule that was running)."""
+
+    def __init__(self, report: dict) -> None:
+        super().__init__(f"interrupted during rule {report['interrupted_in']!r}")
+        self.report = report
+
+
 def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None = None,
-                dataset: str = "custom", progress: bool = False) -> dict:
+                dataset: str = "custom", progress: bool = False, done: list[dict] | None = None) -> dict:
     """Train every rule of ``config`` (and snnTorch's BPTT) on ``train``, test on ``test``.
 
     Returns ``{"rows": [...], ...metadata}``: one row per rule (keys ``rule``, ``test_accuracy``,
     ``wall_s_per_epoch``, ``peak_memory_bytes``, ``memory_by_T`` (T as a string -> bytes),
     ``synaptic_ops_per_sample``), and ``skipped`` (rule, reason) for rules that did not run.
     Everything but the wall times is the same on every CPU run with the same seed.
-    ``progress`` shows a bar on stderr (and the rules' own epoch bars).
+    ``progress`` shows a bar on stderr (and the rules' own epoch bars). ``done``: rows of an
+    earlier, interrupted run with the same config, kept and not run again. Ctrl-C raises
+    :class:`BenchInterrupted` carrying the report of the rules finished so far.
     """
     import rules as registry
 
@@ -355,7 +366,8 @@ def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None =
         raise ValueError(f"sizes start with {config.sizes[0]} inputs but the images have "
                          f"{int(np.prod(train.image_shape))} pixels; change the architecture")
     batches = _Batches(train, config)
-    rows, skipped, notes = [], [], []
+    rows, skipped, notes = list(done or []), [], []
+    finished = {r["rule"] for r in rows}
     jobs: list[str] = list(config.rules)
     snntorch_version = None
     if config.snntorch:
@@ -366,10 +378,28 @@ def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None =
             jobs.append(SNNTORCH_ROW)
         except ImportError:
             notes.append("snntorch is not installed: no snntorch-bptt row (pip install snntorch)")
+
+    def report() -> dict:
+        cpu_memory = "peak bytes autograd saves for backward plus the rule's state_bytes"
+        return {
+            "rows": rows, "skipped": skipped, "notes": notes, "dataset": dataset,
+            "arch": "-".join(map(str, config.sizes)), "steps": config.steps, "epochs": config.epochs,
+            "batch": config.batch, "seed": config.seed, "device": config.device, "encoder": config.encoder,
+            "memory_steps": list(config.memory_steps), "n_train": len(train), "n_test": len(test),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "snntorch": snntorch_version,
+            "memory_method": ("CUDA allocator peak above the step's start"
+                              if config.device.startswith("cuda") else cpu_memory),
+            "config": asdict(config),
+        }
+
     bar = _rules_bar(len(jobs), progress)
     for name in jobs:
         if bar is not None:
             bar.set_description(f"bench rules: {name}")
+        if name in finished:
+            if bar is not None:
+                bar.update(1)
+            continue
         try:
             if name == SNNTORCH_ROW:
                 row = _bench_snntorch(train, test, config, batches)
@@ -380,6 +410,8 @@ def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None =
                     skipped.append({"rule": name, "reason": f"does not import: {err}"})
                     continue
                 row = _bench_rule(cls, train, test, config, batches, progress)
+        except KeyboardInterrupt:
+            raise BenchInterrupted({**report(), "interrupted_in": name}) from None
         except Exception as err:  # a third-party rule may raise anything; report which one failed
             if not config.skip_failures:
                 raise RuntimeError(f"rule {name!r} failed in the benchmark: "
@@ -392,17 +424,7 @@ def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None =
         rows.append({"rule": name, **row})
     if bar is not None:
         bar.close()
-    cpu_memory = "peak bytes autograd saves for backward plus the rule's state_bytes"
-    return {
-        "rows": rows, "skipped": skipped, "notes": notes, "dataset": dataset,
-        "arch": "-".join(map(str, config.sizes)), "steps": config.steps, "epochs": config.epochs,
-        "batch": config.batch, "seed": config.seed, "device": config.device, "encoder": config.encoder,
-        "memory_steps": list(config.memory_steps), "n_train": len(train), "n_test": len(test),
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "snntorch": snntorch_version,
-        "memory_method": ("CUDA allocator peak above the step's start" if config.device.startswith("cuda")
-                          else cpu_memory),
-        "config": asdict(config),
-    }
+    return report()
 
 
 def _rules_bar(total: int, enabled: bool):

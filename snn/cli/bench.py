@@ -4,6 +4,8 @@ learning-rules comparison."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 from snn.cli.common import (
     UsageError,
@@ -131,7 +133,7 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
 def cmd_bench_rules(a: argparse.Namespace) -> int:
     import torch
 
-    from rules.bench import RulesBenchConfig, bench_rules, write_rules_bench
+    from rules.bench import BenchInterrupted, RulesBenchConfig, bench_rules, write_rules_bench
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -143,7 +145,21 @@ def cmd_bench_rules(a: argparse.Namespace) -> int:
                               steps=a.T, epochs=a.epochs, batch=a.batch, seed=a.seed, device=a.device,
                               memory_steps=tuple(a.memory_T), snntorch=not a.no_snntorch,
                               skip_failures=a.skip_failures)
-    report = bench_rules(train, test, config, dataset=a.dataset, progress=not (a.json or a.no_progress))
+    done = _finished_rows(a.out, config) if a.resume else None
+    try:
+        report = bench_rules(train, test, config, dataset=a.dataset,
+                             progress=not (a.json or a.no_progress), done=done)
+    except BenchInterrupted as stop:
+        rows = stop.report["rows"]
+        if not rows:
+            print(f"synaptica: interrupted during {stop.report['interrupted_in']}, before any rule "
+                  "finished; nothing was written", file=sys.stderr)
+            return 130
+        files = write_rules_bench(stop.report, a.out)
+        print(f"synaptica: interrupted during {stop.report['interrupted_in']}; the rules that finished "
+              f"({', '.join(r['rule'] for r in rows)}) are in {files['h5']}; to continue, run the same "
+              "command with --resume", file=sys.stderr)
+        return 130
     report["files"] = write_rules_bench(report, a.out)
     if a.json:
         print_json(report)
@@ -153,6 +169,27 @@ def cmd_bench_rules(a: argparse.Namespace) -> int:
     print_rules_table(report)
     print("  files: " + ", ".join(report["files"].values()))
     return 0
+
+
+def _finished_rows(out: str, config) -> list[dict]:
+    """The rows of the interrupted rules benchmark in ``out`` with the same config; a usage
+    error naming the setting and both values if the config differs."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from rules.bench import read_rules_bench
+
+    path = Path(out) / "rules_bench.h5"
+    if not path.exists():
+        raise UsageError(f"--resume: there is no {path} to continue from (an interrupted `synaptica "
+                         "bench rules` with this --out writes it); drop --resume to start fresh")
+    earlier = read_rules_bench(path)
+    now = json.loads(json.dumps(asdict(config)))
+    for key, value in earlier["config"].items():
+        if key != "skip_failures" and now.get(key) != value:
+            raise UsageError(f"--resume: {path} was measured with {key}={value!r}, this command asks "
+                             f"for {key}={now.get(key)!r}; give the same settings, or drop --resume")
+    return earlier["rows"]
 
 
 def _rule_names(text: str) -> list[str]:
@@ -287,6 +324,8 @@ def add_parser(subparsers) -> None:
     brules.add_argument("--skip-failures", action="store_true",
                         help="report a rule that fails as skipped instead of stopping (exit 1)")
     brules.add_argument("--out", default="out", help="output directory (default: out)")
+    brules.add_argument("--resume", action="store_true",
+                        help="after Ctrl-C: keep the rules measured in --out, run the rest")
     brules.add_argument("--no-progress", action="store_true", help="no progress bar")
     brules.add_argument("--json", action="store_true", help="print one JSON object")
     brules.set_defaults(func=cmd_bench_rules)

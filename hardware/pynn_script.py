@@ -58,7 +58,7 @@ def _celltype(sim, pop: dict, arrays: dict):
     if pop["celltype"] == "SpikeSourceArray":
         times = arrays[pop["spike_times"]]
         bounds = arrays[pop["spike_bounds"]]
-        params["spike_times"] = [sim.Sequence(times[bounds[i]:bounds[i + 1]])
+        params["spike_times"] = [times[bounds[i]:bounds[i + 1]].tolist()
                                  for i in range(pop["size"])]
     return getattr(sim, pop["celltype"])(**params)
 

@@ -2,6 +2,8 @@
 against our engine spike for spike (skipped where PyNN or NEST is missing)."""
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +342,29 @@ def test_cli_export_pynn_refuses_one_step_delays(tmp_path, capsys):
     assert main(["export", "pynn", "cuba:100", "-o", str(tmp_path / "c")]) == 1
     assert "--inexact" in capsys.readouterr().err
     assert main(["export", "pynn", "nonsense", "-o", str(tmp_path / "c")]) == 1
+
+
+SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON")
+
+
+@pytest.mark.skipif(not SPYNNAKER, reason="set SYNAPTICA_SPYNNAKER_PYTHON to a Python with "
+                                          "sPyNNaker and PyNN 0.13.0")
+def test_export_maps_on_spynnaker_virtual_board(tmp_path):
+    """The exported script runs unchanged on pyNN.spiNNaker (virtual board): sPyNNaker
+    places the 30 neurons (a neuron and a synapse core) and the 10 sources, and routes."""
+    script = export_pynn(random_network(0), tmp_path / "net", duration=0.05, dt=DT)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".spynnaker.cfg").write_text("[Machine]\nvirtual_board = True\nversion = 5\n"
+                                         "[Mode]\nmode = Debug\n"
+                                         "[Reports]\nwrite_network_graph = False\n")
+    subprocess.run([SPYNNAKER, str(script), "--simulator", "spiNNaker", "--no-record"],
+                   cwd=script.parent, check=True, capture_output=True,
+                   env={**os.environ, "HOME": str(home)})
+    (run,) = sorted((script.parent / "reports").glob("*/run_1"))
+    placements = json.loads((run / "json_files" / "placements.json").read_text())
+    labels = sorted(p["vertex_label"] for p in placements
+                    if not p["vertex_label"].startswith("SYSTEM"))
+    assert labels == ["P_Neurons:0", "P_Synapses:0(0)", "S(0:9)"]   # one core each
+    tables = json.loads((run / "json_files" / "routing_tables.json").read_text())
+    assert sum(len(t["entries"]) for t in tables) > 0

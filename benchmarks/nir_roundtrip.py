@@ -11,7 +11,8 @@ of output entries (step, input, neuron) that agree. snnTorch's networks are trai
 Adam steps first (hardware.nir.peers.train_snntorch). Both sides run forward Euler at
 dt = 1e-4 s (snnTorch's fixed step; Norse is given dt=1e-4), so these rows must be 100%.
 
-Below the table, rows where a convention differs, each named and measured: Norse at its
+Below the table, rows where a convention differs, each named and measured: a Norse-built
+net exported by Norse (its tau is dt x tau, read back at dt**2), Norse at its
 default dt (1e-3 s), snnTorch's default neuron (subtract, reset delay) read as NIR's reset to
 v_reset, snnTorch's LIF export (r = tau/dt) in Norse (which ignores r), snnTorch's flat
 recurrent export re-imported by snnTorch 1.0.0, an accepted subtract reset in snnTorch (which
@@ -35,7 +36,10 @@ import torch
 from hardware.nir import from_nir, to_nir
 from hardware.nir.peers import (
     agreement,
+    export_norse,
     export_snntorch,
+    norse_network,
+    run_norse,
     run_norse_import,
     run_snntorch,
     run_snntorch_import,
@@ -117,6 +121,15 @@ def measure(n: int, steps: int, seed: int) -> dict:
             other.append(_row("snnTorch -> snnTorch", kind, sref, run_snntorch_import(sgraph, x),
                               "bug: snnTorch 1.0.0 re-nests its flat recurrent export with input -> "
                               "w_rec instead of input -> lif"))
+    # Norse-built (LIFBox MLP, its dt 1e-3 s) -> NIR -> ours
+    nnet, shape = norse_network(seed=seed)
+    x = _inputs(shape, n, steps, seed + 2)
+    with torch.no_grad():
+        other.append(_row("Norse (dt=1e-3) -> us at dt=1e-6", "ff", run_norse(nnet, x),
+                          from_nir(export_norse(nnet, shape, dt=1e-3), dt=1e-6)(x),
+                          "tau: Norse 1.1.0 writes tau = dt / tau_mem_inv = dt x tau (Norse #411), so its "
+                          "graphs are Norse's dynamics at the step dt**2 (at dt itself Euler is unstable "
+                          "and from_nir refuses)"))
     import nir
     import nirtorch
     import norse

@@ -332,3 +332,22 @@ def test_cli_exports_a_bptt_checkpoint(tmp_path, capsys):
     with torch.no_grad():
         rule.net.eval()
         assert torch.equal(rule.net(x), back(x))
+
+
+def test_cli_exports_an_engine_network_file(tmp_path):
+    script = tmp_path / "mynet.py"
+    script.write_text(
+        "from snn import Network\n"
+        "from snn.models import LIF, PoissonSource\n"
+        "def build():\n"
+        "    net = Network()\n"
+        "    src = net.population(5, PoissonSource(rate=50.0), name='src')\n"
+        "    out = net.population(3, LIF(tau_ref=0.0, tau_syn_inh=5e-3), name='out')\n"
+        "    net.connect(src, out, weight=2e-3, delay=2, name='feed')\n"
+        "    return net\n")
+    out = tmp_path / "net.nir"
+    args = _export_parser().parse_args(["export", "nir", f"{script}:build", "-o", str(out), "--seed", "3"])
+    assert args.func(args) == 0
+    g = read_nir(out)
+    assert isinstance(g.nodes["out"], nir.CubaLIF) and synaptica_metadata(g)["seed"] == 3
+    assert float(np.unique(g.nodes["feed_delay"].delay)[0]) == pytest.approx(2e-4)

@@ -15,7 +15,10 @@ pytest.importorskip("norse")
 from hardware.nir import from_nir, to_nir  # noqa: E402
 from hardware.nir.peers import (  # noqa: E402
     agreement,
+    export_norse,
     export_snntorch,
+    norse_network,
+    run_norse,
     run_norse_import,
     run_snntorch,
     run_snntorch_import,
@@ -181,3 +184,17 @@ def test_avgpool_conv_net_in_snntorch():
         expect = net(x)
     active(expect)
     assert agreement(expect, run_snntorch_import(to_nir(net, input_shape=(1, 8, 8)), x)) == (1.0, 1.0)
+
+
+def test_norse_export_to_ours_at_dt_squared():
+    """Norse 1.1.0 exports tau = dt / tau_mem_inv (dt times the real tau): imported with the
+    step dt**2 its graph is Norse's own dynamics, spike for spike; with dt itself it is not."""
+    model, shape = norse_network()
+    x = inputs(shape, seed=3)
+    expect = run_norse(model, x)
+    active(expect)
+    graph = export_norse(model, shape, dt=1e-3)
+    with torch.no_grad():
+        assert agreement(expect, from_nir(graph, dt=1e-6)(x)) == (1.0, 1.0)
+        with pytest.raises(ValueError, match="larger than its tau"):
+            from_nir(graph, dt=1e-3)  # 1e-3 s > the written tau of 5e-6 s

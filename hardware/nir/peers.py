@@ -79,6 +79,47 @@ def run_snntorch(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([net(x[t]) for t in range(x.shape[0])])
 
 
+def norse_network(seed: int = 0, dt: float = 1e-3):
+    """A Norse 20-16-5 ``LIFBoxCell`` MLP at step ``dt`` (membrane 5 ms and 10 ms, per-neuron
+    parameter tensors so its exporter's type inference passes) and its input shape."""
+    import norse.torch as norse
+    from norse.torch.module.lif_box import LIFBoxCell, LIFBoxParameters
+
+    torch.manual_seed(seed)
+
+    def cell(n, tau):
+        return LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.full((n,), 1 / tau), v_th=torch.ones(n),
+                                           v_leak=torch.zeros(n)), dt=dt)
+
+    model = norse.SequentialState(torch.nn.Linear(20, 16), cell(16, 5e-3), torch.nn.Linear(16, 5),
+                                  cell(5, 1e-2))
+    with torch.no_grad():  # Norse's Euler step scales the input by dt / tau (0.1 to 0.2 here)
+        for m in model:
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(3 * WEIGHT_GAIN)
+    return model, (20,)
+
+
+def run_norse(model, x: torch.Tensor) -> torch.Tensor:
+    """A native Norse ``SequentialState`` run on ``x`` ``(T, batch, ...)``, batched."""
+    state, outputs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            out, state = model(x[t], state)
+            outputs.append(out)
+    return torch.stack(outputs)
+
+
+def export_norse(model, input_shape: tuple[int, ...], dt: float = 1e-3):
+    """``norse.torch.to_nir(model, sample, dt=dt)`` with one unbatched sample. Norse 1.1.0
+    writes ``tau = dt / tau_mem_inv`` (= dt x tau, Norse #411): its graphs reproduce Norse's
+    dynamics when imported with the step ``dt ** 2``."""
+    import norse.torch as norse
+
+    with _quiet():
+        return norse.to_nir(model, torch.zeros(input_shape), dt=dt)
+
+
 def agreement(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """``(samples, entries)``: the fraction of samples (axis 1) whose output spike trains are
     identical, and the fraction of all output entries (step, sample, neuron) that are equal."""
@@ -189,5 +230,5 @@ def export_snntorch(net: torch.nn.Module, input_shape: tuple[int, ...]):
     return graph
 
 
-__all__ = ["agreement", "export_snntorch", "run_norse_import", "run_snntorch", "run_snntorch_import",
-           "snntorch_network", "synaptica_network", "train_snntorch"]
+__all__ = ["agreement", "export_norse", "export_snntorch", "norse_network", "run_norse", "run_norse_import",
+           "run_snntorch", "run_snntorch_import", "snntorch_network", "synaptica_network", "train_snntorch"]

@@ -161,6 +161,15 @@ def test_architecture_must_fit_the_data(arch, message, tmp_path, capsys):
     assert rc == 2 and message in one_line_error(err)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["tempotron", "--arch", "64-32-10"], "tempotron refuses these settings: sizes must be [n_inputs"),
+    (["bptt", "--option", "decoder=xyz"], "bptt refuses these settings: decoder 'xyz' is unknown"),
+])
+def test_a_value_the_rule_refuses_is_one_line(args, message, tmp_path, capsys):
+    rc, _, err = cli(capsys, "train", *args, "--out", tmp_path)
+    assert rc == 2 and message in one_line_error(err)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 @pytest.mark.parametrize("args", [
     ["train", "bptt", "--device", "cuda"], ["train", "tess", "--device", "cuda:0"],

@@ -62,8 +62,9 @@ RULE_EPOCHS = 15  # default --epochs for the rules of the registry
 
 
 def _json_value(value):
-    """``value`` as it reads back from JSON (tuples as lists), for comparing settings."""
-    return json.loads(json.dumps(value, default=float))
+    """``value`` as it reads back from JSON (tuples as lists, numpy scalars as numbers, other
+    objects by name), for comparing and recording settings."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
 
 
 def _given(a: argparse.Namespace, flags: dict[str, tuple[str, str]],
@@ -185,6 +186,8 @@ def _train_rule(a: argparse.Namespace) -> dict:
         raise UsageError(f"--resume: the checkpoint {checkpoint} already holds {epochs_done} epochs, "
                          f"more than --epochs {epochs}; give --epochs {epochs_done} or more")
     build_args = {**(record["given"] if record else {}), **{k: v for k, (_, v) in given.items()}}
+    if a.resume and not record and "seed" in saved:  # a checkpoint written from Python: its seed
+        build_args.setdefault("seed", saved["seed"])  # fixes the data split
     seed = build_args.get("seed", accepted.get("seed") or 0)
     train, test = load_split(dataset, a.data_dir, int(seed))
     if record:
@@ -194,8 +197,8 @@ def _train_rule(a: argparse.Namespace) -> dict:
         sizes = layer_sizes(a.arch, dataset, train, getattr(cls, "default_hidden", None), classes)
     try:
         rule = cls.build(sizes, device=device, **build_args)
-    except TypeError as err:
-        raise UsageError(f"{a.rule} does not take the settings {sorted(build_args)}: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{a.rule} refuses these settings: {err}") from None
     if not a.resume:
         checkpoint.unlink(missing_ok=True)  # a fresh run replaces the files of an earlier one
     resolved = {**accepted, **build_args}

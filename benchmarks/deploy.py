@@ -1,7 +1,7 @@
 """Deployment checks against the vendors' own toolchains (each in its own virtual environment).
 
     python benchmarks/deploy.py spynnaker            # CUBA 4k mapped by sPyNNaker, virtual board
-    synaptica train bptt --readout lif --epochs 15 --out run     # digits, 64-128-10
+    synaptica train bptt --readout lif --epochs 15 --batch 64 --out run     # digits, 64-128-10
     python benchmarks/deploy.py loihi --checkpoint run/bptt_digits.h5
     python benchmarks/deploy.py xylo --checkpoint run/bptt_digits.h5
 

@@ -351,3 +351,13 @@ def test_cli_exports_an_engine_network_file(tmp_path):
     g = read_nir(out)
     assert isinstance(g.nodes["out"], nir.CubaLIF) and synaptica_metadata(g)["seed"] == 3
     assert float(np.unique(g.nodes["feed_delay"].delay)[0]) == pytest.approx(2e-4)
+
+
+def test_partial_flatten_is_refused():
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2, 3, 4])}),
+        "flat": nir.Flatten(input_type={"input": np.array([2, 3, 4])}, start_dim=1, end_dim=-1),
+        "output": nir.Output(output_type={"output": np.array([2, 12])})},
+        edges=[("input", "flat"), ("flat", "output")])
+    with pytest.raises(ValueError, match="'flat'.*Flatten of all dimensions"):
+        from_nir(g, dt=1e-4)

@@ -748,6 +748,11 @@ def _graph_stack(graph, dt: float, reset, meta: dict, layer_dt: float):
             raise ValueError(f"neuron node {name!r} is not preceded by a Linear, Affine or Conv2d node; "
                              "our layers put synapses in front of every neuron layer")
         if isinstance(node, nir.Flatten):
+            dims = len(np.asarray(list(node.input_type.values())[0])) if node.input_type else 0
+            start, end = int(node.start_dim), int(node.end_dim)
+            if start not in (0, -dims) or end not in (-1, dims - 1):
+                raise ValueError(f"node {name!r}: only a Flatten of all dimensions (start_dim=0, "
+                                 f"end_dim=-1, counted without batch) is supported, got {start}, {end}")
             layers.append(Flatten())
         elif isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
             k, st = _pair(np.asarray(node.kernel_size).tolist()), _pair(np.asarray(node.stride).tolist())

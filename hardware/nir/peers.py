@@ -33,7 +33,8 @@ def _quiet():
 def _step_graph_module(make_module, x: torch.Tensor) -> torch.Tensor:
     """Step a nirtorch graph module (``out, state = module(x_t, state)``) sample by sample, a
     fresh module per sample: snnTorch's imported neurons keep hidden state inside the module,
-    and ``snntorch.utils.reset`` does not clear all of it (measured with ``Synaptic``)."""
+    and after ``snntorch.utils.reset`` a recurrent graph (``Synaptic`` in a nested module)
+    still carried state into the next sample (measured)."""
     outputs = []
     with torch.no_grad():
         for b in range(x.shape[1]):

@@ -1,8 +1,8 @@
 """CLI: ``synaptica export FORMAT ...``, a network out of Synaptica.
 
 Each format registers its own subcommand: ``pynn`` (:mod:`hardware.cli_nest`) and the chip
-targets ``loihi`` and ``xylo`` (:mod:`hardware.targets`) here; ``nir`` (:mod:`hardware.nir`) is
-added by its owner with one more ``add_*`` call in :func:`add_parser`.
+targets ``loihi`` and ``xylo`` (:mod:`hardware.targets`) here, and ``nir``
+(:func:`hardware.nir.cli.add_export_nir`).
 """
 
 from __future__ import annotations

@@ -161,6 +161,10 @@ def _train_rule(a: argparse.Namespace) -> dict:
     out = check_out_dir(a.out)
     checkpoint = out / f"{a.rule}_{dataset}.h5"
     record, epochs_done = None, 0
+    resumable = {"checkpoint", "resume"} <= set(inspect.signature(cls.fit).parameters)
+    if a.resume and not resumable:
+        raise UsageError(f"--resume needs a rule whose fit() takes checkpoint= and resume=; "
+                         f"{a.rule}'s does not")
     if a.resume:
         if not checkpoint.exists():
             raise UsageError(f"--resume: there is no checkpoint {checkpoint} to continue from (a run of "
@@ -207,10 +211,6 @@ def _train_rule(a: argparse.Namespace) -> dict:
     resolved = _json_value(resolved)
     rule.run_record = {"rule": a.rule, "dataset": dataset, "arch": "-".join(map(str, sizes)),
                        "epochs": epochs, "given": _json_value(build_args), "settings": resolved}
-    resumable = {"checkpoint", "resume"} <= set(inspect.signature(rule.fit).parameters)
-    if a.resume and not resumable:
-        raise UsageError(f"--resume needs a rule whose fit() takes checkpoint= and resume=; "
-                         f"{a.rule}'s does not")
     extra = {"checkpoint": checkpoint, "resume": a.resume} if resumable else {}
     t0 = time.perf_counter()
     try:

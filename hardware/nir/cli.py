@@ -52,7 +52,11 @@ def cmd_export_nir(a: argparse.Namespace) -> int:
     else:
         from hardware.cli_nest import load_network
 
-        net, notes = load_network(a.model), []
+        try:
+            net, notes = load_network(a.model), []
+        except ValueError as err:
+            raise ValueError(f"MODEL {a.model!r} is neither a BPTT checkpoint (.h5) nor an engine "
+                             f"network ({err})") from err
         options["seed"] = a.seed
     for note in notes:
         print(f"synaptica: note: {note}")

@@ -101,3 +101,16 @@ def test_ctrl_c_in_bench_rules_keeps_finished_rules_and_resume_runs_the_rest(int
     assert [r["rule"] for r in report["rows"]] == ["proto-test", "stop-test", "bptt"]
     assert interrupting_rules.builds == builds  # proto-test was not measured again
     assert "interrupted_in" not in read_rules_bench(tmp_path / "rules_bench.h5")
+
+
+def test_ctrl_c_in_an_stdp_learner_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    import rules.stdp.pattern
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rules.stdp.pattern, "train_pattern", interrupted)
+    assert main(["train", "pattern", "--out", str(tmp_path)]) == 130
+    assert ("synaptica: interrupted; pattern writes its files when the run ends, so none were "
+            "written") in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -290,9 +290,10 @@ def test_nest_minimal_delay_is_our_two_step_delay(nest_pynn):
 
 def test_nest_threads_give_the_same_spikes(nest_pynn):
     net = random_network(5)
-    res = run_on(net, "nest", duration=0.05, dt=DT, seed=5, threads=2)
+    res = run_on(net, "nest", duration=0.02, dt=DT, seed=5, threads=2)
     assert res.timing["threads"] == 2
-    assert _pairs(res["spikes"]) == _pairs(net.run(0.05, dt=DT, seed=5)["spikes"])
+    ours = net.run(0.02, dt=DT, seed=5)["spikes"]
+    assert ours.count > 10 and _pairs(res["spikes"]) == _pairs(ours)
 
 
 def test_processes_need_mpirun(nest_pynn, monkeypatch):

@@ -9,6 +9,25 @@ Prints one table per task (accuracy mean +- sd over seeds, wall time) and writes
 Paper (abstract v2): learned intrinsics +13.5 points (LIF), +8.5 (meta-neuron); SNN-LZC up to
 99.5%. Networks: ``n_in``-``hidden``-2 for BPTT (count read-out, Adam), ``n_in``-2 for STDP
 and the Tempotron (one neuron per class).
+
+Measured (defaults: 20 afferents at 20 Hz, T = 200 x 1 ms, 300 train / 300 test, 10 epochs,
+20-32-2 for BPTT, seeds 0-2, test accuracy mean +- sd; ``--task markov --seeds 0 1 2 --lzc-all``):
+
+=================  ==========  ============  ===========  ============
+Markov (burst 0.5)  LIF fixed  LIF learned   meta fixed   meta learned
+=================  ==========  ============  ===========  ============
+BPTT               90.6+-3.2   94.6+-2.1     81.4+-4.6    90.6+-0.4
+STDP (sym., sup.)  49.4+-0.8   52.8+-3.9     49.8+-0.4    53.4+-4.6
+Tempotron          57.0+-2.8   50.2+-0.6     --           --
+SNN-LZC (output)   84.4+-4.9   79.9+-4.0     72.1+-2.5    80.0+-4.4
+=================  ==========  ============  ===========  ============
+
+Poisson profiles (``--task poisson``): BPTT 93.1 / 92.7 / 92.3 / 94.0, STDP 57.1 / 50.6 /
+60.7 / 52.0, Tempotron 83.8 / 84.7, SNN-LZC on the hidden trains 91.4 / 91.9 / 90.8 / 91.0.
+LZC of the input trains alone: 89.9% (Markov), 91.2% (Poisson). SNN-LZC improves with the
+train length: Markov, T = 1000 (``--steps 1000 --rules bptt --variants lif-fixed meta-fixed
+--seeds 0 --epochs 5 --n-train 200 --n-test 200``): LZC of the LIF output trains 98.0%, of the
+input trains 99.5%, while the count read-out of the same 5-epoch BPTT net is 54.5%.
 """
 
 from __future__ import annotations

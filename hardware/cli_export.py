@@ -11,27 +11,22 @@ import argparse
 import json
 
 
-def load_bptt(checkpoint: str, beta: float = 0.9, readout: str = "lif"):
-    """The network of a ``synaptica train bptt`` checkpoint (layer sizes read from it)."""
-    from rules.base import read_rule_checkpoint
-    from rules.bptt import BPTT
+def load_bptt(checkpoint: str, beta: float | None, readout: str | None):
+    """The layers of a ``synaptica train bptt`` checkpoint, which must end in a spiking read-out."""
+    from rules.bptt import load_network
 
-    arrays, _ = read_rule_checkpoint(checkpoint, "bptt")
-    shapes = [arrays[k].shape for k in sorted(arrays) if k.startswith("model/")
-              and k.endswith(".weight")]
-    if not shapes or any(len(s) != 2 for s in shapes):
-        raise ValueError(f"{checkpoint!r} does not hold a fully connected BPTT network")
-    sizes = [shapes[0][1]] + [s[0] for s in shapes]
-    rule = BPTT.build(sizes, beta=beta, readout=readout)
-    rule.load(checkpoint)
-    return rule
+    net, _ = load_network(checkpoint, beta=beta, readout=readout)
+    if type(net[-1].neuron).__name__ != "LIF":
+        raise ValueError(f"{checkpoint!r} ends in an LI read-out; chips need a spiking one: train "
+                         "with `synaptica train bptt --readout lif`")
+    return net
 
 
 def cmd_export_loihi(a: argparse.Namespace) -> int:
     from hardware.targets import loihi
 
-    rule = load_bptt(a.checkpoint, a.beta, a.readout)
-    layers = loihi.quantize(rule.net)
+    net = load_bptt(a.checkpoint, a.beta, a.readout)
+    layers = loihi.quantize(net)
     path = loihi.write_netx(layers, a.out)
     info = {"netx": str(path), "layers": [
         {"shape": list(layer.weight.shape), "vThMant": layer.v_th_mant, "iDecay": layer.i_decay,
@@ -49,8 +44,8 @@ def cmd_export_loihi(a: argparse.Namespace) -> int:
 def cmd_export_xylo(a: argparse.Namespace) -> int:
     from hardware.targets import xylo
 
-    rule = load_bptt(a.checkpoint, a.beta, a.readout)
-    spec = xylo.quantize(rule.net)
+    net = load_bptt(a.checkpoint, a.beta, a.readout)
+    spec = xylo.quantize(net)
     path = xylo.save_spec(spec, a.out)
     info = {"spec": str(path), "hidden": int(spec.weights_in.shape[1]),
             "outputs": int(spec.weights_out.shape[1]), "dash_mem": int(spec.dash_mem[0]),
@@ -83,8 +78,9 @@ def add_parser(sub) -> None:
                     "write it as a lava-dl netx HDF5 file.")
     lo.add_argument("checkpoint", metavar="CHECKPOINT", help="the .h5 checkpoint of the run")
     lo.add_argument("-o", "--out", required=True, help="netx file to write (.h5)")
-    lo.add_argument("--beta", type=float, default=0.9, help="the run's --beta (default 0.9)")
-    lo.add_argument("--readout", choices=["lif"], default="lif",
+    lo.add_argument("--beta", type=float, default=None,
+                    help="override the checkpoint's recorded --beta")
+    lo.add_argument("--readout", choices=["lif"], default=None,
                     help="Loihi needs a spiking read-out (train with --readout lif)")
     lo.add_argument("--json", action="store_true", help="print one JSON object")
     lo.set_defaults(func=cmd_export_loihi)
@@ -96,8 +92,9 @@ def add_parser(sub) -> None:
                     "XyloSim.from_specification as .npz.")
     xy.add_argument("checkpoint", metavar="CHECKPOINT", help="the .h5 checkpoint of the run")
     xy.add_argument("-o", "--out", required=True, help="specification file to write (.npz)")
-    xy.add_argument("--beta", type=float, default=0.9, help="the run's --beta (default 0.9)")
-    xy.add_argument("--readout", choices=["lif"], default="lif",
+    xy.add_argument("--beta", type=float, default=None,
+                    help="override the checkpoint's recorded --beta")
+    xy.add_argument("--readout", choices=["lif"], default=None,
                     help="Xylo needs a spiking read-out (train with --readout lif)")
     xy.add_argument("--json", action="store_true", help="print one JSON object")
     xy.set_defaults(func=cmd_export_xylo)

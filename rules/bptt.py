@@ -11,6 +11,7 @@ so ``fit(..., resume=True)`` continues an interrupted run where it stopped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -200,8 +201,6 @@ class BPTT:
         self.history = [EpochRecord(**r) for r in meta["history"]]
 
 
-
-
 def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str = "li",
         surrogate=None, chunk_steps: int | None = 25) -> Sequential:
     """A fully connected network ``sizes[0] - ... - sizes[-1]`` of hidden layers of ``neuron``,
@@ -237,3 +236,34 @@ def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str =
             model = hidden[neuron]()
         layers.append(Linear(a, b, model, surrogate=surrogate))
     return Sequential(*layers, chunk_steps=chunk_steps)
+
+
+def load_network(path: str | Path, neuron: str | None = None, beta: float | None = None,
+                 readout: str | None = None) -> tuple[Sequential, list[str]]:
+    """The trained :class:`snn.layers.Sequential` of a BPTT checkpoint and a list of notes
+    (assumptions made for checkpoints that predate the recorded architecture).
+
+    ``neuron``, ``beta`` and ``readout`` override what the checkpoint records.
+    """
+    from rules.base import read_rule_checkpoint, restore_module
+
+    arrays, meta = read_rule_checkpoint(path, "bptt")
+    notes = []
+    arch = dict(meta.get("architecture") or {})
+    if not arch:
+        layers = sorted(int(m.group(1)) for k in arrays if (m := re.fullmatch(r"model/(\d+)\.weight", k)))
+        if not layers:
+            raise ValueError(f"{str(path)!r} holds no layer weights (model/<i>.weight)")
+        shapes = [arrays[f"model/{i}.weight"].shape for i in layers]
+        if any(len(s) != 2 for s in shapes):
+            raise ValueError(f"{str(path)!r} is not a fully connected BPTT network; export it in "
+                             "Python with hardware.nir.to_nir(rule.net, input_shape=...)")
+        arch = {"sizes": [shapes[0][1]] + [s[0] for s in shapes]}
+        notes.append("the checkpoint does not record its architecture (written before it did): "
+                     "assumed train bptt's defaults unless --neuron/--beta/--readout say otherwise")
+    for key, value in (("neuron", neuron), ("beta", beta), ("readout", readout)):
+        if value is not None:
+            arch[key] = value
+    net = mlp(**arch)
+    restore_module(net, arrays, path)
+    return net, notes

@@ -196,3 +196,12 @@ def test_cli_export_loihi_and_xylo(tmp_path, capsys):
     assert (info["hidden"], info["outputs"], info["dash_mem"]) == (5, 3, 3)
     assert np.load(tmp_path / "spec.npz")["weights_in"].shape == (6, 5, 2)
     assert main(["export", "loihi", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "x.h5")]) == 1
+
+
+def test_cli_export_refuses_an_li_readout(tmp_path, capsys):
+    from rules.bptt import BPTT
+    from snn.cli import main
+
+    ckpt = BPTT.build([6, 5, 3], readout="li", seed=2).save(tmp_path / "run.h5")
+    assert main(["export", "loihi", str(ckpt), "-o", str(tmp_path / "net.h5")]) == 1
+    assert "--readout lif" in capsys.readouterr().err

@@ -7,38 +7,8 @@ or an engine network spec as ``synaptica export pynn`` takes it (``file.py[:name
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-
-def load_bptt_network(path: str | Path, neuron: str | None = None, beta: float | None = None,
-                      readout: str | None = None):
-    """The trained :class:`snn.layers.Sequential` of a BPTT checkpoint and a list of notes
-    (assumptions made for checkpoints that predate the recorded architecture)."""
-    import re
-
-    from rules.base import read_rule_checkpoint, restore_module
-    from rules.bptt import mlp
-
-    arrays, meta = read_rule_checkpoint(path, "bptt")
-    notes = []
-    arch = dict(meta.get("architecture") or {})
-    if not arch:
-        layers = sorted(int(m.group(1)) for k in arrays if (m := re.fullmatch(r"model/(\d+)\.weight", k)))
-        if not layers:
-            raise ValueError(f"{str(path)!r} holds no layer weights (model/<i>.weight)")
-        shapes = [arrays[f"model/{i}.weight"].shape for i in layers]
-        if any(len(s) != 2 for s in shapes):
-            raise ValueError(f"{str(path)!r} is not a fully connected BPTT network; export it in "
-                             "Python with hardware.nir.to_nir(rule.net, input_shape=...)")
-        arch = {"sizes": [shapes[0][1]] + [s[0] for s in shapes]}
-        notes.append("the checkpoint does not record its architecture (written before it did): "
-                     "assumed train bptt's defaults unless --neuron/--beta/--readout say otherwise")
-    for key, value in (("neuron", neuron), ("beta", beta), ("readout", readout)):
-        if value is not None:
-            arch[key] = value
-    net = mlp(**arch)
-    restore_module(net, arrays, path)
-    return net, notes
+from rules.bptt import load_network
 
 
 def cmd_export_nir(a: argparse.Namespace) -> int:
@@ -46,14 +16,14 @@ def cmd_export_nir(a: argparse.Namespace) -> int:
 
     options = {"dt": a.dt, "accept": tuple(a.accept)}
     if a.model.endswith((".h5", ".hdf5")):
-        net, notes = load_bptt_network(a.model, a.neuron, a.beta, a.readout)
+        net, notes = load_network(a.model, a.neuron, a.beta, a.readout)
         if a.input_shape:
             options["input_shape"] = tuple(a.input_shape)
     else:
-        from hardware.cli_nest import load_network
+        from hardware.cli_nest import load_network as load_engine_network
 
         try:
-            net, notes = load_network(a.model), []
+            net, notes = load_engine_network(a.model), []
         except ValueError as err:
             raise ValueError(f"MODEL {a.model!r} is neither a BPTT checkpoint (.h5) nor an engine "
                              f"network ({err})") from err

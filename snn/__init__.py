@@ -21,6 +21,7 @@ from snn.models import (
 )
 from snn.network import Network, Population, PopulationView
 from snn.results import Results, SpikeRecord, StateRecord
+from snn.snapshot import Simulation
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,6 @@ __all__ = [
     "IF", "LI", "LIF", "AdaptiveConductanceLIF", "AdaptiveLIF", "AllToAll", "ConductanceLIF",
     "FixedInDegree", "FixedProbability", "FromList", "FromMatrix", "MetaNeuron", "Network",
     "NeuronModel", "Normal", "OneToOne", "PoissonSource", "Population", "PopulationView",
-    "Results", "SettablePoissonSource", "SpikeRecord", "SpikeSource", "StateRecord", "StateVar",
+    "Results", "SettablePoissonSource", "Simulation", "SpikeRecord", "SpikeSource", "StateRecord", "StateVar",
     "UltraDLIF", "UltraLIF", "Uniform", "UniformInt", "__version__", "set_rates",
 ]

@@ -380,10 +380,25 @@ class Network:
 
     def run(self, duration: float, dt: float = DEFAULT_DT, backend: str = "numba",
             seed: int | None = None, progress: bool = False, hdf5: str | None = None,
-            batch: int | None = None, **options):
-        """Build and run for ``duration`` seconds; returns the recorded :class:`Results`."""
+            batch: int | None = None, snapshot_every: float | None = None,
+            snapshot: str | None = None, **options):
+        """Build and run for ``duration`` seconds; returns the recorded :class:`Results`.
+
+        With ``snapshot_every=S`` (seconds) and ``snapshot=path``, the whole simulation is saved
+        to ``path`` every ``S`` s of simulated time (see :mod:`snn.snapshot`); continue a run
+        that stopped with ``snn.Simulation.restore(path).run(rest)``.
+        """
         duration = check_positive_time("duration", duration)
+        if snapshot_every is not None or snapshot is not None:
+            if snapshot_every is None or snapshot is None:
+                raise ValueError("snapshot_every= and snapshot= go together: pass both, e.g. "
+                                 "snapshot_every=1.0, snapshot='run.snap.h5'")
+            snapshot_every = check_positive_time("snapshot_every", snapshot_every)
         sim = self.build(dt=dt, backend=backend, seed=seed, batch=batch, **options)
+        if snapshot_every is not None:
+            from snn.snapshot import run_with_snapshots
+
+            return run_with_snapshots(sim, duration, snapshot_every, snapshot, progress, hdf5)
         return sim.run(duration, progress=progress, hdf5=hdf5)
 
     def instantiate(self, dt: float, seed: int | None, batch: int | None = None) -> BuiltNetwork:

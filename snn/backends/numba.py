@@ -46,11 +46,15 @@ from snn.backends.common import check_modulator, check_weights, render_fragment,
 from snn.backends.numba_plasticity import plastic_delivery
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, StreamWriter, merge_chunks, record_meta
+from snn.snapshot import Simulation, check_state_arrays
 
 BACKEND = "numba"
 _SPIKE_CAPACITY = 1 << 20
 _CHUNK_STEPS = 2000
 _LOADED: dict[str, object] = {}
+# Kernel arguments that change while running: population state (P), ring buffers (R),
+# plasticity mechanism arrays (X<x>M<m>_); plastic weights are added by name.
+_STATE_ARG = re.compile(r"^(P\d+_|R\d+_|X\d+M\d+_)")
 
 
 def cache_dir() -> Path:
@@ -81,8 +85,10 @@ class _Args:
         return name
 
 
-class NumbaSimulation:
+class NumbaSimulation(Simulation):
     """A network compiled for the numba backend; ``run`` advances it and returns recordings."""
+
+    backend = BACKEND
 
     def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
                  spike_capacity: int = _SPIKE_CAPACITY, exact_input: bool = False) -> None:
@@ -98,6 +104,8 @@ class NumbaSimulation:
         self.chunk_steps = int(chunk_steps)
         self.exact_input = bool(exact_input)
         self._spike_capacity = int(spike_capacity)
+        self.options = {"chunk_steps": self.chunk_steps, "spike_capacity": self._spike_capacity,
+                        "exact_input": self.exact_input}
         source, self._args, self._layout = self._generate()
         self.source = source
         self._kernel = _load_kernel(source)
@@ -130,6 +138,23 @@ class NumbaSimulation:
             for impl, mech, arrays in runtime:
                 if getattr(mech, "modulator", None) == name:
                     impl.set_modulator(mech, arrays, self.step, value)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array the run loop changes (state, ring buffers, plastic weights and
+        mechanism arrays, monitor counters), by kernel argument name (copies)."""
+        plastic = {f"X{x}_weights" for x, p in enumerate(self.built.projections) if p.plasticity}
+        out = {name: np.array(value) for name, value in self._values().items()
+               if isinstance(value, np.ndarray) and (_STATE_ARG.match(name) or name in plastic)}
+        out["counters"] = self._counters.copy()
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Overwrite the run loop's arrays in place with ``arrays`` (from :meth:`state_arrays`)."""
+        current = self.state_arrays()
+        check_state_arrays(current, arrays, BACKEND)
+        values = self._values()
+        for name, value in arrays.items():
+            (self._counters if name == "counters" else values[name])[...] = value
 
     def run(self, duration: float, progress: bool = False, hdf5: str | os.PathLike | None = None
             ) -> Results:

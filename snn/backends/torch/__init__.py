@@ -29,6 +29,7 @@ from snn.backends.common import check_modulator, check_weights, weights_of
 from snn.backends.torch.plasticity import PlasticProjection
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
+from snn.snapshot import Simulation, check_state_arrays
 from snn.validate import check_int, check_positive_time
 
 BACKEND = "torch"
@@ -38,7 +39,7 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DENSE_FRACTION = 0.25
 
 
-class TorchSimulation:
+class TorchSimulation(Simulation):
     """A network compiled for PyTorch; ``run`` advances it and returns recordings.
 
     Args:
@@ -47,6 +48,8 @@ class TorchSimulation:
             numba's) or ``"float64"`` (identical spikes to numba with ``exact_input``).
         chunk_steps: steps between draining monitors (and progress updates).
     """
+
+    backend = BACKEND
 
     def __init__(self, built: BuiltNetwork, device: str | torch.device = "cpu",
                  dtype: str = "float32", chunk_steps: int = 2000) -> None:
@@ -59,6 +62,7 @@ class TorchSimulation:
             raise ValueError("device='cuda' was requested but CUDA is not available; use 'cpu'")
         self.dtype = _DTYPES[dtype]
         self.chunk_steps = check_int("chunk_steps", chunk_steps, minimum=1)
+        self.options = {"device": str(self.device), "dtype": dtype, "chunk_steps": self.chunk_steps}
         self.step = 0
         self.batch = built.batch
         n_pops = len(built.populations)
@@ -126,6 +130,40 @@ class TorchSimulation:
         """Overwrite a plastic projection's weights (CSR order), e.g. to normalise them
         between runs."""
         self._plastic[projection].set_weights(check_weights(projection, values, self.built))
+
+    def _state_items(self):
+        """``(name, container, key)`` of every tensor or number the run changes."""
+        for _impl, _samples, state, i in self._pops:
+            for var in state:
+                yield f"pop{i}/{var}", state, var
+        for (post, var) in self._rings:
+            yield f"ring{post}/{var}", self._rings, (post, var)
+        for name, plastic in self._plastic.items():
+            yield f"plastic/{name}/w", plastic.__dict__, "w"
+            for m, (_impl, _mech, st) in enumerate(plastic.mechs):
+                for key, value in st.items():
+                    if isinstance(value, (torch.Tensor, int, float)) and not isinstance(value, bool):
+                        yield f"plastic/{name}/{m}/{key}", st, key
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every tensor (and number) the run changes: state, ring buffers, plastic weights and
+        mechanism state, by name (NumPy copies)."""
+        out = {}
+        for name, box, key in self._state_items():
+            value = box[key]
+            out[name] = value.detach().cpu().numpy().copy() if isinstance(value, torch.Tensor) \
+                else np.array(value)
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Overwrite the running state in place with ``arrays`` (from :meth:`state_arrays`)."""
+        check_state_arrays(self.state_arrays(), arrays, BACKEND)
+        for name, box, key in list(self._state_items()):
+            value = box[key]
+            if isinstance(value, torch.Tensor):
+                value.copy_(torch.as_tensor(arrays[name], device=value.device))
+            else:
+                box[key] = type(value)(arrays[name][()])
 
     def set_modulator(self, name: str, value: float) -> None:
         """Set the neuromodulator ``name`` of every mechanism that reads it (from this step)."""

@@ -13,10 +13,13 @@ Three parts (``--parts``, all by default):
 * ``mnist``: MNIST-10k (first 8000 of the test split for training, last 2000 for testing,
   784-500-10, T = 25, batch 128), float and chip, ``--mnist-epochs``.
 
-Results go to ``--out`` (JSON, written atomically; parts not run keep their old entries).
+Results go to ``--out`` (JSON, written atomically; parts not run keep their old entries;
+digits runs are merged by seed). ``--merge`` folds the JSON of separate runs (e.g. one
+process per seed on a busy machine) into ``--out``.
 
     nice -n 10 .venv/bin/python benchmarks/spinnaker_tess.py
-    nice -n 10 .venv/bin/python benchmarks/spinnaker_tess.py --parts mnist --mnist-epochs 3
+    nice -n 10 .venv/bin/python benchmarks/spinnaker_tess.py --parts digits --seeds 1 --out s1.json
+    nice -n 10 .venv/bin/python benchmarks/spinnaker_tess.py --parts --merge s1.json s2.json
 """
 
 from __future__ import annotations
@@ -68,9 +71,19 @@ def digits_part(args, results: dict) -> None:
         print(f"digits seed {seed}: float {f['accuracy']:.4f}  chip {c['accuracy']:.4f}  "
               f"(chip - float {100 * (c['accuracy'] - f['accuracy']):+.2f} points)  "
               f"shifts {c['weight_shifts']}  saturations {sum(sum(v) for v in c['saturations'].values())}")
+    merge_digits(results, {"setup": {**DIGITS, "epochs": args.epochs}, "runs": rows})
+
+
+def merge_digits(results: dict, part: dict) -> None:
+    """Add ``part``'s digits runs to ``results`` (a run of the same seed is replaced) and
+    recompute the means; runs of other epochs are dropped."""
+    old = results.get("digits", {})
+    keep = old.get("runs", []) if old.get("setup") == part["setup"] else []
+    seeds = {r["seed"] for r in part["runs"]}
+    rows = sorted([r for r in keep if r["seed"] not in seeds] + part["runs"], key=lambda r: r["seed"])
     mean = {k: sum(r[k]["accuracy"] for r in rows) / len(rows) for k in ("float", "chip")}
     print(f"digits mean of {len(rows)} seeds: float {mean['float']:.4f}  chip {mean['chip']:.4f}")
-    results["digits"] = {"setup": {**DIGITS, "epochs": args.epochs}, "runs": rows, "mean": mean}
+    results["digits"] = {"setup": part["setup"], "runs": rows, "mean": mean}
 
 
 def formats_part(args, results: dict) -> None:
@@ -147,7 +160,7 @@ def write_json(path: Path, data: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["digits", "formats", "mnist"],
+    parser.add_argument("--parts", nargs="*", default=["digits", "formats", "mnist"],
                         choices=["digits", "formats", "mnist"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30, help="digits epochs (default 30)")
@@ -155,8 +168,17 @@ def main() -> None:
     parser.add_argument("--mnist-dir", type=Path, default=MNIST_DIR)
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).with_name("results") / "spinnaker_tess.json")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[],
+                        help="JSON files of earlier runs (e.g. one seed each) to merge into --out")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for path in args.merge:
+        other = json.loads(path.read_text())
+        if "digits" in other:
+            merge_digits(results, other.pop("digits"))
+        results.update(other)
+    if args.merge:
+        write_json(args.out, results)
     parts = {"digits": digits_part, "formats": formats_part, "mnist": mnist_part}
     for name in args.parts:
         if name == "mnist" and not args.mnist_dir.exists():

@@ -33,8 +33,9 @@ eligibility products   ``c = alpha m psi`` per neuron in s3.28 (int32), then
                        ``G_ij += c_i q_j`` per synapse, a 32 x 32 -> 64-bit multiply-accumulate
                        (exact); ``G`` is an int64 accumulator per synapse in SDRAM
 weight update          once per batch: Adam in software single precision (``G`` converted
-                       to float32), the new weight rounded to the weight LSB (stochastic
-                       with a per-core 32-bit PRNG, or to nearest), saturated to 16 bits
+                       to float32), the new weight rounded to the weight LSB (stochastic,
+                       uniforms from NumPy's PCG64 standing in for the core's JKISS32, or to
+                       nearest), saturated to 16 bits
 =====================  =================================================================
 
 Mapping (what one core does per tick): a layer of ``n`` neurons is split into slices of
@@ -52,6 +53,8 @@ gives the same integers, because every accumulation is an exact integer sum (onl
 stochastic rounding's random numbers are drawn in another order than one core would).
 
 :meth:`SpiNNakerTESS.resources` counts cores and the bytes of DTCM and SDRAM each core needs.
+Measured accuracy, the cost of each format choice and memory per core: ``docs/spinnaker.md``
+("TESS on chip"), ``benchmarks/spinnaker_tess.py``.
 """
 
 from __future__ import annotations

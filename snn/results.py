@@ -1,14 +1,27 @@
 """Recorded spikes and state, and their HDF5 form.
 
-Files are written under a temporary name in the target directory and renamed when complete,
-so an interrupted run never leaves a half-written file. Reading a damaged or foreign file
-raises a ``ValueError`` that names the file.
+:meth:`Results.to_hdf5` writes under a temporary name in the target directory and renames
+when complete, so it never leaves a half-written file. A run that streams its recordings
+(``run(..., hdf5=path)``) appends each finished chunk to a journal at ``path`` (records framed
+by their length and CRC-32, flushed to the disk) and turns it into the HDF5 file, atomically,
+when the run ends. A run killed on the way (even by SIGKILL) leaves the journal:
+:meth:`Results.load` reads it up to the last complete chunk, warns with
+:class:`IncompleteRunWarning` and sets ``Results.complete`` to False and ``end_step`` to the
+step it reached.
+
+Every dataset carries HDF5's Fletcher-32 checksum and the attributes a SHA-256 digest, so
+reading a damaged or foreign file raises a ``ValueError`` that names the file instead of
+returning silently different data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
+import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +30,12 @@ import numpy as np
 from snn.h5io import open_checked, temporary_sibling
 
 FORMAT = "synaptica-results"
-VERSION = 1
+VERSION = 2  # 2: Fletcher-32 on datasets, SHA-256 of the attributes (1 is still read)
+JOURNAL_MAGIC = b"SYNAPTICA-RESULTS-JOURNAL-1\n"
+
+
+class IncompleteRunWarning(UserWarning):
+    """A results file is the journal of a run that stopped before its end (killed)."""
 
 
 @dataclass
@@ -132,7 +150,11 @@ class StateRecord:
 
 @dataclass
 class Results:
-    """What a run recorded, by monitor name, plus timing and provenance."""
+    """What a run recorded, by monitor name, plus timing and provenance.
+
+    ``complete`` is False for results read from the journal of a run that was killed
+    (``end_step`` is then the last step it recorded completely).
+    """
 
     dt: float
     seed: int
@@ -145,6 +167,7 @@ class Results:
     #: What the backend reports about the run beyond recordings (the SpiNNaker target: its
     #: counters per core and router, resources, load and energy); empty for numba and torch.
     provenance: dict = field(default_factory=dict)
+    complete: bool = True
 
     @property
     def duration(self) -> float:
@@ -161,37 +184,95 @@ class Results:
 
     def to_hdf5(self, path: str | os.PathLike) -> Path:
         """Write to ``path`` atomically; returns the path."""
-        writer = StreamWriter(path, _meta_of(self))
-        writer.append({
-            **{k: ("spikes", r.steps, r.indices, r.samples) for k, r in self.spikes.items()},
-            **{k: ("state", r.steps, r.data) for k, r in self.states.items()},
-        })
-        writer.close(self.timing, self.start_step, self.end_step)
-        return Path(path)
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"hdf5={str(path)!r} is a directory; pass a file name")
+        tmp = temporary_sibling(path)
+        try:
+            writer = _H5Writer(tmp, _meta_of(self))
+            writer.append(_chunk_of(self))
+            writer.close(self.timing, self.start_step, self.end_step)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Results:
-        """Read results written by :meth:`to_hdf5` or a streaming run."""
+        """Read results written by :meth:`to_hdf5` or a streaming run (also the journal a
+        killed streaming run left: see the module docstring)."""
+        path = Path(path)
+        if path.is_file():
+            with open(path, "rb") as fh:
+                if fh.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC:
+                    return _load_journal(path)
         with open_checked(path, FORMAT, "results file") as fh:
-            a = fh.attrs
-            res = cls(float(a["dt"]), int(a["seed"]), str(a["backend"]), int(a["start_step"]),
-                      int(a["end_step"]), timing=json.loads(a["timing"]))
-            for name, g in fh["spikes"].items():
-                subset = g["subset"][()] if "subset" in g else None
-                samples = g["samples"][()] if "samples" in g else None
-                res.spikes[name] = SpikeRecord(
-                    str(g.attrs["population"]), int(g.attrs["n"]), res.dt,
-                    g["steps"][()], g["indices"][()], subset, samples, _batch(g))
-            for name, g in fh["states"].items():
-                res.states[name] = StateRecord(
-                    str(g.attrs["population"]), res.dt, tuple(json.loads(g.attrs["variables"])),
-                    g["indices"][()], int(g.attrs["every"]), g["steps"][()], g["data"][()],
-                    _batch(g))
-        return res
+            try:
+                return _load_h5(cls, fh, path)
+            except (KeyError, OSError, TypeError, ValueError, json.JSONDecodeError) as err:
+                if isinstance(err, ValueError) and str(path) in str(err):
+                    raise
+                raise ValueError(f"{str(path)!r} is a damaged results file "
+                                 f"({type(err).__name__}: {err})") from err
+
+
+def _load_h5(cls, fh, path: Path) -> Results:
+    a = fh.attrs
+    if int(a["version"]) >= 2 and _attrs_digest(fh) != str(a["attrs_sha256"]):
+        raise ValueError(f"{str(path)!r} is a damaged results file: its attributes do not match "
+                         "their SHA-256 digest")
+    res = cls(float(a["dt"]), int(a["seed"]), str(a["backend"]), int(a["start_step"]),
+              int(a["end_step"]), timing=json.loads(a["timing"]))
+    for name, g in fh["spikes"].items():
+        subset = g["subset"][()] if "subset" in g else None
+        samples = g["samples"][()] if "samples" in g else None
+        res.spikes[name] = SpikeRecord(
+            str(g.attrs["population"]), int(g.attrs["n"]), res.dt,
+            g["steps"][()], g["indices"][()], subset, samples, _batch(g))
+        rec = res.spikes[name]
+        if rec.indices.size != rec.steps.size or (samples is not None and samples.size != rec.steps.size):
+            raise ValueError(f"{str(path)!r} is a damaged results file: monitor {name!r} has "
+                             "datasets of different lengths")
+    for name, g in fh["states"].items():
+        res.states[name] = StateRecord(
+            str(g.attrs["population"]), res.dt, tuple(json.loads(g.attrs["variables"])),
+            g["indices"][()], int(g.attrs["every"]), g["steps"][()], g["data"][()],
+            _batch(g))
+        if res.states[name].data.shape[0] != res.states[name].steps.size:
+            raise ValueError(f"{str(path)!r} is a damaged results file: monitor {name!r} has "
+                             "datasets of different lengths")
+    return res
 
 
 def _batch(group) -> int | None:
     return int(group.attrs["batch"]) if "batch" in group.attrs else None
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attrs_digest(fh) -> str:
+    """SHA-256 of every attribute and every dataset's shape in the file (not the digest)."""
+    import h5py
+
+    items = {"/": {k: _plain(v) for k, v in fh.attrs.items() if k != "attrs_sha256"}}
+
+    def collect(name, obj):
+        entry = {k: _plain(v) for k, v in obj.attrs.items()}
+        if isinstance(obj, h5py.Dataset):
+            entry["__shape__"] = list(obj.shape)
+        items[name] = entry
+
+    fh.visititems(collect)
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
 
 
 def _meta_of(res: Results) -> dict:
@@ -200,6 +281,13 @@ def _meta_of(res: Results) -> dict:
         "spikes": {k: (r.population, r.n, r.subset, r.batch) for k, r in res.spikes.items()},
         "states": {k: (r.population, r.variables, r.indices, r.every, r.batch)
                    for k, r in res.states.items()},
+    }
+
+
+def _chunk_of(res: Results) -> dict[str, tuple]:
+    return {
+        **{k: ("spikes", r.steps, r.indices, r.samples) for k, r in res.spikes.items()},
+        **{k: ("state", r.steps, r.data) for k, r in res.states.items()},
     }
 
 
@@ -275,44 +363,42 @@ class ChunkCollector:
                        timing)
 
 
-class StreamWriter:
-    """Appends recorded chunks to an HDF5 file written under a temporary name."""
+class _H5Writer:
+    """Appends merged chunks to a new HDF5 results file at ``path`` (checksummed datasets)."""
 
-    def __init__(self, path: str | os.PathLike, meta: dict) -> None:
+    def __init__(self, path: Path, meta: dict) -> None:
         import h5py
 
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise ValueError(f"hdf5={str(self.path)!r} is a directory; pass a file name")
-        self.tmp = temporary_sibling(self.path)
-        self.fh = h5py.File(self.tmp, "w")
+        self.fh = h5py.File(path, "w", libver="latest")  # checksummed object headers
         a = self.fh.attrs
         a["format"], a["version"] = FORMAT, VERSION
         a["dt"], a["seed"], a["backend"] = meta["dt"], meta["seed"], meta["backend"]
         sp, st = self.fh.create_group("spikes"), self.fh.create_group("states")
+        opts = {"fletcher32": True}
         for name, (pop, n, subset, batch) in meta["spikes"].items():
             g = sp.create_group(name)
             g.attrs["population"], g.attrs["n"] = pop, n
-            g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(65536,))
-            g.create_dataset("indices", (0,), np.int32, maxshape=(None,), chunks=(65536,))
+            g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(65536,), **opts)
+            g.create_dataset("indices", (0,), np.int32, maxshape=(None,), chunks=(65536,), **opts)
             if batch is not None:
                 g.attrs["batch"] = batch
-                g.create_dataset("samples", (0,), np.int32, maxshape=(None,), chunks=(65536,))
+                g.create_dataset("samples", (0,), np.int32, maxshape=(None,), chunks=(65536,),
+                                 **opts)
             if subset is not None:
-                g.create_dataset("subset", data=subset)
+                g.create_dataset("subset", data=subset, **opts)
         for name, (pop, variables, indices, every, batch) in meta["states"].items():
             g = st.create_group(name)
             g.attrs["population"], g.attrs["every"] = pop, every
             g.attrs["variables"] = json.dumps(list(variables))
-            g.create_dataset("indices", data=indices)
-            g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            g.create_dataset("indices", data=np.asarray(indices), **opts)
+            g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(4096,), **opts)
             shape = (len(variables), int(np.asarray(indices).size))
             if batch is not None:
                 g.attrs["batch"] = batch
                 shape = (shape[0], batch, shape[1])
             row = int(np.prod(shape))
             g.create_dataset("data", (0, *shape), np.float64, maxshape=(None, *shape),
-                             chunks=(max(1, min(4096, (1 << 20) // max(1, row))), *shape))
+                             chunks=(max(1, min(4096, (1 << 20) // max(1, row))), *shape), **opts)
 
     def append(self, chunk: dict[str, tuple]) -> None:
         """Append one merged chunk: ``{name: ("spikes", steps, idx, samples) | ("state", steps,
@@ -329,16 +415,178 @@ class StreamWriter:
                 ds[n0:] = arr
 
     def close(self, timing: dict, start_step: int, end_step: int) -> None:
-        """Finish the file and move it into place."""
+        """Write the run's span and timing and the attribute digest; close the file."""
         a = self.fh.attrs
         a["timing"] = json.dumps(timing)
         a["start_step"], a["end_step"] = start_step, end_step
+        a["attrs_sha256"] = _attrs_digest(self.fh)
         self.fh.close()
-        os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        """Drop the partial file."""
+        """Close without finishing."""
+        self.fh.close()
+
+
+# -- the journal of a streaming run -------------------------------------------------------
+_FRAME = struct.Struct("<QI")  # payload length, CRC-32 of the payload
+
+
+def _meta_json(meta: dict) -> dict:
+    def ints(a):
+        return None if a is None else np.asarray(a).tolist()
+
+    return {"dt": meta["dt"], "seed": int(meta["seed"]), "backend": meta["backend"],
+            "spikes": {k: [p, int(n), ints(sub), b] for k, (p, n, sub, b) in meta["spikes"].items()},
+            "states": {k: [p, list(v), ints(idx), int(e), b]
+                       for k, (p, v, idx, e, b) in meta["states"].items()}}
+
+
+def _meta_from_json(m: dict) -> dict:
+    def arr(a):
+        return None if a is None else np.asarray(a, dtype=np.int64)
+
+    return {"dt": float(m["dt"]), "seed": int(m["seed"]), "backend": str(m["backend"]),
+            "spikes": {k: (p, int(n), arr(sub), b) for k, (p, n, sub, b) in m["spikes"].items()},
+            "states": {k: (p, tuple(v), arr(idx), int(e), b)
+                       for k, (p, v, idx, e, b) in m["states"].items()}}
+
+
+def _frame(header: dict, arrays: list[np.ndarray] = ()) -> bytes:
+    head = json.dumps(header).encode()
+    payload = b"".join([struct.pack("<I", len(head)), head,
+                        *(np.ascontiguousarray(a).tobytes() for a in arrays)])
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+class StreamWriter:
+    """Streams a run's recordings to ``path``: a journal of finished chunks while it runs,
+    the HDF5 results file (written atomically over the journal) when it is closed.
+
+    Args:
+        meta: what the run records (:func:`record_meta`).
+        start_step, end_step: the steps the run covers (``end_step`` as planned).
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: dict, start_step: int, end_step: int) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"hdf5={str(self.path)!r} is a directory; pass a file name")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.meta = meta
+        self.fh = open(self.path, "wb")  # noqa: SIM115 (closed in close/abort)
+        self.fh.write(JOURNAL_MAGIC)
+        self.fh.write(_frame({"meta": _meta_json(meta), "start_step": int(start_step),
+                              "end_step": int(end_step), "version": VERSION}))
+        self.fh.flush()
+
+    def append(self, chunk: dict[str, tuple], end_step: int) -> None:
+        """Append one merged chunk (as :meth:`_H5Writer.append` takes) that completes the run
+        up to ``end_step``; it is on the disk (in the OS's hands) when this returns."""
+        entries, arrays = [], []
+        for name, (kind, steps, values, *more) in chunk.items():
+            parts = [("steps", steps), ("values", values)]
+            if kind == "spikes" and more and more[0] is not None:
+                parts.append(("samples", more[0]))
+            for key, arr in parts:
+                arr = np.ascontiguousarray(arr)
+                entries.append([name, kind, key, arr.dtype.str, list(arr.shape)])
+                arrays.append(arr)
+        self.fh.write(_frame({"end_step": int(end_step), "arrays": entries}, arrays))
+        self.fh.flush()
+
+    def close(self, timing: dict, start_step: int, end_step: int) -> None:
+        """Turn the journal into the HDF5 results file (atomically replacing it)."""
+        self.fh.close()
+        tmp = temporary_sibling(self.path)
+        try:
+            writer = _H5Writer(tmp, self.meta)
+            try:
+                for chunk, _end in _journal_chunks(self.path)[2]:
+                    writer.append(chunk)
+                writer.close(timing, start_step, end_step)
+            except BaseException:
+                writer.abort()
+                raise
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def abort(self) -> None:
+        """Drop the journal (the run failed with an exception)."""
         try:
             self.fh.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+
+
+def _journal_chunks(path: Path) -> tuple[dict, bool, list[tuple[dict, int]]]:
+    """A journal's header, whether its last record was cut short, and its chunks with the
+    step each completes."""
+    where = str(path)
+    data = path.read_bytes()[len(JOURNAL_MAGIC):]
+    records, pos, cut = [], 0, False
+    while pos < len(data):
+        if pos + _FRAME.size > len(data):
+            cut = True
+            break
+        length, crc = _FRAME.unpack_from(data, pos)
+        body = data[pos + _FRAME.size: pos + _FRAME.size + length]
+        if len(body) < length:
+            cut = True
+            break
+        if zlib.crc32(body) != crc:
+            raise ValueError(f"{where!r} is a damaged results journal: record {len(records)} "
+                             "fails its CRC-32 check")
+        records.append(body)
+        pos += _FRAME.size + length
+    if not records:
+        raise ValueError(f"{where!r} is a damaged results journal: its header is missing")
+    try:
+        def parse(body):
+            (n,) = struct.unpack_from("<I", body, 0)
+            return json.loads(body[4:4 + n]), 4 + n
+
+        header, _ = parse(records[0])
+        chunks = []
+        for body in records[1:]:
+            info, off = parse(body)
+            chunk: dict[str, list] = {}
+            for name, kind, _key, dtype, shape in info["arrays"]:
+                dt = np.dtype(dtype)
+                count = int(np.prod(shape))
+                arr = np.frombuffer(body, dt, count, off).reshape(shape)
+                off += count * dt.itemsize
+                chunk.setdefault(name, [kind]).append(arr)
+            if off != len(body):
+                raise ValueError("record size does not match its arrays")
+            chunks.append(({k: (v[0], v[1], v[2], v[3] if len(v) > 3 else None)
+                            if v[0] == "spikes" else tuple(v) for k, v in chunk.items()},
+                           int(info["end_step"])))
+    except (KeyError, TypeError, ValueError, struct.error, json.JSONDecodeError) as err:
+        raise ValueError(f"{where!r} is a damaged results journal "
+                         f"({type(err).__name__}: {err})") from err
+    return header, cut, chunks
+
+
+def _load_journal(path: Path) -> Results:
+    header, _cut, chunks = _journal_chunks(path)
+    try:
+        meta = _meta_from_json(header["meta"])
+        start, planned = int(header["start_step"]), int(header["end_step"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} is a damaged results journal (header: {err})") from err
+    collector = ChunkCollector(meta)
+    reached = start
+    for chunk, end in chunks:
+        collector.add(chunk)
+        reached = end
+    warnings.warn(
+        f"{str(path)!r} holds a run that stopped before its end: recorded steps {start}..{reached} "
+        f"of {start}..{planned} ({len(chunks)} complete chunks); read up to the last of them "
+        "(Results.complete is False)", IncompleteRunWarning, stacklevel=3)
+    res = collector.results({}, start, reached)
+    res.complete = False
+    return res
+
+

@@ -173,7 +173,8 @@ class NumbaSimulation(Simulation):
             )
         k_start, k_end = self.step, self.step + n_steps
         collected = ChunkCollector(self._record_meta())
-        writer = StreamWriter(hdf5, self._record_meta()) if hdf5 is not None else None
+        writer = StreamWriter(hdf5, self._record_meta(), k_start, k_end) if hdf5 is not None \
+            else None
         bar = _progress(n_steps, progress)
         samples = range(self.built.batch or 1)
         wall = 0.0
@@ -193,7 +194,7 @@ class NumbaSimulation(Simulation):
                     parts.append(self._drain_states(k, b))
                 chunk = merge_chunks(parts, self.built.batch)
                 if writer is not None:
-                    writer.append(chunk)
+                    writer.append(chunk, k1)
                 else:
                     collected.add(chunk)
                 if bar is not None:

@@ -23,6 +23,16 @@ class Connector:
         """
         raise NotImplementedError
 
+    def expected_synapses(self, n_pre: int, n_post: int, same: bool) -> float | None:
+        """The number of synapses ``pairs`` will make (its mean for random connectors),
+        computed without drawing them; None when the connector cannot tell."""
+        return None
+
+    def build_scratch_bytes(self, n_pre: int, n_post: int) -> int:
+        """Bytes ``pairs`` needs beyond its output arrays while drawing (0 unless it visits
+        every pair)."""
+        return 0
+
 
 def _drop_autapses(pre, post, same: bool, allow: bool):
     if same and not allow:
@@ -37,6 +47,9 @@ class AllToAll(Connector):
 
     allow_autapses: bool = True
 
+    def expected_synapses(self, n_pre, n_post, same):
+        return float(n_pre) * n_post - (min(n_pre, n_post) if same and not self.allow_autapses else 0)
+
     def pairs(self, n_pre, n_post, rng, same):
         pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
         post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
@@ -46,6 +59,9 @@ class AllToAll(Connector):
 @dataclass(frozen=True)
 class OneToOne(Connector):
     """Neuron i to neuron i; both sides must have the same size."""
+
+    def expected_synapses(self, n_pre, n_post, same):
+        return float(n_pre)
 
     def pairs(self, n_pre, n_post, rng, same):
         if n_pre != n_post:
@@ -67,6 +83,15 @@ class FixedProbability(Connector):
 
     def __post_init__(self) -> None:
         check_probability("FixedProbability.p", self.p)
+
+    def expected_synapses(self, n_pre, n_post, same):
+        if self.p >= 1.0:
+            return AllToAll(self.allow_autapses).expected_synapses(n_pre, n_post, same)
+        return float(self.p) * n_pre * n_post
+
+    def build_scratch_bytes(self, n_pre, n_post):
+        # Above p = 0.05 every pair gets a float64 draw and a bool mask (pairs below).
+        return 9 * n_pre * n_post if 0.05 < self.p < 1.0 else 0
 
     def pairs(self, n_pre, n_post, rng, same):
         total = n_pre * n_post
@@ -109,6 +134,12 @@ class FixedInDegree(Connector):
 
     def __post_init__(self) -> None:
         check_int("FixedInDegree.k", self.k, minimum=0)
+
+    def expected_synapses(self, n_pre, n_post, same):
+        return float(self.k) * n_post
+
+    def build_scratch_bytes(self, n_pre, n_post):
+        return 3 * 8 * self.k * n_post  # draws, their sorted copy and the duplicate mask
 
     def pairs(self, n_pre, n_post, rng, same):
         avail = n_pre - (0 if self.allow_autapses or not same else 1)
@@ -161,6 +192,9 @@ class FromList(Connector):
                     f"FromList.{name} has shape {np.asarray(val).shape}, expected {pre.shape}"
                 )
 
+    def expected_synapses(self, n_pre, n_post, same):
+        return float(np.asarray(self.pre).size)
+
     def pairs(self, n_pre, n_post, rng, same):
         pre = np.asarray(self.pre, dtype=np.int64)
         post = np.asarray(self.post, dtype=np.int64)
@@ -177,6 +211,10 @@ class FromMatrix(Connector):
     stored non-zero entry becomes a synapse with that weight (V)."""
 
     matrix: object
+
+    def expected_synapses(self, n_pre, n_post, same):
+        m = self.matrix
+        return float(m.nnz) if hasattr(m, "nnz") else float(np.count_nonzero(np.asarray(m)))
 
     def pairs(self, n_pre, n_post, rng, same):
         m = self.matrix

@@ -364,18 +364,22 @@ class Network:
 
     # -- running --------------------------------------------------------------------------
     def build(self, dt: float = DEFAULT_DT, backend: str = "numba", seed: int | None = None,
-              batch: int | None = None, **options):
+              batch: int | None = None, check_memory: bool = True, **options):
         """Sample the network from ``seed`` and compile it for ``backend``.
 
         Returns a simulation whose ``run(duration)`` can be called repeatedly; state carries
         over between calls. ``batch=B`` runs ``B`` independent samples of the network at once:
         the same synapses, each sample with its own state (``(B, n)`` arrays), its own random
         streams and its ``per_sample`` parameters (see :meth:`population`).
+
+        Before allocating anything it estimates the memory the network needs
+        (:func:`snn.memory.estimate`) and refuses, with the estimate and the fix, one that
+        does not fit in the memory available; ``check_memory=False`` skips that check.
         """
         from snn.backends import get_backend
 
         backend_cls = get_backend(backend)
-        built = self.instantiate(dt, seed, batch=batch)
+        built = self.instantiate(dt, seed, batch=batch, check_memory=check_memory)
         return backend_cls(built, **options)
 
     def run(self, duration: float, dt: float = DEFAULT_DT, backend: str = "numba",
@@ -401,8 +405,10 @@ class Network:
             return run_with_snapshots(sim, duration, snapshot_every, snapshot, progress, hdf5)
         return sim.run(duration, progress=progress, hdf5=hdf5)
 
-    def instantiate(self, dt: float, seed: int | None, batch: int | None = None) -> BuiltNetwork:
-        """Sample connectivity, weights, delays and initial state into arrays."""
+    def instantiate(self, dt: float, seed: int | None, batch: int | None = None,
+                    check_memory: bool = True) -> BuiltNetwork:
+        """Sample connectivity, weights, delays and initial state into arrays (after the
+        memory preflight of :meth:`build`, unless ``check_memory`` is False)."""
         dt = check_positive_time("dt", dt)
         if batch is not None:
             batch = check_int("batch", batch, minimum=1)
@@ -413,6 +419,10 @@ class Network:
             raise ValueError("the network has no populations; add one with net.population()")
         for pop in self.populations:
             pop.model.check_dt(dt)
+        if check_memory:
+            from snn.memory import check
+
+            check(self, batch)
         pops = [self._build_population(i, p, seed, batch) for i, p in enumerate(self.populations)]
         for built_pop in pops:
             for model in built_pop.models or ():

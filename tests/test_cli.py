@@ -167,3 +167,24 @@ def test_bench_stdp_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["frac_low"] <= 1.0 and 0.0 <= out["frac_high"] <= 1.0 and out["wall_s"] > 0
     assert main(["bench", "stdp", "--duration", "0.5", "--vs", "nest"]) == 2
+
+
+def test_bench_cuba_on_the_emulated_chip_takes_time_scale_factor_and_machine(capsys):
+    pytest.importorskip("numba")
+    # dt 0.1 ms: 256 LIF updates a core overrun a 20,000-cycle tick at factor 1, not at 10
+    args = ["bench", "cuba", "--backend", "spinnaker", "--neurons", "600", "--duration", "0.02",
+            "--json"]
+    assert main(args + ["--time-scale-factor", "1"]) == 0
+    fast = json.loads(capsys.readouterr().out)["provenance"]
+    assert main(args + ["--time-scale-factor", "10", "--machine", "spinn3"]) == 0
+    slow = json.loads(capsys.readouterr().out)["provenance"]
+    assert fast["time_scale_factor"] == 1 and fast["timer_tick_overruns"] > 0
+    assert slow["time_scale_factor"] == 10 and slow["timer_tick_overruns"] == 0
+    assert slow["machine"] == "spinn3" and fast["machine"] == "spinn5"
+    assert main(["bench", "cuba", "--time-scale-factor", "10", "--neurons", "100"]) == 2
+    assert "--time-scale-factor applies to --backend spinnaker" in capsys.readouterr().err
+    assert main(["bench", "cuba", "--stdp", "--machine", "spinn3", "--neurons", "100"]) == 2
+    assert "--machine applies to --backend spinnaker" in capsys.readouterr().err
+    assert main(["bench", "cuba", "--backend", "spinnaker", "--machine", "3x", "--neurons",
+                 "100"]) == 2
+    assert "--machine: machine '3x' is unknown" in capsys.readouterr().err

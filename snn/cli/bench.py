@@ -33,6 +33,22 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
         if peer not in PEERS:
             raise UsageError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
     plot = _plot_path(a.plot, f"cuba_{a.neurons}.png") if a.plot else None
+    chip = {"time_scale_factor": a.time_scale_factor, "machine": a.machine}
+    chip = {key: value for key, value in chip.items() if value is not None}
+    for key in chip:
+        flag = "--" + key.replace("_", "-")
+        if a.stdp:
+            raise UsageError(f"{flag} applies to --backend spinnaker; --stdp runs numba only")
+        if a.backend != "spinnaker":
+            raise UsageError(f"{flag} applies to --backend spinnaker only (this run uses "
+                             f"--backend {a.backend}); drop {flag} or add --backend spinnaker")
+    if "machine" in chip:
+        from hardware.spinnaker.machine import Machine
+
+        try:
+            Machine.named(chip["machine"])
+        except ValueError as err:
+            raise UsageError(f"--machine: {err}") from None
     if a.stdp:
         if peers:
             raise UsageError("--stdp compares our static and plastic runs; it takes no --vs")
@@ -48,7 +64,7 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
                   f"{report['static_events_per_s']:.3g} events/s, with STDP on every synapse "
                   f"{report['stdp_events_per_s']:.3g} events/s (ratio {report['ratio']:.2f})")
         return 0
-    ours = run_cuba(a.neurons, a.duration, a.backend, a.seed, a.repeat)
+    ours = run_cuba(a.neurons, a.duration, a.backend, a.seed, a.repeat, build_options=chip)
     report = dict(ours)
     speedups = {}
     for peer in peers:
@@ -70,6 +86,12 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     for row in [ours] + [report[p] for p in peers]:
         print(f"  {row['simulator']:<26}" + "".join(f"{row[c]:>14.4g}" for c in cols))
     print(f"  bytes per synapse: {ours['bytes_per_synapse']:.2f}")
+    if "provenance" in ours:
+        p = ours["provenance"]
+        print(f"  {p['machine']}, time_scale_factor {p['time_scale_factor']}: timer overruns "
+              f"{p['timer_tick_overruns']} on {p['cores_with_overruns']} cores, late spikes "
+              f"{p['late_spikes']}, skipped synapses {p['skipped_synapses']}, max core load "
+              f"{p['max_core_load']:.2f}")
     for peer, s in speedups.items():
         print(f"  speedup vs {peer}: {s:.2f}x")
     return 0
@@ -246,6 +268,13 @@ def add_parser(subparsers) -> None:
                       help="network size; 80 synapses per neuron are kept (default 4000)")
     cuba.add_argument("--duration", type=positive_float, default=1.0, help="seconds (default 1)")
     cuba.add_argument("--backend", default="numba", help="our backend (default numba)")
+    cuba.add_argument("--time-scale-factor", type=positive_int, default=None,
+                      help="--backend spinnaker: wall time per tick = dt x factor; the cores' "
+                           "cycle budget scales with it (default 1: at dt 0.1 ms CUBA overruns; "
+                           "sPyNNaker runs 0.1 ms at 10)")
+    cuba.add_argument("--machine", default=None,
+                      help="--backend spinnaker: spinn3, spinn5 or WxH such as 16x16 "
+                           "(default spinn5)")
     cuba.add_argument("--vs", action="append", default=[], metavar="PEER",
                       help="peer to run side by side: brian2 (Cython runtime), brian2-cpp "
                            "(cpp_standalone), brian2-numpy, nest; repeat or comma-separate")

@@ -14,10 +14,11 @@ run by the sPyNNaker interpreter) and compares:
   straight through, consecutive cores merged as PACMAN's generator; sPyNNaker: its generated
   table, defaultable entries counted apart) and after compressing as far as possible
   (ours: order-aware pair merging; sPyNNaker: its ``PairCompressor``);
-- ring-buffer left shifts per synapse type (the rule of ``shared/design/spinnaker.md`` §2
-  for constant delays, computed here from the built synapses: sum over projections of
-  spikes per tick x largest weight x largest fan-in, r = ceil(log2), +1 on exact powers of 2;
-  and those the ``spinnaker`` backend chose, ``sim.weight_shifts``);
+- ring-buffer left shifts per synapse type (the library's rule,
+  :func:`hardware.spinnaker.synapses.ring_buffer_shifts`, on the built synapses in nA; for
+  constant delays the sum over projections of spikes per tick x largest weight x largest
+  fan-in, r = ceil(log2), +1 on exact powers of 2; and those the ``spinnaker`` backend chose,
+  ``sim.weight_shifts``);
 - SDRAM per core, region by region (the data specifications' reserved sizes);
 - wall time: our ``map_network`` against the whole sPyNNaker process (start-up, mapping,
   data specification and reports on the virtual board), as a ratio.
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -46,8 +46,6 @@ import numpy as np
 
 DT = 1e-3
 CM_NF = 1.0
-SPIKES_PER_SECOND = 30.0          # sPyNNaker's default spikes_per_second
-SLOW_RATE_PER_TICK_CUTOFF = 0.01  # SpikeSourcePoissonVertex
 DEFAULT_PYTHON = "/work/venvs/spynnaker/bin/python"
 RUNNER = Path(__file__).with_name("spynnaker_virtual_board.py")
 
@@ -177,48 +175,16 @@ def export_npz(built, path: str, network=None) -> None:
     np.savez(path, meta=json.dumps(meta), **arrays)
 
 
-def spikes_per_tick(model, poisson_ppf: bool = False) -> float:
-    """Most spikes per tick a source is assumed to send. sPyNNaker 7.4.1 uses
-    ``max(1, spikes_per_second · dt)`` for every source: its Poisson estimate
-    (``max_spikes_per_ts``, a Poisson quantile + 1) sits on the machine vertex while
-    ``_Stats`` tests the application vertex, so it is never used. ``poisson_ppf=True``
-    applies that estimate as the code intends."""
-    from scipy.stats import poisson
-
-    from snn.models import PoissonSource
-
-    if poisson_ppf and isinstance(model, PoissonSource):
-        rate = float(np.max(model.rate)) * DT
-        if rate < SLOW_RATE_PER_TICK_CUTOFF:
-            return 1.0
-        return math.ceil(poisson.ppf(1.0 - 1.0 / 1000, rate)) + 1.0
-    return max(1.0, SPIKES_PER_SECOND * DT)
-
-
 def ring_buffer_shifts(built, post: int, poisson_ppf: bool = False) -> list[int]:
-    """Left shift per synapse type (exc, inh) of population ``post`` (constant delays)."""
-    totals, biggest = np.zeros(2), np.zeros(2)
-    model = built.populations[post].model
-    for pr in built.projections:
-        if pr.post != post:
-            continue
-        if pr.delays is not None:
-            raise ValueError(f"projection {pr.name!r} has varied delays; this comparison uses "
-                             "the constant-delay bound")
-        s = 0 if pr.synapse == "exc" else 1
-        w = weight_to_na(pr.synapse_weights(), model)
-        if pr.plasticity:  # sPyNNaker: the largest weight the weight dependence allows
-            w = np.append(w, [weight_to_na(abs(r.w_max), model) for r in pr.plasticity])
-        fan_in = int(np.bincount(pr.indices, minlength=built.populations[post].n).max())
-        pre_model = built.populations[pr.pre].model
-        totals[s] += spikes_per_tick(pre_model, poisson_ppf) * float(w.max()) * fan_in
-        biggest[s] = max(biggest[s], float(w.max()))
-    out = []
-    for total, big in zip(totals, biggest, strict=True):
-        bound = max(total, big)
-        r = 0 if bound <= 0 else int(math.ceil(max(0.0, math.log2(bound))))
-        out.append(r + 1 if 2 ** r <= bound else r)
-    return out
+    """Left shift per synapse type (exc, inh) of population ``post``: the library's rule
+    (:func:`hardware.spinnaker.synapses.ring_buffer_shifts`, sPyNNaker 1!7.4.1's
+    ``get_ring_buffer_shifts``) on nA weights; ``poisson_ppf=True`` bounds a Poisson
+    source's spikes per tick by its quantile, as sPyNNaker means to but does not."""
+    from hardware.spinnaker.synapses import ring_buffer_shifts as rule
+
+    pop = built.populations[post]
+    scale = weight_to_na(np.ones(pop.n), pop.model)
+    return list(rule(built, post, scale, DT, poisson_quantile=poisson_ppf))
 
 
 REGIONS = {  # sPyNNaker's region label -> ours

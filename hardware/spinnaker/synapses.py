@@ -11,15 +11,18 @@ ports share ``tau_syn``.
 :func:`ring_buffer_shifts` follows sPyNNaker's ``get_ring_buffer_shifts``: per synapse type,
 with constant delays the bound is the worst case, the sum over incoming projections of
 ``max(1, spikes per tick) * w_max * fan-in`` (fan-in: the most synapses of that projection
-onto one neuron; ``w_max`` of a plastic projection is its rule's upper bound); with any
-variable delay a Poisson estimate ``mean + 5 SD`` at 30 Hz
-(sources: their highest rate) clipped between the biggest weight and the worst case. The
+onto one neuron; ``w_max`` of a plastic projection is the larger of its biggest weight and
+its rule's upper bound, as sPyNNaker's ``SynapseDynamicsSTDP.get_weight_maximum``); with any
+variable delay a Poisson estimate ``mean + 5 SD`` at 30 Hz clipped between the biggest
+weight and the worst case. Spikes per tick are ``max(1, 30 Hz · dt)`` for every pre
+population, as sPyNNaker 1!7.4.1 computes them (``poisson_quantile`` for what it means to). The
 shift is :func:`~hardware.spinnaker.fixed.weight_shift` of the bound. A user fixes the bound
 with ``max_expected_summed_weight`` (sPyNNaker's answer to its issue #434).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -28,6 +31,8 @@ from hardware.spinnaker import fixed
 
 EXC, INH = 0, 1
 TYPES = ("exc", "inh")
+#: Below this many spikes per tick a Poisson source counts one (``SpikeSourcePoissonVertex``).
+SLOW_RATE_PER_TICK_CUTOFF = 0.01
 
 
 def synapse_types(weights: np.ndarray) -> np.ndarray:
@@ -35,15 +40,29 @@ def synapse_types(weights: np.ndarray) -> np.ndarray:
     return (np.asarray(weights) < 0).astype(np.uint8)
 
 
-def _spikes_per_tick(model, dt: float) -> float:
-    rate = fixed.SPIKES_PER_SECOND
-    if hasattr(model, "rate") and model.is_source:
-        rate = float(np.max(model.rate)) if np.size(model.rate) else 0.0
-    return max(1.0, rate * dt), rate
+def _spikes_per_tick(model, dt: float, poisson_quantile: bool) -> tuple[float, float]:
+    """``(spikes per tick, spikes per second)`` a pre population is assumed to send.
+
+    sPyNNaker 1!7.4.1 assumes ``spikes_per_second`` (30) for every pre population: its Poisson
+    estimate (``max_spikes_per_ts``: the 1 - 1/1000 quantile of a Poisson count + 1, or 1
+    below 0.01 spikes per tick) lives on the source's machine vertex while ``_Stats`` asks the
+    application vertex whether it has one, so it is never used. ``poisson_quantile=True``
+    applies it to :class:`~snn.models.PoissonSource` populations as the code intends."""
+    from snn.models import PoissonSource
+
+    if poisson_quantile and isinstance(model, PoissonSource) and np.size(model.rate):
+        rate = float(np.max(model.rate))
+        if rate * dt < SLOW_RATE_PER_TICK_CUTOFF:
+            return 1.0, rate if rate > 0 else fixed.SPIKES_PER_SECOND
+        from scipy.stats import poisson
+
+        return float(math.ceil(poisson.ppf(1.0 - 1.0 / 1000, rate * dt)) + 1), rate
+    return max(1.0, fixed.SPIKES_PER_SECOND * dt), fixed.SPIKES_PER_SECOND
 
 
 def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
-                       max_expected_summed_weight=None) -> tuple[int, int]:
+                       max_expected_summed_weight=None, poisson_quantile: bool = False
+                       ) -> tuple[int, int]:
     """The left shift ``(r_exc, r_inh)`` of population index ``post`` of ``built``.
 
     Args:
@@ -51,6 +70,9 @@ def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
         max_expected_summed_weight: ``None`` (sPyNNaker's rule), a number (both types) or a
             dict ``{"exc": x, "inh": y}``: the largest sum one ring-buffer slot must hold, in
             our weight unit (V for LIF).
+        poisson_quantile: bound a Poisson source's spikes per tick by its Poisson quantile,
+            as sPyNNaker means to (default: what sPyNNaker 1!7.4.1 does, 30 Hz for every
+            pre population; see :func:`_spikes_per_tick`).
     """
     total = [0.0, 0.0]
     biggest = [0.0, 0.0]
@@ -61,7 +83,7 @@ def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
             continue
         w = np.abs(proj.synapse_weights().astype(np.float64)) * scale[proj.indices]
         types = synapse_types(proj.synapse_weights())
-        spt, rate = _spikes_per_tick(built.populations[proj.pre].model, dt)
+        spt, rate = _spikes_per_tick(built.populations[proj.pre].model, dt, poisson_quantile)
         for t in (EXC, INH):
             sel = types == t
             if not sel.any():

@@ -24,6 +24,14 @@ Order of one step ``k`` (time ``k * dt``):
    rows of their presynaptic spikes during step 3, then the columns of their postsynaptic
    spikes, then their traces;
 5. ring-buffer input due at step ``k + 1`` is added to the target variables.
+
+Threads: ``net.build(backend="numba", threads=n)`` splits every population into ``n`` neuron
+blocks, each owned by one thread together with its ring-buffer columns and the part of every
+static row that lands in it, so no atomics are needed and results are bit-identical for any
+``n`` (see :func:`_parallel_step`). The default is one thread, as in NEST and Brian2;
+``threads="auto"`` takes one per :data:`NEURONS_PER_THREAD` neurons. Each step synchronises
+the threads twice, so an oversubscribed machine (more busy threads than cores) makes threads
+slower than one; with GNU OpenMP, ``OMP_WAIT_POLICY=passive`` softens that.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from snn.backends import implementation_for, numba_rng
 from snn.backends.common import check_modulator, check_weights, render_fragment, weights_of
@@ -51,6 +60,8 @@ from snn.snapshot import Simulation, check_state_arrays
 BACKEND = "numba"
 _SPIKE_CAPACITY = 1 << 20
 _CHUNK_STEPS = 2000
+#: Neurons a thread must have before ``threads="auto"`` uses another one.
+NEURONS_PER_THREAD = 16384
 _LOADED: dict[str, object] = {}
 # Kernel arguments that change while running: population state (P), ring buffers (R),
 # plasticity mechanism arrays (X<x>M<m>_); plastic weights are added by name.
@@ -86,16 +97,24 @@ class _Args:
 
 
 class NumbaSimulation(Simulation):
-    """A network compiled for the numba backend; ``run`` advances it and returns recordings."""
+    """A network compiled for the numba backend; ``run`` advances it and returns recordings.
+
+    ``chunk_steps``: steps per compiled call (monitors drain between calls);
+    ``spike_capacity``: spike-monitor buffer entries; ``exact_input``: every projection goes
+    through a ring buffer (the order torch's float64 path reproduces); ``threads``: neuron
+    blocks run in parallel (an int up to ``NUMBA_NUM_THREADS``, or ``"auto"``).
+    """
 
     backend = BACKEND
 
     def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
-                 spike_capacity: int = _SPIKE_CAPACITY, exact_input: bool = False) -> None:
+                 spike_capacity: int = _SPIKE_CAPACITY, exact_input: bool = False,
+                 threads: int | str = 1) -> None:
         from snn.validate import check_int
 
         check_int("chunk_steps", chunk_steps, minimum=1)
         check_int("spike_capacity", spike_capacity, minimum=1)
+        self.threads = check_threads(threads, built)
         t0 = time.perf_counter()
         self.built = built
         self.dt = built.dt
@@ -221,6 +240,7 @@ class NumbaSimulation(Simulation):
     def _generate(self):
         b = self.built
         batch = b.batch
+        par = self.threads > 1  # neuron blocks, one per thread (see _parallel_step)
         args = _Args([], [])
         layout = {"spike_mons": [], "state_mons": []}
         counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)
@@ -262,6 +282,9 @@ class NumbaSimulation(Simulation):
                 flags = np.zeros(-(-pop.n // 8) * 8, np.bool_)
                 args.add(f"F{i}", flags)
                 args.add(f"FW{i}", flags.view(np.uint64))
+            if par:
+                args.add(f"B{i}", block_bounds(pop.n, self.threads))
+                args.add(f"BN{i}", np.zeros(self.threads, np.int64))
             pops.append((impl, mapping))
 
         # Ring buffers: one per (post population, target variable) with delays > 1.
@@ -320,6 +343,7 @@ class NumbaSimulation(Simulation):
 
         # Projections.
         deliver_code, plastic_code = [], []
+        static = []  # per entry of deliver_code: a static projection (parallel by post block)
         self._plastic = {}
         spikes_of = {key: f"spk{i},nsp{i}" for i, pop in enumerate(b.populations)
                      for key in (i, pop.name)}
@@ -351,19 +375,27 @@ class NumbaSimulation(Simulation):
                     x, proj, b.populations[proj.pre].n, b.populations[proj.post].n, b.dt,
                     args.add, w, ptr, ind, spikes_of, add)
                 deliver_code.append(deliver)
+                static.append(False)
                 plastic_code.append(post_and_after)
                 self._plastic[proj.name] = (proj, runtime)
                 continue
+            row = f"{ptr}[i], {ptr}[i + 1]"
+            if par:  # the part of row i that goes into this thread's block of post neurons
+                bptr = args.add(f"X{x}_bptr", block_pointers(
+                    proj, block_bounds(b.populations[proj.post].n, self.threads)))
+                row = f"{bptr}[i, blk], {bptr}[i, blk + 1]"
             deliver_code.append(
                 f"for s in range(nsp{proj.pre}):\n"
                 f"    i = spk{proj.pre}[s]\n"
-                f"    for q in range({ptr}[i], {ptr}[i + 1]):\n"
+                f"    for q in range({row}):\n"
                 + "\n".join("        " + line for line in add.splitlines())
             )
+            static.append(True)
         arrival_code = [
             f"slot = (k + 1) % {depth}\n"
-            f"for j in range(N{post}):\n"
-            f"    P{post}_{var}[j] += {name}[slot, j]\n"
+            + (f"for j in range(B{post}[blk], B{post}[blk + 1]):\n" if par else
+               f"for j in range(N{post}):\n")
+            + f"    P{post}_{var}[j] += {name}[slot, j]\n"
             f"    {name}[slot, j] = 0.0"
             for (post, var), (name, depth) in rings.items()
         ]
@@ -378,45 +410,60 @@ class NumbaSimulation(Simulation):
             lines.append(block(capacity_checks))
         if state_mon_code:
             lines.append(block(state_mon_code))
-        for i, (impl, mapping) in enumerate(pops):
-            model = b.populations[i].model
-            lines.append(f"        nsp{i} = 0")
-            pro = impl.prologue(model)
-            if pro:
-                lines.append(render_fragment(pro, mapping, 8))
-            if impl.per_neuron:
-                lines.append(f"        for j in range(N{i}):")
-                lines.append("            spiked = False")
-                lines.append(render_fragment(impl.body(model), mapping, 12))
-                lines.append(f"            F{i}[j] = spiked")
-                # Compaction, eight flags a word: a step without spikes costs N/8 tests.
-                lines.append(render_fragment(f"""
+        if par:
+            lines.append(_parallel_step(b.populations, pops, spike_mon_code, deliver_code,
+                                        static, plastic_code, arrival_code))
+        else:
+            for i, (impl, mapping) in enumerate(pops):
+                model = b.populations[i].model
+                lines.append(f"        nsp{i} = 0")
+                pro = impl.prologue(model)
+                if pro:
+                    lines.append(render_fragment(pro, mapping, 8))
+                if impl.per_neuron:
+                    lines.append(f"        for j in range(N{i}):")
+                    lines.append("            spiked = False")
+                    lines.append(render_fragment(impl.body(model), mapping, 12))
+                    lines.append(f"            F{i}[j] = spiked")
+                    # Compaction, eight flags a word: a step without spikes costs N/8 tests.
+                    lines.append(render_fragment(f"""
 for w in range(FW{i}.shape[0]):
     if FW{i}[w] != 0:
         for j in range(8 * w, min(8 * w + 8, N{i})):
             if F{i}[j]:
                 spk{i}[nsp{i}] = j
                 nsp{i} += 1""", {}, 8))
-            else:
-                lines.append(render_fragment(impl.body(model), mapping, 8))
-        for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):
-            if part:
-                lines.append(block(part))
+                else:
+                    lines.append(render_fragment(impl.body(model), mapping, 8))
+            for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):
+                if part:
+                    lines.append(block(part))
         lines.append("    return k1")
 
         rng_hash = hashlib.sha256(inspect.getsource(numba_rng).encode()).hexdigest()[:16]
         header = (
             f"# Generated by synaptica's numba backend (rng {rng_hash}). Do not edit.\n"
             "import numpy as np\n"
-            "from numba import njit\n"
+            f"from numba import njit{', prange' if par else ''}\n"
             "from snn.backends.numba_rng import geometric_steps, uniform01\n\n\n"
-            "@njit(cache=True, nogil=True, error_model='numpy')\n"
-            f"def run_loop(b, k0, k1, seed, counters, {', '.join(args.names)}):\n"
+            f"@njit(cache=True, nogil=True, error_model='numpy'{', parallel=True' if par else ''})\n"
+            f"def run_loop(b, k0, k1, seed, counters, {'NB, ' if par else ''}"
+            f"{', '.join(args.names)}):\n"
         )
         return header + "\n".join(lines) + "\n", args, layout
 
     def _call(self, b: int, k0: int, k1: int) -> int:
-        return int(self._kernel(b, k0, k1, self.seed, self._counters, *self._args.values))
+        if self.threads == 1:
+            return int(self._kernel(b, k0, k1, self.seed, self._counters, *self._args.values))
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(self.threads)
+        try:
+            return int(self._kernel(b, k0, k1, self.seed, self._counters, self.threads,
+                                    *self._args.values))
+        finally:
+            numba.set_num_threads(before)
 
     # -- recordings --------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -448,6 +495,140 @@ for w in range(FW{i}.shape[0]):
     def _record_meta(self) -> dict:
         b = self.built
         return record_meta(b, BACKEND)
+
+
+def _parallel_step(populations, pops, spike_mon_code, deliver_code, static, plastic_code,
+                   arrival_code) -> str:
+    """The body of one step with neuron blocks (``threads > 1``), indented for the step loop.
+
+    Each population's neurons are split into ``NB`` blocks (``B<i>``, from
+    :func:`block_bounds`); iteration ``blk`` of a ``prange`` owns block ``blk`` of every
+    population, its ring-buffer columns and, for a static projection, the part of each
+    presynaptic row that goes into that block (``X<x>_bptr``). Nothing is written by two
+    threads, so no atomics are needed; every target still receives its inputs in the serial
+    order (projection, spike, synapse), so results are the same bit for bit for any number of
+    threads. Parallel regions: the neuron updates (each block compacts its spikes into its own
+    slice of the spike list), then the static deliveries and the ring-buffer arrivals. Between
+    them, serially: the spike lists are merged in neuron order, populations without a
+    per-neuron body step, monitors record; plastic projections run serially (their traces are
+    indexed by presynaptic neuron, which no block owns)."""
+
+    def block(parts, indent):
+        return "\n".join(render_fragment(p, {}, indent) for p in parts if p)
+
+    lines = []
+    parallel = [(i, impl, mapping) for i, (impl, mapping) in enumerate(pops) if impl.per_neuron]
+    for i, impl, mapping in parallel:
+        pro = impl.prologue(populations[i].model)
+        if pro:
+            lines.append(render_fragment(pro, mapping, 8))
+    if parallel:
+        lines.append("        for blk in prange(NB):")
+    for i, impl, mapping in parallel:
+        lines.append(f"            for j in range(B{i}[blk], B{i}[blk + 1]):")
+        lines.append("                spiked = False")
+        lines.append(render_fragment(impl.body(populations[i].model), mapping, 16))
+        lines.append(f"                F{i}[j] = spiked")
+        # Blocks start at multiples of 64 neurons, so no flag word straddles two blocks.
+        lines.append(render_fragment(f"""
+c{i} = B{i}[blk]
+for w in range(B{i}[blk] // 8, (B{i}[blk + 1] + 7) // 8):
+    if FW{i}[w] != 0:
+        for j in range(8 * w, min(8 * w + 8, N{i})):
+            if F{i}[j]:
+                spk{i}[c{i}] = j
+                c{i} += 1
+BN{i}[blk] = c{i} - B{i}[blk]""", {}, 12))
+    for i, _impl, _mapping in parallel:
+        lines.append(render_fragment(f"""
+nsp{i} = 0
+for bb in range(NB):
+    for s in range(B{i}[bb], B{i}[bb] + BN{i}[bb]):
+        spk{i}[nsp{i}] = spk{i}[s]
+        nsp{i} += 1""", {}, 8))
+    for i, (impl, mapping) in enumerate(pops):
+        if not impl.per_neuron:
+            lines.append(f"        nsp{i} = 0")
+            pro = impl.prologue(populations[i].model)
+            if pro:
+                lines.append(render_fragment(pro, mapping, 8))
+            lines.append(render_fragment(impl.body(populations[i].model), mapping, 8))
+    if spike_mon_code:
+        lines.append(block(spike_mon_code, 8))
+    # Static deliveries in projection order: a run of them is one parallel region; a plastic
+    # projection's code runs serially where it stands.
+    sections: list[tuple[bool, list[str]]] = []
+    for code, par in [*zip(deliver_code, static, strict=True),
+                      *((code, False) for code in plastic_code), *((c, True) for c in arrival_code)]:
+        if sections and sections[-1][0] == par:
+            sections[-1][1].append(code)
+        else:
+            sections.append((par, [code]))
+    for par, codes in sections:
+        if par:
+            lines.append("        for blk in prange(NB):")
+            lines.append(block(codes, 12))
+        else:
+            lines.append(block(codes, 8))
+    return "\n".join(lines)
+
+
+def block_bounds(n: int, blocks: int) -> np.ndarray:
+    """Boundaries (``blocks + 1`` int64) of ``blocks`` near-equal neuron blocks of a population
+    of ``n``; every block starts at a multiple of 64 (a cache line of spike flags), so small
+    populations leave later blocks empty."""
+    cuts = [min(n, int(round(n * q / blocks / 64)) * 64) for q in range(blocks)]
+    return np.array([*cuts, n], np.int64)
+
+
+def block_pointers(proj, bounds: np.ndarray) -> np.ndarray:
+    """``(n_pre, blocks + 1)`` synapse indices: row ``i`` of ``proj`` split where its post
+    indices cross the block ``bounds`` (a built projection's rows are sorted by post)."""
+    index = np.int32 if proj.indices.size < 2**31 else np.int64
+    out = np.empty((proj.indptr.size - 1, bounds.size), index)
+    if not _split_rows(proj.indptr, proj.indices, bounds, out):
+        raise ValueError(f"projection {proj.name!r} has rows not sorted by post neuron; "
+                         "threads > 1 needs them sorted (build it with Network.build)")
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _split_rows(indptr, indices, bounds, out) -> bool:
+    for i in range(indptr.size - 1):
+        lo, hi = indptr[i], indptr[i + 1]
+        for q in range(lo + 1, hi):
+            if indices[q] < indices[q - 1]:
+                return False
+        for c in range(bounds.size):
+            a, z = lo, hi  # first synapse of the row with post >= bounds[c]
+            while a < z:
+                m = (a + z) // 2
+                if indices[m] < bounds[c]:
+                    a = m + 1
+                else:
+                    z = m
+            out[i, c] = a
+    return True
+
+
+def check_threads(threads: int | str, built: BuiltNetwork) -> int:
+    """The number of threads (neuron blocks) of the run loop: ``threads``, or for ``"auto"``
+    one per :data:`NEURONS_PER_THREAD` neurons of the network, at most numba's thread count
+    (``NUMBA_NUM_THREADS``, by default the number of cores): two parallel regions a step cost
+    microseconds each, which a small network does not earn back."""
+    import numba
+
+    from snn.validate import check_int
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    if threads == "auto":
+        neurons = sum(p.n for p in built.populations)
+        return max(1, min(limit, neurons // NEURONS_PER_THREAD))
+    check_int("threads", threads, minimum=1)
+    if threads > limit:
+        raise ValueError(f"threads={threads} is more than numba's {limit} threads; pass "
+                         f"threads <= {limit} or set NUMBA_NUM_THREADS before starting Python")
+    return int(threads)
 
 
 def _progress(total: int, enabled: bool):

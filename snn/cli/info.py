@@ -22,6 +22,8 @@ def cmd_info(a: argparse.Namespace) -> int:
         "synaptica": __version__, "python": platform.python_version(),
         "platform": platform.platform(), "numpy": numpy.__version__,
         "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "numba_default_threads": 1,  # net.build(backend="numba", threads=n or "auto")
         "backends": available_backends(), "kernel_cache": str(cache_dir()),
     }
     try:

@@ -1,0 +1,97 @@
+"""CUBA on the numba backend with 1, 2, ... threads, back to back in one process.
+
+Builds the same CUBA network once per thread count (same seed), then runs ``--rounds``
+interleaved rounds of ``--duration`` simulated seconds on each and keeps each one's fastest
+run. Reports wall seconds per simulated second, the speedup over one thread, and checks that
+every thread count produced the same spikes. The machine's load average is recorded before
+and after: threads synchronise twice a step, so other busy processes on the same cores slow
+threaded runs far more than one-thread runs (set ``OMP_WAIT_POLICY=passive`` on a shared
+machine).
+
+Run: ``python benchmarks/threads_cuba.py [--neurons 64000] [--duration 0.5] [--threads 1,2]
+[--rounds 3] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+
+def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed: int) -> dict:
+    """Figures of CUBA with ``neurons`` neurons for each thread count in ``threads``."""
+    import numba
+
+    from snn.bench.cuba import DT, cuba_network
+
+    sims, builds = {}, {}
+    for t in threads:
+        t0 = time.perf_counter()
+        sims[t] = cuba_network(neurons).build(dt=DT, seed=seed, threads=t)
+        builds[t] = time.perf_counter() - t0
+    load_before = os.getloadavg()
+    walls = {t: [] for t in threads}
+    spikes = {}
+    for r in range(rounds):
+        for t, sim in sims.items():
+            res = sim.run(duration)
+            walls[t].append(res.timing["wall_s"])
+            rec = res["spikes"]
+            spikes.setdefault(r, {})[t] = (rec.steps, rec.indices)
+    load_after = os.getloadavg()
+    identical = all(np.array_equal(s[threads[0]][0], s[t][0])
+                    and np.array_equal(s[threads[0]][1], s[t][1])
+                    for s in spikes.values() for t in threads)
+    base = min(walls[threads[0]])
+    rows = [{"threads": t, "wall_s": min(walls[t]), "wall_s_runs": walls[t],
+             "wall_s_per_simulated_s": min(walls[t]) / duration,
+             "speedup_vs_first": base / min(walls[t]), "build_s": builds[t]} for t in threads]
+    return {
+        "benchmark": "threads_cuba", "neurons": neurons, "synapses": sims[threads[0]].built.n_synapses,
+        "duration_s": duration, "rounds": rounds, "seed": seed,
+        "spikes_per_round": [len(s[threads[0]][0]) for s in spikes.values()],
+        "identical_spikes": identical, "rows": rows,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
+                    "threading_layer": numba.threading_layer(),
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                    "loadavg_before": load_before, "loadavg_after": load_after},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=64000)
+    parser.add_argument("--duration", type=float, default=0.5, help="simulated seconds a run")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="write the figures to this file")
+    a = parser.parse_args(argv)
+    threads = [int(t) for t in a.threads.split(",")]
+    out = measure(a.neurons, a.duration, threads, a.rounds, a.seed)
+    for row in out["rows"]:
+        print(f"threads {row['threads']:>2}: {row['wall_s_per_simulated_s']:.3f} s per simulated "
+              f"s, x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s)")
+    print(f"identical spikes: {out['identical_spikes']}; load average before/after: "
+          f"{out['machine']['loadavg_before'][0]:.1f} / {out['machine']['loadavg_after'][0]:.1f} "
+          f"on {out['machine']['cpus']} CPUs")
+    if a.json:
+        from pathlib import Path
+
+        from snn.h5io import temporary_sibling
+
+        tmp = temporary_sibling(Path(a.json))
+        tmp.write_text(json.dumps(out, indent=1))
+        os.replace(tmp, a.json)
+    return 0 if out["identical_spikes"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

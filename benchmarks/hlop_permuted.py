@@ -1,0 +1,72 @@
+"""HLOP on permuted MNIST-10k: accuracy matrix, ACC and BWT of plain fine-tuning, HLOP and
+the multitask upper bound, for the same rule and network.
+
+Data: the 10k MNIST test set (``--data``), a seeded stratified 80/20 split, ``--tasks`` pixel
+permutations (task 0 unpermuted). Writes ``<out>.json`` and ``<out>.png`` atomically.
+
+    python benchmarks/hlop_permuted.py --data ../shared/data/mnist --tasks 5 --epochs 1 \\
+        --hidden 256 --steps 4 --lateral 60,40
+
+The HLOP paper (Xiao et al., ICLR 2024) trains 784-800-800-10 spiking MLPs with DSR, T = 20,
+SGD, 1 epoch per task, on 10 permutations of full MNIST (60k); see ``docs/continual.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import rules
+from rules.continual import permuted_tasks, run_sequence, write_report
+from rules.hlop import HLOPConfig
+from snn.datasets import load_mnist
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
+    p.add_argument("--rule", default="bptt")
+    p.add_argument("--tasks", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--steps", type=int, default=4, help="time steps T (spiking)")
+    p.add_argument("--non-spiking", action="store_true", help="ReLU network (plain backprop)")
+    p.add_argument("--lateral", default="60,40", help="lateral neurons per layer per task")
+    p.add_argument("--hebbian-steps", type=int, default=600)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", default="finetune,hlop,multitask")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "hlop_permuted"))
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    tasks = permuted_tasks(load_mnist(a.data, split="test"), a.tasks, a.seed)
+    spiking = not a.non_spiking
+
+    def make():
+        return rules.get(a.rule).build([784, a.hidden, 10], steps=a.steps, seed=a.seed, spiking=spiking,
+                                       lr=a.lr, batch_size=a.batch)
+
+    hlop = HLOPConfig(lateral=[int(v) for v in a.lateral.split(",")], hebbian_steps=a.hebbian_steps,
+                      batch_size=a.batch, seed=a.seed)
+    results = []
+    t0 = time.perf_counter()
+    for method in a.methods.split(","):
+        r = run_sequence(make, tasks, method, epochs=a.epochs, hlop=hlop)
+        results.append(r)
+        bwt = "" if r.bwt is None else f"  BWT {100 * r.bwt:+6.2f}"
+        print(f"{method:10s} ACC {100 * r.acc:6.2f}{bwt}  wall {r.wall_s:7.1f} s", flush=True)
+        print((100 * np.asarray(r.matrix)).round(1), flush=True)
+    settings = {**vars(a), "network": f"784-{a.hidden}-10", "spiking": spiking,
+                "train/test per task": [len(tasks[0].train), len(tasks[0].test)],
+                "wall_s": time.perf_counter() - t0}
+    write_report(results, a.out + ".json", a.out + ".png", settings)
+
+
+if __name__ == "__main__":
+    main()

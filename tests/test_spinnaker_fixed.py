@@ -95,3 +95,37 @@ def test_stdp_lookup_table_length_values_and_multiply():
     assert lut[152] == 1 and lut[153] == 0                 # 2048 e^-7.6 = 1.02, e^-7.65 = 0.97
     assert fixed.stdp_mul(2048, 1948) == 1948
     assert fixed.stdp_mul(-3, 1024) == -2                   # floor(-1.5)
+
+
+def test_poisson_bound_weight_variance_is_the_truncated_poisson_sum():
+    # sPyNNaker's closed form equals sd_w^2 * sum_{k <= K} k P(k; lam), K = round(lam + 3 sqrt lam)
+    from scipy.stats import poisson
+
+    lam, mean, sd = 6.0, 0.5, 0.2
+    k = np.arange(round(lam + 3 * math.sqrt(lam)) + 1)
+    expected = lam * mean + 5 * math.sqrt(lam * mean**2 + sd**2 * float(np.sum(k * poisson.pmf(k, lam))))
+    got = fixed.poisson_upper_bound(mean, 200, 30.0, 1e-3, weight_std=sd)
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert fixed.poisson_upper_bound(mean, 200, 30.0, 1e-3) == pytest.approx(3 + 5 * math.sqrt(1.5))
+
+
+def test_variable_delay_bound_counts_a_plastic_projection_at_its_maximum():
+    # 200 inputs, delays 1 and 2, 0.5 nA each: lam = 200 * 30 Hz * 1 ms = 6, bound
+    # 6 * 0.5 + 5 sqrt(6 * 0.25) = 9.12 -> r = 4. With STDP up to 1 nA sPyNNaker takes the
+    # mean as the maximum: 6 + 5 sqrt(6) = 18.2 -> r = 5 (the initial weights would give 4).
+    from hardware.spinnaker.synapses import ring_buffer_shifts
+    from plasticity import PairSTDP
+    from snn import LIF, AllToAll, Network, SpikeSource
+
+    def shifts(plastic):
+        net = Network()
+        src = net.population(200, SpikeSource(spike_steps=[[]] * 200))
+        out = net.population(1, LIF(tau_m=20e-3))
+        rule = PairSTDP(a_plus=1e-4, a_minus=1e-4, w_min=0.0, w_max=0.02) if plastic else None
+        net.connect(src, out, AllToAll(), weight=0.01, delay=np.arange(200) % 2 + 1,
+                    plasticity=rule)
+        built = net.instantiate(1e-3, 0)
+        return ring_buffer_shifts(built, 1, np.full(1, 1 / 20e-3), 1e-3)
+
+    assert shifts(False) == (4, 0)
+    assert shifts(True) == (5, 0)

@@ -46,6 +46,8 @@ MAX_WEIGHT_SHIFT = 15
 #: sPyNNaker's configuration defaults for the variable-delay ring-buffer bound.
 SPIKES_PER_SECOND = 30.0
 RING_BUFFER_SIGMA = 5.0
+#: sPyNNaker's ``POSSION_SIGMA_SUMMATION_LIMIT``: where the weight-variance series stops.
+POISSON_SIGMA_SUMMATION_LIMIT = 3.0
 
 
 def saturate32(x: int) -> int:
@@ -162,12 +164,27 @@ def weight_shift(bound: float) -> int:
 
 
 def poisson_upper_bound(weight_mean: float, n_synapses_in: float, spikes_per_second: float,
-                        dt: float, sigma: float = RING_BUFFER_SIGMA) -> float:
-    """sPyNNaker's expected upper bound of one slot with variable delays: mean + sigma·SD of a
-    Poisson sum of ``n_synapses_in`` inputs at ``spikes_per_second`` (weight variance term
-    omitted: it needs the weight distribution, which sPyNNaker adds with a gamma series)."""
+                        dt: float, sigma: float = RING_BUFFER_SIGMA, weight_std: float = 0.0
+                        ) -> float:
+    """sPyNNaker's expected upper bound of one slot with variable delays
+    (``_ring_buffer_expected_upper_bound``): mean + sigma·SD of a Poisson sum of
+    ``n_synapses_in`` inputs at ``spikes_per_second``, the SD including the weights' spread
+    (``weight_std``) through its closed-form incomplete-gamma series."""
+    from scipy import special
+
     mean_spikes = n_synapses_in * spikes_per_second * dt
-    return mean_spikes * weight_mean + sigma * math.sqrt(mean_spikes * weight_mean ** 2)
+    poisson_variance = mean_spikes * weight_mean ** 2
+    weight_variance = 0.0
+    if weight_std > 0 and mean_spikes > 0:
+        upper = int(round(mean_spikes + POISSON_SIGMA_SUMMATION_LIMIT * math.sqrt(mean_spikes)))
+        ratio = math.log(mean_spikes) * upper - float(special.gammaln(1 + upper))
+        if -701.0 < ratio < 701.0 and ratio != 0.0:
+            gammai = float(special.gammaincc(1 + upper, mean_spikes))
+            rest = math.exp(mean_spikes) * gammai - math.exp(ratio)  # > 0 but for rounding
+            if rest > 0:
+                weight_variance = math.exp(-mean_spikes + math.log(mean_spikes)
+                                           + 2.0 * math.log(weight_std) + math.log(rest))
+    return mean_spikes * weight_mean + sigma * math.sqrt(poisson_variance + weight_variance)
 
 
 def encode_weights(weights, shift: int) -> np.ndarray:

@@ -13,8 +13,10 @@ with constant delays the bound is the worst case, the sum over incoming projecti
 ``max(1, spikes per tick) * w_max * fan-in`` (fan-in: the most synapses of that projection
 onto one neuron; ``w_max`` of a plastic projection is the larger of its biggest weight and
 its rule's upper bound, as sPyNNaker's ``SynapseDynamicsSTDP.get_weight_maximum``); with any
-variable delay a Poisson estimate ``mean + 5 SD`` at 30 Hz clipped between the biggest
-weight and the worst case. Spikes per tick are ``max(1, 30 Hz · dt)`` for every pre
+variable delay a Poisson estimate ``mean + 5 SD`` at 30 Hz (weight mean and variance
+pooled over projections by fan-in as sPyNNaker's ``RunningStats``; a plastic projection
+counts at its maximum with no variance) clipped between the biggest weight and the worst
+case. Spikes per tick are ``max(1, 30 Hz · dt)`` for every pre
 population, as sPyNNaker 1!7.4.1 computes them (``poisson_quantile`` for what it means to). The
 shift is :func:`~hardware.spinnaker.fixed.weight_shift` of the bound. A user fixes the bound
 with ``max_expected_summed_weight`` (sPyNNaker's answer to its issue #434).
@@ -77,7 +79,8 @@ def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
     total = [0.0, 0.0]
     biggest = [0.0, 0.0]
     variable = [False, False]
-    stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # sum of weights, synapses, rate * synapses
+    weights = [_RunningStats(), _RunningStats()]  # weight mean and variance, by fan-in
+    rates = [_RunningStats(), _RunningStats()]
     for proj in built.projections:
         if proj.post != post or proj.n_synapses == 0:
             continue
@@ -90,15 +93,17 @@ def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
                 continue
             fan_in = int(np.bincount(proj.indices[sel]).max())
             w_max = float(w[sel].max())
+            w_mean, w_var = float(w[sel].mean()), float(w[sel].var())
             for mech in proj.plasticity:  # plastic: the rule's upper bound (sPyNNaker's choice)
                 bound = getattr(mech, "w_max", None)
                 if bound is not None and np.isfinite(bound):
                     w_max = max(w_max, float(bound) * float(scale[proj.indices[sel]].max()))
+                    # SynapseDynamicsSTDP: "the weights could all be changed to the maximum"
+                    w_mean, w_var = w_max, 0.0
             total[t] += spt * w_max * fan_in
             biggest[t] = max(biggest[t], w_max)
-            stats[t][0] += float(w[sel].sum())
-            stats[t][1] += fan_in
-            stats[t][2] += rate * fan_in
+            weights[t].add(w_mean, w_var, fan_in)
+            rates[t].add(rate, 0.0, fan_in)
             d = proj.delays
             if d is not None and np.any(d[sel] != d[sel][0]):
                 variable[t] = True
@@ -108,20 +113,35 @@ def ring_buffer_shifts(built, post: int, scale: np.ndarray, dt: float,
         if override[t] is not None:
             bound = override[t]
         elif variable[t]:
-            n_in = stats[t][1]
-            mean_w = stats[t][0] / max(1.0, _n_synapses(built, post, t))
-            rate = stats[t][2] / n_in if n_in else 0.0
-            bound = min(fixed.poisson_upper_bound(mean_w, n_in, rate, dt), total[t])
-            bound = max(bound, biggest[t])
+            ws = weights[t]
+            bound = fixed.poisson_upper_bound(ws.mean, ws.n, rates[t].mean, dt,
+                                              weight_std=math.sqrt(ws.variance))
+            bound = max(min(bound, total[t]), biggest[t])
         else:
             bound = max(total[t], biggest[t])
         shifts.append(fixed.weight_shift(bound))
     return shifts[0], shifts[1]
 
 
-def _n_synapses(built, post: int, t: int) -> int:
-    return sum(int(np.sum(synapse_types(p.synapse_weights()) == t))
-               for p in built.projections if p.post == post)
+class _RunningStats:
+    """sPyNNaker's ``RunningStats``: mean and variance of groups added by their own mean,
+    variance and count."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self._m2 = 0, 0.0, 0.0
+
+    def add(self, mean: float, variance: float, n: int) -> None:
+        if n <= 0:
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self._m2 += variance * (n - 1.0) + delta * delta * self.n * n / total
+        self.mean = (self.n * self.mean + n * mean) / total
+        self.n = total
+
+    @property
+    def variance(self) -> float:
+        return self._m2 / (self.n - 1.0) if self.n > 1 else 0.0
 
 
 def _override(value, scale: np.ndarray) -> list:

@@ -27,9 +27,13 @@ def _c_lif_trace(ticks, arrivals, w16, r, tau_m=20.0, tau_s=5.0, dt=1.0, v_rest=
     def sat(x):
         return min(max(x, -(2**31)), 2**31 - 1)
 
-    exp_tc = enc(math.exp(-dt / tau_m))
-    decay = round(math.exp(-dt / tau_s) * 2**32)
-    init = round(tau_s / dt * (1 - decay / 2**32) * 2**32)
+    def kdivk(a, b):  # maths-util.h: (a << 15) / b, unsigned, truncating
+        return (a << 15) // b
+
+    ts = enc(dt)
+    exp_tc = enc(math.exp(-kdivk(ts, enc(tau_m)) / 32768))           # expk(-kdivk(ts, tau_m))
+    decay = round(math.exp(-kdivk(ts, enc(tau_s)) / 32768) * 2**32)  # expulr(-kdivk(ts, tau))
+    init = (kdivk(enc(tau_s), ts) * (2**32 - 1 - decay)) >> 15      # decay_s1615_to_u032
     R = enc(tau_m / cm)
     V, i_syn, refract = enc(v_rest), 0, 0
     vs, spikes = [], []

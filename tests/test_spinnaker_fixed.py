@@ -40,12 +40,16 @@ def test_weight_shift_adds_one_on_exact_powers_of_two_and_masks_weights():
 
 
 def test_synaptic_shaping_constants_and_sticky_negative_residue():
-    # §8.3: tau 5 ms, dt 1 ms -> decay exp(-0.2) = 0.81873, init 5 (1 - decay) = 0.90635.
+    # §8.3: tau 5 ms, dt 1 ms -> decay ~ exp(-0.2) = 0.81873, init ~ 5 (1 - decay) = 0.90635,
+    # as the core computes them: kdivk(1.0, 5.0) = (32768 << 15) // 163840 = 6553 (6553.6
+    # truncated), decay = expulr(-6553 / 2**15); kdivk(5.0, 1.0) = 5.0 exactly, init =
+    # 5 * (0xFFFFFFFF - decay) (1.0ulr saturates to 2**32 - 1).
     decay, init = fixed.synapse_decay_init(5.0, 1.0)
-    assert decay / 2**32 == pytest.approx(0.8187307531, abs=2**-32)
-    assert init / 2**32 == pytest.approx(0.9063462346, abs=1e-9)
-    # a jump of input 1.0 nA (s16.15 32768) lands as floor(32768 * init) = 29699
-    assert fixed.decay_s1615(32768, init) == 29699
+    assert decay == round(math.exp(-6553 / 32768) * 2**32) == 3516486197
+    assert init == 5 * (2**32 - 1 - decay)
+    assert init / 2**32 == pytest.approx(0.906272, abs=1e-6)
+    # a jump of input 1.0 nA (s16.15 32768) lands as floor(32768 * init) = 29696
+    assert fixed.decay_s1615(32768, init) == 29696
     # truncation toward -inf: +1 LSB decays to 0, -1 LSB sticks forever
     assert fixed.decay_s1615(1, decay) == 0
     x = -1
@@ -81,9 +85,17 @@ def test_host_encoding_rounds_to_even_and_names_the_parameter_out_of_range():
 
 def test_membrane_decay_and_refractory_ticks():
     assert fixed.exp_s1615(-1.0 / 20.0) == round(math.exp(-0.05) * 32768) == 31170
+    # exp_TC = expk(-kdivk(ts, tau_m)): dt 1 ms -> (32768 << 15) // 655360 = 1638 (1638.4);
+    # dt 0.1 ms -> ts = round(0.1 * 2**15) = 3277, (3277 << 15) // 655360 = 163 (163.85)
+    assert fixed.lif_exp_tc(20.0, 1.0) == round(math.exp(-1638 / 32768) * 32768) == 31170
+    assert fixed.lif_exp_tc(20.0, 0.1) == round(math.exp(-163 / 32768) * 32768) == 32605
+    assert fixed.kdivk(3277, 20 * 32768) == 163
     assert fixed.refractory_ticks(0.1e-3, 1e-3) == 1   # PyNN default 0.1 ms at dt 1 ms
     assert fixed.refractory_ticks(2e-3, 1e-4) == 20
     assert fixed.refractory_ticks(0.0, 1e-3) == 0
+    # kdivk(round(0.3 * 2**15), 3277) = 98296 (2.9998 ms / 0.1 ms), rounded up to 3 ticks
+    assert fixed.refractory_ticks(0.3e-3, 1e-4) == 3
+    assert fixed.refractory_ticks([0.1e-3, 2e-3], 1e-3).tolist() == [1, 2]
 
 
 def test_stdp_lookup_table_length_values_and_multiply():

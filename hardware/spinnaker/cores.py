@@ -129,7 +129,7 @@ class CoreLIF(SpiNNakerNeuron):
         dt_ms = dt * 1e3
         tau_m = _per_neuron(model.tau_m, n) * 1e3
         r_mohm = tau_m / CM_NF
-        exp_tc = np.array([fixed.exp_s1615(-dt_ms / t) for t in tau_m], np.int64)
+        exp_tc = np.array([fixed.lif_exp_tc(t, dt_ms) for t in tau_m], np.int64)
         out = {
             "v_rest": _s1615("LIF.v_rest (mV)", np.asarray(model.v_rest) * 1e3, n),
             "v_reset": _s1615("LIF.v_reset (mV)", np.asarray(model.v_reset) * 1e3, n),

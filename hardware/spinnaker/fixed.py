@@ -18,10 +18,12 @@ Host-side encoding (:func:`encode_s1615`) rounds half to even (sPyNNaker uses ``
 raises a ``ValueError`` naming the parameter outside the s16.15 range; weights use
 ``numpy.rint`` and are masked to 16 bits (:func:`encode_weights`), as sPyNNaker writes them.
 
-Decays are computed "on the core at load time" (:func:`exp_s1615`, :func:`decay_u032`): the
-chip's ``expk``/``expulr`` are accurate to about one LSB; we compute the exact exponential in
-double precision and round it to the format, which may differ from the chip's routine in the
-last bit (documented in ``docs/spinnaker.md``).
+Decays are computed "on the core at load time" by the C code's route (:func:`lif_exp_tc`,
+:func:`synapse_decay_init`, :func:`refractory_ticks`: the time step and time constants
+encoded as s16.15, divided with the truncating :func:`kdivk`, then ``expk``/``expulr``). The
+chip's ``expk``/``expulr`` are accurate to about one LSB; we compute the exponential of the
+already quantised argument in double precision and round it to the format, which may differ
+from the chip's routine in the last bit (documented in ``docs/spinnaker.md``).
 
 The scalar helpers are plain Python on ints (they are the reference the tests check the
 compiled core program against); the array versions use int64 NumPy arithmetic.
@@ -114,22 +116,49 @@ def decay_u032(x: float) -> int:
     return min(int(np.rint(math.exp(x) * U032_ONE)), U032_ONE - 1)
 
 
+def kdivk(a: int, b: int) -> int:
+    """``kdivk`` of sPyNNaker's ``maths-util.h``: s16.15 / s16.15 -> s16.15 as
+    ``(a << 15) / b`` in unsigned 64-bit integers (truncating; ``a >= 0``, ``b > 0``)."""
+    return ((int(a) << S1615_FRAC_BITS) // int(b)) & 0xFFFFFFFF
+
+
+def lif_exp_tc(tau_m_ms: float, dt_ms: float) -> int:
+    """The membrane factor as IF_curr_exp's ``neuron_model_initialise`` computes it on the core:
+    ``exp_TC = expk(-kdivk(ts, tau_m))``, ``ts`` and ``tau_m`` the host's s16.15 encodings.
+    ``ts / tau_m`` is truncated to s16.15 first (dt 0.1 ms, tau_m 20 ms: 163/2**15, not
+    163.84/2**15); ``expk`` is taken as correctly rounded."""
+    ts = encode_s1615("time step (ms)", dt_ms)
+    q = kdivk(ts, encode_s1615("tau_m (ms)", tau_m_ms))
+    return exp_s1615(-q / S1615_ONE)
+
+
 def synapse_decay_init(tau_syn_ms: float, dt_ms: float) -> tuple[int, int]:
-    """Exponential synapse constants as the core computes them at load time: the u0.32 decay
-    ``exp(-dt/tau)`` and the u0.32 input scale ``init = (tau/dt)(1 - decay)`` (from the
-    quantised decay). Both are ``(0, 2**32 - 1)`` for a delta synapse (``tau_syn = 0``)."""
+    """Exponential synapse constants as the core computes them at load time
+    (``synapse_types_exponential_impl.h``, ``decay_and_init``): ``decay =
+    expulr(-kdivk(ts, tau))`` in u0.32 and ``init = decay_s1615_to_u032(kdivk(tau, ts),
+    1.0ulr - decay)``, i.e. ``(tau/ts · (1 - decay) · 2**32)`` with both divisions truncated
+    to s16.15, the product shifted down by 15 (floor), and ``1.0ulr`` saturated to
+    ``2**32 - 1``. Both are ``(0, 2**32 - 1)`` for a delta synapse (``tau_syn = 0``)."""
     if tau_syn_ms <= 0:
         return 0, U032_ONE - 1
-    decay = decay_u032(-dt_ms / tau_syn_ms)
-    init = (tau_syn_ms / dt_ms) * (1.0 - decay / U032_ONE)
-    return decay, min(int(np.rint(init * U032_ONE)), U032_ONE - 1)
+    ts = encode_s1615("time step (ms)", dt_ms)
+    tau = encode_s1615("tau_syn (ms)", tau_syn_ms)
+    decay = decay_u032(-kdivk(ts, tau) / S1615_ONE)
+    init = (kdivk(tau, ts) * (U032_ONE - 1 - decay)) >> S1615_FRAC_BITS
+    return decay, min(init, U032_ONE - 1)
 
 
 def refractory_ticks(tau_ref_s, dt: float) -> np.ndarray | int:
-    """``T_refract = ceil(tau_refrac / dt)`` (sPyNNaker), with a 1e-9 tolerance for float noise."""
-    ticks = np.ceil(np.asarray(tau_ref_s, dtype=np.float64) / dt - 1e-9).astype(np.int64)
-    ticks = np.maximum(ticks, 0)
-    return int(ticks) if ticks.ndim == 0 else ticks.astype(np.int32)
+    """``T_refract = lif_ceil_accum(kdivk(tau_refrac, ts))`` as the core computes it: the
+    s16.15 quotient of the encoded refractory period and time step (ms), rounded up."""
+    ts = encode_s1615("time step (ms)", dt * 1e3)
+    raw = np.atleast_1d(np.asarray(encode_s1615("tau_refrac (ms)",
+                                                np.asarray(tau_ref_s, dtype=np.float64) * 1e3)))
+    q = np.array([kdivk(max(int(x), 0), ts) for x in raw.ravel()], np.int64).reshape(raw.shape)
+    ticks = (q >> S1615_FRAC_BITS) + ((q & (S1615_ONE - 1)) > 0)
+    if np.ndim(tau_ref_s) == 0:
+        return int(ticks.ravel()[0])
+    return ticks.astype(np.int32)
 
 
 def ring_buffer_add(slot: int, weight: int) -> tuple[int, bool]:
@@ -212,7 +241,7 @@ def stdp_lut(tau: float, dt: float) -> np.ndarray:
 __all__ = [
     "MAX_WEIGHT_SHIFT", "RING_BUFFER_MAX", "RING_BUFFER_SIGMA", "S1615_ONE", "SPIKES_PER_SECOND",
     "STDP_ONE", "U032_ONE", "decay_s1615", "decay_u032", "decode_s1615", "decode_weights",
-    "encode_s1615", "encode_weights", "exp_s1615", "mul_s1615", "mul_s1615_round",
-    "poisson_upper_bound", "refractory_ticks", "ring_buffer_add", "saturate32", "stdp_lut",
+    "encode_s1615", "encode_weights", "exp_s1615", "kdivk", "lif_exp_tc", "mul_s1615",
+    "mul_s1615_round", "poisson_upper_bound", "refractory_ticks", "ring_buffer_add", "saturate32", "stdp_lut",
     "stdp_mul", "synapse_decay_init", "weight_shift",
 ]

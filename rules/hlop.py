@@ -131,6 +131,11 @@ class SubspaceNeurons:
             dH[:self.n_old] = 0.0
             self.M.mul_(config.momentum).add_(dH, alpha=1.0 - config.momentum)
             self.H.add_(self.M, alpha=eta)
+        # inputs that are always 0 (e.g. border pixels) make their H and M entries decay
+        # geometrically into subnormal floats, slow on CPUs: flush them to 0
+        tiny = torch.finfo(self.H.dtype).tiny
+        self.H.masked_fill_(self.H.abs() < tiny, 0.0)
+        self.M.masked_fill_(self.M.abs() < tiny, 0.0)
 
     def consolidate(self) -> None:
         """Freeze all neurons (the end of a task)."""

@@ -180,6 +180,8 @@ class HLOP:
         net = getattr(rule, "net", None)
         if not isinstance(net, torch.nn.Module):
             raise TypeError(f"HLOP needs a rule with a network in .net, got {type(rule).__name__}")
+        if not callable(getattr(rule, "train_batch", None)):
+            raise TypeError(f"HLOP needs a rule with a train_batch(x, y) step, got {type(rule).__name__}")
         self.layers = projected_layers(net)
         lateral = self.config.lateral
         self.lateral = ([int(lateral)] * len(self.layers) if isinstance(lateral, int | np.integer)

@@ -148,6 +148,15 @@ def test_task_builders():
         split_tasks(ds, seed=0, classes_per_task=3)
     with pytest.raises(ValueError, match="lateral"):
         HLOPConfig(lateral=-1)
+    with pytest.raises(TypeError, match="network in .net"):
+        HLOP(object())
+    rule = rules.get("bptt").build([64, 10, 2], steps=2, seed=0)
+    with pytest.raises(ValueError, match="lateral lists 3 sizes"):
+        HLOP(rule, HLOPConfig(lateral=[1, 2, 3]))
+    guard = HLOP(rule, HLOPConfig(lateral=[40, 4], hebbian_steps=5))
+    guard.end_task(tasks[0].train)
+    with pytest.raises(ValueError, match="exceed the layer's 64 inputs"):
+        guard.end_task(tasks[0].train)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -176,15 +185,18 @@ def test_hlop_forgets_far_less_than_finetuning_on_split_digits(seed, tmp_path):
 @pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason=f"MNIST test files not present in {MNIST_DIR}")
 def test_hlop_permuted_mnist_well_above_finetuning():
+    """The benchmark's spiking setting (784-256-10 LIF, T = 4, 5 tasks, 2 epochs each).
+    Measured: fine-tuning ACC 85.1 / BWT -8.6, HLOP 91.9 / -0.3 (multitask 91.7)."""
     from snn.datasets import load_mnist
 
     tasks = permuted_tasks(load_mnist(MNIST_DIR, split="test"), 5, seed=0)
 
     def make():
-        return rules.get("bptt").build([784, 256, 10], seed=0, spiking=False, lr=1e-3, batch_size=64)
+        return rules.get("bptt").build([784, 256, 10], steps=4, seed=0, lr=1e-3, batch_size=64)
 
     ft = run_sequence(make, tasks, "finetune", epochs=2)
     hl = run_sequence(make, tasks, "hlop", epochs=2, hlop=HLOPConfig(lateral=[60, 40], seed=0))
+    assert ft.bwt < -0.04
     assert hl.bwt > -0.02
-    assert hl.bwt - ft.bwt > 0.03
-    assert hl.acc > ft.acc
+    assert hl.acc > ft.acc + 0.03
+    assert hl.acc > 0.88

@@ -97,39 +97,56 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
     ``before_batch(position, epochs)`` before each batch, ``position`` in epochs (fractional);
     ``correct(scores, labels)`` counts a batch's correct predictions (default: argmax);
     ``name`` prefixes the progress bar.
+
+    In a ``torch.distributed`` process group (:mod:`rules.distributed`) each rank trains on its
+    share of every global batch, gradients are all-reduced before each optimiser step, the
+    epoch's loss and accuracy are summed over ranks, and only rank 0 writes the checkpoint.
     """
+    from rules import distributed
+
     epochs = check_int("epochs", epochs, minimum=1)
     resume_from(rule, checkpoint, resume)
     x_all, y_all = rule._inputs(train)
     seed, size = rule.config.seed, rule.config.batch_size
-    for epoch in range(len(rule.history), epochs):
-        t0 = time.perf_counter()
-        order = batch_order(len(train), seed, epoch)
-        gen = epoch_generator(seed, epoch, rule.device)
-        if start_epoch is not None:
-            start_epoch(epoch, epochs)
-        batches = range(0, len(order), size)
-        bar = progress_bar(len(batches), f"{name} epoch {epoch + 1}/{epochs}".lstrip(), progress)
-        total_loss, n_correct = 0.0, 0
-        for start in batches:
-            idx = torch.as_tensor(order[start:start + size], device=rule.device)
-            x, y = x_all[idx], y_all[idx]
-            if before_batch is not None:
-                before_batch(epoch + start / len(order), epochs)
-            loss, scores = rule.train_batch(rule._encode(x, gen), y)
-            total_loss += float(loss) * len(idx)
-            n_correct += correct(scores, y) if correct is not None else int((scores.argmax(1) == y).sum())
+    rank, world = distributed.world()
+    with distributed.gradient_sync(rule) as sync:
+        for epoch in range(len(rule.history), epochs):
+            t0 = time.perf_counter()
+            order = batch_order(len(train), seed, epoch)
+            gen = epoch_generator(seed, epoch, rule.device)
+            if start_epoch is not None:
+                start_epoch(epoch, epochs)
+            batches = range(0, len(order), size)
+            bar = progress_bar(len(batches), f"{name} epoch {epoch + 1}/{epochs}".lstrip(),
+                               progress and rank == 0)
+            total_loss, n_correct = 0.0, 0
+            for start in batches:
+                idx = torch.as_tensor(order[start:start + size], device=rule.device)
+                x, y = x_all[idx], y_all[idx]
+                if before_batch is not None:
+                    before_batch(epoch + start / len(order), epochs)
+                encoded = rule._encode(x, gen)  # the whole global batch: the same noise as one process
+                if sync is not None:
+                    part = distributed.shard(len(idx), rank, world)
+                    encoded, y = encoded[:, part], y[part]
+                    sync.start_batch(part, len(idx))
+                loss, scores = rule.train_batch(encoded, y)
+                total_loss += float(loss) * len(y)
+                n_correct += correct(scores, y) if correct is not None else int((scores.argmax(1) == y).sum())
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.3f}")
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-        if bar is not None:
-            bar.close()
-        wall = time.perf_counter() - t0
-        test_acc = rule.evaluate(test) if test is not None else None
-        rule.history.append(EpochRecord(epoch + 1, total_loss / len(order),
-                                        n_correct / len(order), test_acc, wall))
-        if checkpoint is not None:
-            save_with_record(rule, checkpoint)
+                bar.close()
+            if sync is not None:
+                total_loss, n_correct = distributed.all_sum([total_loss, n_correct])
+            wall = time.perf_counter() - t0
+            test_acc = rule.evaluate(test) if test is not None else None
+            rule.history.append(EpochRecord(epoch + 1, total_loss / len(order),
+                                            n_correct / len(order), test_acc, wall))
+            if checkpoint is not None and rank == 0:
+                save_with_record(rule, checkpoint)
+            distributed.barrier()  # no rank starts an epoch (or returns) before the checkpoint is written
     return rule.history
 
 

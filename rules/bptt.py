@@ -65,6 +65,7 @@ class BPTTConfig:
 class BPTT:
     """Train ``net`` by BPTT; see the module docstring."""
 
+    data_parallel = True  # rules.distributed: every update is an optimiser step on batch-mean gradients
     net: Sequential
     config: BPTTConfig = field(default_factory=BPTTConfig)
     device: str = "cpu"

@@ -284,6 +284,7 @@ class ForwardForward(LocalTrainer):
 
     rule_name = "ff"
     config_class = FFConfig
+    data_parallel = True  # rules.distributed: every update is an optimiser step on batch-mean gradients
 
     def __init__(self, layers: list[nn.Module], n_classes: int, config: FFConfig | None = None,
                  device: str = "cpu") -> None:
@@ -385,7 +386,10 @@ class ForwardForward(LocalTrainer):
         return mark_binary(out) if getattr(x, "_synaptica_binary", False) else out
 
     def _wrong_labels(self, y: torch.Tensor) -> torch.Tensor:
-        shift = torch.randint(1, self.n_classes, y.shape, generator=self._label_gen, device=self.device)
+        from rules.distributed import per_sample
+
+        shift = per_sample(lambda n: torch.randint(1, self.n_classes, (n,), generator=self._label_gen,
+                                                   device=self.device), y.shape[0])
         return (y + shift) % self.n_classes
 
     # -- the objective of one layer --------------------------------------------------------

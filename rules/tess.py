@@ -279,6 +279,7 @@ class _Layer:
 class TESS:
     """Train ``net`` (an ``rules.bptt.mlp`` network) with TESS; see the module docstring."""
 
+    data_parallel = True  # rules.distributed: every update is an optimiser step on batch-mean gradients
     net: Sequential
     config: TESSConfig = field(default_factory=TESSConfig)
     device: str = "cpu"

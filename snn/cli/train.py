@@ -57,7 +57,7 @@ RULE_FLAGS: dict[str, tuple[str, str]] = {
 }
 # Flags of one learner kind only: dest -> flag.
 _OTHER_FLAGS = {"arch": "--arch", "neurons": "--neurons", "device": "--device", "resume": "--resume",
-                "dataset": "--dataset", "data_dir": "--data-dir"}
+                "dataset": "--dataset", "data_dir": "--data-dir", "nproc": "--nproc"}
 RULE_EPOCHS = 15  # default --epochs for the rules of the registry
 
 
@@ -285,7 +285,7 @@ def _train_learner(a: argparse.Namespace) -> dict:
 
     learner = LEARNERS[a.rule]
     takes = "--neurons, --epochs, --seed, --option" + (", --dataset, --data-dir" if learner.datasets else "")
-    _refuse_flags(a, a.rule, [*(d for d in RULE_FLAGS if d != "seed"), "arch", "device", "resume"]
+    _refuse_flags(a, a.rule, [*(d for d in RULE_FLAGS if d != "seed"), "arch", "device", "resume", "nproc"]
                   + ([] if learner.datasets else ["dataset", "data_dir"]), takes)
     dataset = a.dataset or ("digits" if learner.datasets else None)
     if learner.datasets and dataset not in learner.datasets:
@@ -336,9 +336,28 @@ def _rule_name(text: str) -> str:
     return text
 
 
+def _train_parallel(a: argparse.Namespace) -> dict:
+    """``_train_rule`` in ``a.nproc`` processes (rules.distributed); rank 0's report."""
+    import rules
+    from rules import distributed
+
+    if a.rule in LEARNERS:
+        _refuse_flags(a, a.rule, ["nproc"], "no --nproc (it trains one network on the engine)")
+    if not getattr(rules.get(a.rule), "data_parallel", False):
+        raise UsageError(f"--nproc does not apply to {a.rule}: it updates weights outside an "
+                         "optimiser step; data-parallel rules: " + ", ".join(
+                             n for n in _trainable() if n not in LEARNERS
+                             and getattr(rules.get(n), "data_parallel", False)))
+    report = distributed.launch(_train_rule, a.nproc, (a,), device=a.device)
+    return {**report, "nproc": a.nproc}
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     try:
-        report = (_train_learner if a.rule in LEARNERS else _train_rule)(a)
+        if a.nproc is not None and a.nproc > 1:
+            report = _train_parallel(a)
+        else:
+            report = (_train_learner if a.rule in LEARNERS else _train_rule)(a)
     except Interrupted as stop:
         print(f"synaptica: {stop}", file=sys.stderr)
         return 130
@@ -437,5 +456,9 @@ def add_parser(subparsers) -> None:
                        help="rules: continue from the checkpoint in --out (settings not given are the "
                             "checkpoint's; given ones must equal them; --epochs may be raised)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--nproc", type=positive_int, default=None,
+                       help="rules: data-parallel training in N processes on this machine (gloo on "
+                            "the CPU, NCCL on CUDA); the same global --batch, seed and weights as one "
+                            "process (see docs/distributed.md for several machines)")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=cmd_train)

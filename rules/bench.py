@@ -43,7 +43,11 @@ def _saved_bytes(fn) -> int:
     return sum(seen.values())
 
 
-def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float):
+def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float, readout: str = "lif"):
+    """snnTorch's network with the weights of ``ours``: ``snntorch.Leaky`` layers (subtractive
+    reset); the output is the spike count of a LIF last layer (``readout="lif"``) or, for an LI
+    read-out (``"li"``, a ``Leaky`` that never resets, ``v = beta v + input``), the largest
+    membrane potential over time, as :class:`rules.bptt.BPTT` decodes it."""
     import snntorch
     from snntorch import surrogate
 
@@ -54,18 +58,22 @@ def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float):
                                                                                 strict=True))
             self.lifs = torch.nn.ModuleList(
                 snntorch.Leaky(beta=beta, spike_grad=surrogate.fast_sigmoid(slope=slope),
-                               reset_mechanism="subtract", reset_delay=False)
-                for _ in sizes[1:])
+                               reset_mechanism="none" if readout == "li" and i == len(sizes) - 2
+                               else "subtract", reset_delay=False)
+                for i in range(len(sizes) - 1))
 
         def forward(self, x):
             mems = [lif.init_leaky() for lif in self.lifs]
-            counts = 0
+            out = None
             for k in range(x.shape[0]):
                 h = x[k]
                 for i, (fc, lif) in enumerate(zip(self.fcs, self.lifs, strict=True)):
                     h, mems[i] = lif(fc(h), mems[i])
-                counts = counts + h
-            return counts
+                if readout == "li":
+                    out = mems[-1] if out is None else torch.maximum(out, mems[-1])
+                else:
+                    out = h if out is None else out + h
+            return out
 
     twin = Twin().to(ours[0].weight.device)
     with torch.no_grad():
@@ -262,8 +270,10 @@ class _SnnTorchBPTT:
         from rules.bptt import BPTTConfig, mlp
 
         torch.manual_seed(config.seed)
-        ours = mlp(list(config.sizes), beta=_SNNTORCH_BETA, readout="lif").to(config.device)
-        self.net = _snntorch_twin(list(config.sizes), ours, _SNNTORCH_BETA, _SNNTORCH_SLOPE)
+        # The architecture, initial weights and LI read-out of the bptt row (BPTT.build's mlp).
+        ours = mlp(list(config.sizes), beta=_SNNTORCH_BETA, readout="li").to(config.device)
+        self.net = _snntorch_twin(list(config.sizes), ours, _SNNTORCH_BETA, _SNNTORCH_SLOPE,
+                                  readout="li")
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=BPTTConfig().lr)
         self.config = config
 

@@ -290,25 +290,36 @@ class SavedTensorMeter:
 
 
 def peak_training_bytes(step, device: str | torch.device = "cpu", state_bytes: int = 0) -> int:
-    """Peak memory of one training step ``step()`` beyond the weights.
-
-    On CUDA it is ``torch.cuda.max_memory_allocated`` above what was allocated before. On
-    CPU (no allocator statistics) it is the peak of the bytes autograd holds for backward
+    """Peak memory of one training step ``step()`` beyond the weights, counted the same way on
+    every device: the peak of the bytes autograd holds for backward
     (:class:`SavedTensorMeter`) plus ``state_bytes``, the rule's own persistent training state
-    (eligibility traces and the like), which autograd does not see.
+    (eligibility traces and the like), which autograd does not see. (The CUDA allocator's
+    peak, which also holds library workspaces, gradients and temporaries, is
+    :func:`cuda_peak_bytes`.)
     """
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        step()
-        torch.cuda.synchronize()
-        return int(torch.cuda.max_memory_allocated() - before)
     with SavedTensorMeter() as meter:
         step()
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
     return int(meter.peak + state_bytes)
 
 
-__all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "epoch_generator",
+def cuda_peak_bytes(step, device: str | torch.device) -> int:
+    """The CUDA allocator's peak during ``step()`` above what was allocated before it, measured
+    on a second call after a warm-up call (so the first call's library workspaces and the
+    optimiser state a first step creates are not in it). ``step`` runs twice."""
+    if not str(device).startswith("cuda"):
+        raise ValueError(f"cuda_peak_bytes needs a CUDA device, got {device!r}; on the CPU use "
+                         "peak_training_bytes")
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    return int(torch.cuda.max_memory_allocated() - before)
+
+
+__all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "cuda_peak_bytes", "epoch_generator",
            "optimizer_arrays", "peak_training_bytes", "progress_bar", "read_run_record",
            "restore_optimizer", "resume_from", "save_with_record"]

@@ -27,3 +27,22 @@ def test_snntorch_row_has_our_architecture_and_li_readout():
     torch.nn.functional.cross_entropy(b, y).backward()
     for fc, layer in zip(twin.fcs, ours.net, strict=True):
         torch.testing.assert_close(fc.weight.grad, layer.weight.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_peak_memory_counts_saved_tensors_and_state_on_every_device():
+    from rules.base import cuda_peak_bytes, peak_training_bytes
+
+    w = torch.ones(100, 50, requires_grad=True)
+    x = torch.ones(8, 100)
+
+    def step():
+        ((x @ w).tanh().sum()).backward()  # saves x (3200 B) and tanh's output (1600 B)
+
+    assert peak_training_bytes(step, "cpu", state_bytes=1000) == 3200 + 1600 + 1000
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        cuda_peak_bytes(step, "cpu")
+    if torch.cuda.is_available():
+        wc, xc = w.detach().cuda().requires_grad_(), x.cuda()
+        cuda_step = lambda: ((xc @ wc).tanh().sum()).backward()  # noqa: E731
+        assert peak_training_bytes(cuda_step, "cuda", 1000) == 3200 + 1600 + 1000
+        assert cuda_peak_bytes(cuda_step, "cuda") > 0

@@ -161,9 +161,10 @@ class RulesBenchConfig:
       before training, so that these steps also warm up what the timed epochs use);
     - ``synaptic_ops_per_sample``: ``rule.synaptic_ops`` of the fixed batch after training.
 
-    ``snntorch`` adds snnTorch's BPTT (row ``snntorch-bptt``: the same network with LIF output
-    and spike-count loss, Adam at BPTT's default learning rate, BPTT's initial weights and the
-    same encoded batches in the same order) when snntorch is installed. ``skip_failures``
+    ``snntorch`` adds snnTorch's BPTT (row ``snntorch-bptt``: the bptt row's network, LI
+    read-out decoded by its largest membrane potential, Adam at BPTT's default learning rate,
+    BPTT's initial weights and the same encoded batches in the same order) when snntorch is
+    installed. ``skip_failures``
     reports a rule that raises as skipped instead of failing the run; a rule whose module does
     not import is always skipped.
     """

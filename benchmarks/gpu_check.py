@@ -53,9 +53,12 @@ def stage_cuba(cpu: bool) -> dict:
     device = "cpu" if cpu else "cuda"
     threads = numba.config.NUMBA_NUM_THREADS
     rows = []
+    runs = [("torch", "torch", {"device": device, "dtype": "float32"}),
+            ("numba", "numba", {"threads": threads})]
+    if threads > 1:  # the scaling of the numba threads (identical spikes for any count)
+        runs.append(("numba-1-thread", "numba", {"threads": 1}))
     for n in sizes:
-        for backend, options in (("torch", {"device": device, "dtype": "float32"}),
-                                 ("numba", {"threads": threads})):
+        for label, backend, options in runs:
             t0 = time.perf_counter()
             sim = cuba_network(n).build(dt=DT, backend=backend, seed=1, **options)
             build = time.perf_counter() - t0
@@ -63,7 +66,7 @@ def stage_cuba(cpu: bool) -> dict:
             res = sim.run(duration)
             rec = res["spikes"]
             stats = spike_statistics(rec.steps, rec.indices, n, duration, DT)
-            rows.append({"neurons": n, "backend": backend, **{k: str(v) for k, v in options.items()},
+            rows.append({"neurons": n, "backend": label, **{k: str(v) for k, v in options.items()},
                          "wall_s_per_simulated_s": res.timing["wall_s"] / duration,
                          "rate_hz": stats["rate_hz"], "build_s": build,
                          "synapses": int(sim.built.n_synapses)})
@@ -74,6 +77,9 @@ def stage_cuba(cpu: bool) -> dict:
                                            / by["torch"]["wall_s_per_simulated_s"])
         by["torch"]["rate_ratio_vs_numba"] = by["torch"]["rate_hz"] / max(by["numba"]["rate_hz"],
                                                                            np.finfo(float).tiny)
+        if "numba-1-thread" in by:
+            by["numba"]["speedup_vs_1_thread"] = (by["numba-1-thread"]["wall_s_per_simulated_s"]
+                                                  / by["numba"]["wall_s_per_simulated_s"])
     return {"duration_s": duration, "numba_threads": threads, "rows": rows}
 
 

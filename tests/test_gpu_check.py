@@ -15,7 +15,7 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     report = json.loads(out.read_text())
     assert report["mode"] == "cpu" and list(report["stages"]) == ["cuba", "bptt_step", "bench_rules"]
     assert not any("error" in stage for stage in report["stages"].values())
-    cuba = {r["backend"]: r for r in report["stages"]["cuba"]["rows"]}
+    cuba = {r["backend"]: r for r in report["stages"]["cuba"]["rows"]}  # numba: all threads
     assert cuba["torch"]["rate_hz"] > 0 and cuba["numba"]["wall_s_per_simulated_s"] > 0
     bptt = report["stages"]["bptt_step"]["rows"][0]
     assert bptt["time_per_step_s"] > 0

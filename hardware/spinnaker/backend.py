@@ -30,15 +30,9 @@ resources, and the energy estimate (:mod:`hardware.spinnaker.provenance`).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
 import re
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -49,26 +43,14 @@ from hardware.spinnaker import stdp as _stdp  # noqa: F401  (registers the on-ch
 from hardware.spinnaker.mapping import map_network
 from hardware.spinnaker.provenance import COUNTERS, build_provenance, route_stats
 from snn.backends import implementation_for
-from snn.backends.common import mechanisms, render_fragment
+from snn.backends.common import load_kernel, mechanisms, render_fragment
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, merge_chunks, record_meta
 
 BACKEND = "spinnaker"
 _CHUNK_STEPS = 2000
 _SPIKE_CAPACITY = 1 << 20
-_LOADED: dict[str, object] = {}
 _C = {name: i for i, name in enumerate(COUNTERS)}
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("SYNAPTICA_CACHE_DIR")
-    path = (Path(root) if root else Path.home() / ".cache" / "synaptica" / "kernels") / "spinnaker"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        path = Path(tempfile.gettempdir()) / "synaptica-kernels-spinnaker"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
@@ -139,7 +121,7 @@ class SpiNNakerSimulation:
         self._max_sum = max_expected_summed_weight
         source, self._args, self._layout = self._generate()
         self.source = source
-        self._kernel = _load_kernel(source)
+        self._kernel = load_kernel(source, "spinnaker")
         self._call(0, 0)
         self.build_s = time.perf_counter() - t0
 
@@ -585,26 +567,6 @@ for w in range(FW{i}.shape[0]):
             out[name] = ("state", steps, data)
             self._counters[slot] = 0
         return out
-
-
-def _load_kernel(source: str):
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    if digest in _LOADED:
-        return _LOADED[digest]
-    directory = _cache_dir()
-    path = directory / f"spinnaker_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
-    name = f"synaptica_spinnaker_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    _LOADED[digest] = module.run_loop
-    return module.run_loop
 
 
 __all__ = ["SpiNNakerSimulation"]

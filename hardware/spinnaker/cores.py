@@ -21,6 +21,7 @@ import numpy as np
 
 from hardware.spinnaker import fixed
 from snn.backends import implements
+from snn.backends.common import SPIKE_ARRAY_BODY
 from snn.models import IF, LIF, PoissonSource, SpikeSource
 
 BACKEND = "spinnaker"
@@ -322,13 +323,7 @@ class CoreSpikeSource(SpiNNakerNeuron):
         return {"ev_steps": steps, "ev_idx": idx, "ptr": np.zeros(1, np.int64)}
 
     def body(self, model):
-        return """
-while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
-    if @ev_steps[@ptr[0]] == $k:
-        @spikes[@nspikes] = @ev_idx[@ptr[0]]
-        @nspikes += 1
-    @ptr[0] += 1
-"""
+        return SPIKE_ARRAY_BODY
 
 
 __all__ = ["CM_NF", "CoreIF", "CoreLIF", "CorePoisson", "CoreSpikeSource", "SpiNNakerNeuron",

@@ -13,7 +13,13 @@ The per-step constants of the built-in models are in :mod:`snn.backends.constant
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
 import re
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -90,5 +96,59 @@ def check_modulator(name: str, value, mechs: list) -> float:
     return float(value)
 
 
-__all__ = ["check_modulator", "check_weights", "csc_index", "mechanisms", "render_fragment",
-           "weights_of"]
+#: The fragment of a spike-source array (steps and indices sorted by step, a persistent
+#: pointer): the same integer walk on every backend that assembles fragments.
+SPIKE_ARRAY_BODY = """
+while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
+    if @ev_steps[@ptr[0]] == $k:
+        @spikes[@nspikes] = @ev_idx[@ptr[0]]
+        @nspikes += 1
+    @ptr[0] += 1
+"""
+
+_LOADED: dict[tuple[str, str], object] = {}
+
+
+def kernel_cache_dir() -> Path:
+    """Where generated kernels and numba's cache live (``SYNAPTICA_CACHE_DIR`` overrides)."""
+    root = os.environ.get("SYNAPTICA_CACHE_DIR")
+    path = Path(root) if root else Path.home() / ".cache" / "synaptica" / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "synaptica-kernels"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_kernel(source: str, prefix: str):
+    """The ``run_loop`` of a generated module, written once per source to
+    ``kernel_cache_dir()/<prefix>_<hash>.py`` (atomically) so numba's ``cache=True`` can reuse
+    its compiled code across processes; ``prefix`` keeps backends' files apart."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    key = (prefix, digest)
+    if key in _LOADED:
+        return _LOADED[key]
+    directory = kernel_cache_dir()
+    path = directory / f"{prefix}_{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    name = f"synaptica_{prefix}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _LOADED[key] = module.run_loop
+    return module.run_loop
+
+
+__all__ = [
+    "SPIKE_ARRAY_BODY", "check_modulator", "check_weights", "csc_index", "kernel_cache_dir",
+    "load_kernel", "mechanisms", "render_fragment", "weights_of",
+]

@@ -37,21 +37,23 @@ slower than one; with GNU OpenMP, ``OMP_WAIT_POLICY=passive`` softens that.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import os
 import re
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from snn.backends import implementation_for, numba_rng
-from snn.backends.common import check_modulator, check_weights, render_fragment, weights_of
+from snn.backends.common import (
+    check_modulator,
+    check_weights,
+    load_kernel,
+    render_fragment,
+    weights_of,
+)
 from snn.backends.numba_plasticity import plastic_delivery
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, StreamWriter, merge_chunks, record_meta
@@ -62,25 +64,9 @@ _SPIKE_CAPACITY = 1 << 20
 _CHUNK_STEPS = 2000
 #: Neurons a thread must have before ``threads="auto"`` uses another one.
 NEURONS_PER_THREAD = 16384
-_LOADED: dict[str, object] = {}
 # Kernel arguments that change while running: population state (P), ring buffers (R),
 # plasticity mechanism arrays (X<x>M<m>_); plastic weights are added by name.
 _STATE_ARG = re.compile(r"^(P\d+_|R\d+_|X\d+M\d+_)")
-
-
-def cache_dir() -> Path:
-    """Where generated kernels and numba's cache live (``SYNAPTICA_CACHE_DIR`` overrides)."""
-    root = os.environ.get("SYNAPTICA_CACHE_DIR")
-    path = Path(root) if root else Path.home() / ".cache" / "synaptica" / "kernels"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        path = Path(tempfile.gettempdir()) / "synaptica-kernels"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
@@ -127,7 +113,7 @@ class NumbaSimulation(Simulation):
                         "exact_input": self.exact_input}
         source, self._args, self._layout = self._generate()
         self.source = source
-        self._kernel = _load_kernel(source)
+        self._kernel = load_kernel(source, "kernel")
         # First call with an empty step range: loads numba's cache or compiles.
         self._call(0, 0, 0)
         self.build_s = time.perf_counter() - t0
@@ -637,26 +623,6 @@ def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="step", unit_scale=True, desc="simulating")
-
-
-def _load_kernel(source: str):
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    if digest in _LOADED:
-        return _LOADED[digest]
-    directory = cache_dir()
-    path = directory / f"kernel_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
-    name = f"synaptica_kernel_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    _LOADED[digest] = module.run_loop
-    return module.run_loop
 
 
 def _constants(impl, pop, batch: int | None, dt: float):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn.backends import implements
+from snn.backends.common import SPIKE_ARRAY_BODY
 from snn.backends.constants import (
     adaptive_conductance_lif_constants,
     adaptive_lif_constants,
@@ -222,13 +223,7 @@ class NumbaSpikeSource(NumbaNeuron):
         return {"ev_steps": steps, "ev_idx": idx, "ptr": np.zeros(1, np.int64)}
 
     def body(self, model):
-        return """
-while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
-    if @ev_steps[@ptr[0]] == $k:
-        @spikes[@nspikes] = @ev_idx[@ptr[0]]
-        @nspikes += 1
-    @ptr[0] += 1
-"""
+        return SPIKE_ARRAY_BODY
 
 
 @implements(AdaptiveLIF, "numba")

@@ -16,7 +16,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 
     from snn import __version__
     from snn.backends import available_backends
-    from snn.backends.numba import cache_dir
+    from snn.backends.common import kernel_cache_dir
 
     info = {
         "synaptica": __version__, "python": platform.python_version(),
@@ -24,7 +24,7 @@ def cmd_info(a: argparse.Namespace) -> int:
         "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "numba_threading_layer": numba.config.THREADING_LAYER,
         "numba_default_threads": 1,  # net.build(backend="numba", threads=n or "auto")
-        "backends": available_backends(), "kernel_cache": str(cache_dir()),
+        "backends": available_backends(), "kernel_cache": str(kernel_cache_dir()),
     }
     try:
         import torch

@@ -48,9 +48,14 @@ def open_checked(path: str | os.PathLike, fmt: str, what: str):
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
     try:
         fh = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file (damaged?): {err}") from err
-    if fh.attrs.get("format") != fmt:
+    try:
+        tag = fh.attrs.get("format")
+    except (OSError, RuntimeError, KeyError, TypeError) as err:  # damaged attribute storage
+        fh.close()
+        raise ValueError(f"{str(path)!r} is a damaged HDF5 file: {err}") from err
+    if tag != fmt:
         fh.close()
         raise ValueError(f"{str(path)!r} is not a synaptica {what}")
     return fh

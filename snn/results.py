@@ -210,7 +210,7 @@ class Results:
         with open_checked(path, FORMAT, "results file") as fh:
             try:
                 return _load_h5(cls, fh, path)
-            except (KeyError, OSError, TypeError, ValueError, json.JSONDecodeError) as err:
+            except (KeyError, OSError, RuntimeError, TypeError, ValueError) as err:
                 if isinstance(err, ValueError) and str(path) in str(err):
                     raise
                 raise ValueError(f"{str(path)!r} is a damaged results file "

@@ -88,7 +88,7 @@ def read(path: str | os.PathLike) -> tuple[str, dict, object, int, dict[str, np.
             for key in digests:
                 arrays[key] = fh[f"state/{key}"][()]
             stored_net = str(a["network_sha256"])
-        except (KeyError, OSError, TypeError, json.JSONDecodeError) as err:
+        except (KeyError, OSError, RuntimeError, TypeError) as err:
             raise ValueError(f"{where!r} is a damaged snapshot ({type(err).__name__}: {err})") from err
     if _digest(network) != stored_net or any(_digest(v) != digests[k] for k, v in arrays.items()):
         raise ValueError(f"{where!r} is a damaged snapshot: its contents do not match their "

@@ -188,3 +188,13 @@ def test_bench_cuba_on_the_emulated_chip_takes_time_scale_factor_and_machine(cap
     assert main(["bench", "cuba", "--backend", "spinnaker", "--machine", "3x", "--neurons",
                  "100"]) == 2
     assert "--machine: machine '3x' is unknown" in capsys.readouterr().err
+
+
+def test_a_flag_given_dash_dash_as_its_value_is_a_usage_error(capsys):
+    """argparse turns ``--flag=--`` into an empty list; the CLI says what is wrong instead."""
+    from snn.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--neurons=--"])
+    assert exc.value.code == 2
+    assert "argument --neurons: expected a value, got '--'" in capsys.readouterr().err

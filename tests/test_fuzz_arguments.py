@@ -122,7 +122,7 @@ REQUIRED = {("train",): ["tess"], ("export", "nir"): [], ("bench", "rules"): []}
 def _invalid_values(action) -> list[str]:
     """Values the option's own type (or choices) must refuse."""
     name = getattr(action.type, "__name__", "")
-    junk = ["abc", "", "1x", "0x1g"]
+    junk = ["abc", "", "1x", "0x1g", "--"]
     if action.choices:
         return [*junk, "no-such-choice"]
     if name in ("positive_int", "non_negative_int", "int"):

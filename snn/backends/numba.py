@@ -110,7 +110,7 @@ class NumbaSimulation(Simulation):
         self.exact_input = bool(exact_input)
         self._spike_capacity = int(spike_capacity)
         self.options = {"chunk_steps": self.chunk_steps, "spike_capacity": self._spike_capacity,
-                        "exact_input": self.exact_input}
+                        "exact_input": self.exact_input, "threads": self.threads}
         source, self._args, self._layout = self._generate()
         self.source = source
         self._kernel = load_kernel(source, "kernel")

@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synaptica`` console script."""
     from snn.cli.common import UsageError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for token in argv:
+        # argparse drops a value of "--" given as --flag=-- and hands the command an empty list
+        if token.startswith("--") and token.endswith("=--"):
+            parser.error(f"argument {token[:-3]}: expected a value, got '--'")
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rules.metrics import METRIC_KEYS
 from snn.datasets import Dataset
 from snn.validate import check_int
 
@@ -244,6 +245,21 @@ def _training_bytes(rule, x: torch.Tensor, y: torch.Tensor, device: str) -> int:
     return peak_training_bytes(lambda: rule.train_batch(x, y), device, int(state))
 
 
+NEUROBENCH_SAMPLES = 64
+
+
+def _neurobench(model, test: Dataset) -> dict:
+    """:func:`rules.metrics.neurobench_metrics` of ``model`` over its own ``evaluate`` on the
+    first :data:`NEUROBENCH_SAMPLES` test samples; empty for a model without torch modules."""
+    from rules.metrics import model_modules, neurobench_metrics
+
+    modules = model_modules(model)
+    if not modules:
+        return {}
+    n = min(NEUROBENCH_SAMPLES, len(test))
+    return neurobench_metrics(modules, lambda: model.evaluate(test[:n]), n)
+
+
 def _bench_rule(cls, train: Dataset, test: Dataset, config: RulesBenchConfig, batches: _Batches,
                 progress: bool) -> dict:
     def build(steps: int):
@@ -258,10 +274,11 @@ def _bench_rule(cls, train: Dataset, test: Dataset, config: RulesBenchConfig, ba
     history = rule.fit(train, test, epochs=config.epochs, progress=progress)
     x, y = batches(config.steps)
     ops = float(rule.synaptic_ops(x))
+    nb = _neurobench(rule, test)
     peak = _training_bytes(rule, x, y, config.device)
     return {"test_accuracy": float(history[-1].test_accuracy),
             "wall_s_per_epoch": float(np.mean([h.wall_s for h in history])),
-            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": ops}
+            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": ops, **nb}
 
 
 class _SnnTorchBPTT:
@@ -344,9 +361,11 @@ def _bench_snntorch(train: Dataset, test: Dataset, config: RulesBenchConfig, bat
     walls = model.fit(train)
     x, y = batches(config.steps)
     ops = model.synaptic_ops(x)
+    nb = _neurobench(model, test)
     peak = peak_training_bytes(lambda: model.train_batch(x, y), config.device)
     return {"test_accuracy": model.evaluate(test), "wall_s_per_epoch": float(np.mean(walls)),
-            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": float(ops)}
+            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": float(ops),
+            **nb}
 
 
 class BenchInterrupted(KeyboardInterrupt):
@@ -450,9 +469,11 @@ _COLUMNS = ("rule", "test_accuracy", "wall_s_per_epoch", "peak_memory_bytes")
 
 
 def _flat_rows(report: dict) -> tuple[list[str], list[list]]:
-    header = [*_COLUMNS, *(f"memory_T{t}_bytes" for t in report["memory_steps"]), "synaptic_ops_per_sample"]
+    header = [*_COLUMNS, *(f"memory_T{t}_bytes" for t in report["memory_steps"]), "synaptic_ops_per_sample",
+              *METRIC_KEYS]
     rows = [[r[c] for c in _COLUMNS] + [r["memory_by_T"][str(t)] for t in report["memory_steps"]]
-            + [r["synaptic_ops_per_sample"]] for r in report["rows"]]
+            + [r["synaptic_ops_per_sample"]] + [r.get(k, float("nan")) for k in METRIC_KEYS]
+            for r in report["rows"]]
     return header, rows
 
 
@@ -479,8 +500,9 @@ def write_rules_bench(report: dict, out: str | os.PathLike, stem: str = "rules_b
     width = max([len(r[0]) for r in rows] + [1])
     dtype = np.dtype([("rule", f"S{width}"), ("test_accuracy", "f8"), ("wall_s_per_epoch", "f8"),
                       ("peak_memory_bytes", "i8"),
-                      *((name, "i8") for name in header[len(_COLUMNS):-1]),
-                      ("synaptic_ops_per_sample", "f8")])
+                      *((name, "i8") for name in header[len(_COLUMNS):-1 - len(METRIC_KEYS)]),
+                      ("synaptic_ops_per_sample", "f8"),
+                      *((k, "f8") for k in METRIC_KEYS)])
     table = np.array([tuple([r[0].encode(), *r[1:]]) for r in rows], dtype=dtype)
     meta = {k: v for k, v in report.items() if k != "rows"}
     with atomic_h5(h5_path, RULES_BENCH_FORMAT) as fh:
@@ -505,5 +527,7 @@ def read_rules_bench(path: str | os.PathLike) -> dict:
                      "wall_s_per_epoch": float(rec["wall_s_per_epoch"]),
                      "peak_memory_bytes": int(rec["peak_memory_bytes"]),
                      "memory_by_T": {str(t): int(rec[f"memory_T{t}_bytes"]) for t in meta["memory_steps"]},
-                     "synaptic_ops_per_sample": float(rec["synaptic_ops_per_sample"])})
+                     "synaptic_ops_per_sample": float(rec["synaptic_ops_per_sample"]),
+                     **{k: float(rec[k]) for k in METRIC_KEYS  # NaN: not measured
+                        if k in table.dtype.names and np.isfinite(rec[k])}})
     return {"rows": rows, **meta}

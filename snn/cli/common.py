@@ -211,6 +211,14 @@ def print_rules_table(report: dict) -> None:
               f"{r['peak_memory_bytes'] / 1e6:>9.2f}"
               + "".join(f"{r['memory_by_T'][str(t)] / 1e6:>11.2f}" for t in steps)
               + f"{r['synaptic_ops_per_sample']:>16.4g}")
+    if all("footprint_bytes" in r for r in report["rows"]):
+        print("  NeuroBench metrics (docs/benchmarks.md), inference on the first test samples:")
+        print(f"  {'rule':<15}{'footprint KB':>13}{'conn sparsity':>15}{'act sparsity':>14}"
+              f"{'eff MACs/sample':>17}{'eff ACs/sample':>16}")
+        for r in report["rows"]:
+            print(f"  {r['rule']:<15}{r['footprint_bytes'] / 1e3:>13.1f}{r['connection_sparsity']:>15.4f}"
+                  f"{r['activation_sparsity']:>14.4f}{r['effective_macs_per_sample']:>17.4g}"
+                  f"{r['effective_acs_per_sample']:>16.4g}")
     for item in report["skipped"]:
         print(f"  skipped {item['rule']}: {item['reason']}")
     for note in report["notes"]:

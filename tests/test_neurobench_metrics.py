@@ -68,3 +68,12 @@ def test_footprint_counts_buffers_once_and_hooks_are_removed():
 def test_bad_sample_count():
     with pytest.raises(ValueError, match="n_samples"):
         neurobench_metrics([torch.nn.Linear(2, 2)], lambda: None, 0)
+
+
+def test_layers_the_pass_never_calls_are_not_measured_as_zero_operations():
+    import math
+
+    layer = torch.nn.Linear(3, 2)
+    out = neurobench_metrics([layer], lambda: layer.weight.sum(), n_samples=1)
+    assert math.isnan(out["effective_macs_per_sample"]) and math.isnan(out["effective_acs_per_sample"])
+    assert out["footprint_bytes"] == 8 * 4

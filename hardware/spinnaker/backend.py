@@ -43,7 +43,7 @@ from hardware.spinnaker import stdp as _stdp  # noqa: F401  (registers the on-ch
 from hardware.spinnaker.mapping import map_network
 from hardware.spinnaker.provenance import COUNTERS, build_provenance, route_stats
 from snn.backends import implementation_for
-from snn.backends.common import load_kernel, mechanisms, render_fragment
+from snn.backends.common import load_kernel, mechanisms, render_fragment, spike_compaction
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, merge_chunks, record_meta
 
@@ -519,13 +519,7 @@ class SpiNNakerSimulation:
             # Compaction, eight flags a word (as the numba backend): a tick without spikes
             # costs N/8 tests, and the neuron loop above stays free of stores it cannot
             # vectorise.
-            lines.append(render_fragment(f"""
-for w in range(FW{i}.shape[0]):
-    if FW{i}[w] != 0:
-        for j in range(8 * w, min(8 * w + 8, N{i})):
-            if F{i}[j]:
-                spk{i}[nsp{i}] = j
-                nsp{i} += 1""", {}, 8))
+            lines.append(render_fragment(spike_compaction(i), {}, 8))
         for part in (spike_mon_code, post_code, deliver_code, tick_code, [end_code]):
             if part:
                 lines.append(block(part))

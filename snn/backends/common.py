@@ -106,6 +106,20 @@ while @ptr[0] < @ev_steps.shape[0] and @ev_steps[@ptr[0]] <= $k:
     @ptr[0] += 1
 """
 
+
+def spike_compaction(i: int) -> str:
+    """The fragment that turns population ``i``'s spike flags ``F{i}`` (and their per-word
+    summary ``FW{i}``, eight flags a word) into the index list ``spk{i}[:nsp{i}]``: a step
+    without spikes costs N/8 tests, and the neuron loop stays free of stores it cannot
+    vectorise."""
+    return f"""
+for w in range(FW{i}.shape[0]):
+    if FW{i}[w] != 0:
+        for j in range(8 * w, min(8 * w + 8, N{i})):
+            if F{i}[j]:
+                spk{i}[nsp{i}] = j
+                nsp{i} += 1"""
+
 _LOADED: dict[tuple[str, str], object] = {}
 
 
@@ -150,5 +164,6 @@ def load_kernel(source: str, prefix: str):
 
 __all__ = [
     "SPIKE_ARRAY_BODY", "check_modulator", "check_weights", "csc_index", "kernel_cache_dir",
-    "load_kernel", "mechanisms", "render_fragment", "weights_of",
+    "load_kernel", "mechanisms", "render_fragment", "spike_compaction",
+    "weights_of",
 ]

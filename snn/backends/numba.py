@@ -52,6 +52,7 @@ from snn.backends.common import (
     check_weights,
     load_kernel,
     render_fragment,
+    spike_compaction,
     weights_of,
 )
 from snn.backends.numba_plasticity import plastic_delivery
@@ -412,13 +413,7 @@ class NumbaSimulation(Simulation):
                     lines.append(render_fragment(impl.body(model), mapping, 12))
                     lines.append(f"            F{i}[j] = spiked")
                     # Compaction, eight flags a word: a step without spikes costs N/8 tests.
-                    lines.append(render_fragment(f"""
-for w in range(FW{i}.shape[0]):
-    if FW{i}[w] != 0:
-        for j in range(8 * w, min(8 * w + 8, N{i})):
-            if F{i}[j]:
-                spk{i}[nsp{i}] = j
-                nsp{i} += 1""", {}, 8))
+                    lines.append(render_fragment(spike_compaction(i), {}, 8))
                 else:
                     lines.append(render_fragment(impl.body(model), mapping, 8))
             for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from hardware.spinnaker.examples import add_network_arguments
 from snn.cli.common import positive_int
 
 
@@ -22,21 +23,13 @@ def add_parser(subparsers) -> None:
         description="Run a network with SpiNNaker 1's fixed-point arithmetic, multicast routing, "
                     "ring buffers and timing (backend='spinnaker'); print sPyNNaker's "
                     "provenance counters, resources and energy.")
-    p.add_argument("network", metavar="NETWORK",
-                   help="cuba, pattern, song-abbott, or a Python file defining build_network()")
-    p.add_argument("--neurons", type=positive_int,
-                   help="size of a built-in network (cuba: neurons, default 4000; song-abbott: "
-                        "inputs, default 1000; pattern: inputs, default 32)")
-    p.add_argument("--machine", default="spinn5",
-                   help="spinn3, spinn5 or WxH such as 16x16; default spinn5")
+    add_network_arguments(p)
     p.add_argument("--duration", type=float, default=1.0, help="simulated seconds (default 1)")
     p.add_argument("--dt", type=float, default=None,
                    help="time step (s): 1e-3 (sPyNNaker's default) or 1e-4; default 1e-4 for "
                         "cuba and song-abbott, 1e-3 for pattern and files")
     p.add_argument("--time-scale-factor", type=positive_int, default=1,
                    help="wall time per tick = dt x factor (the cycle budget scales with it)")
-    p.add_argument("--neurons-per-core", type=positive_int,
-                   help="neurons per core of every neuron population (default 256)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_emulate)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from snn.cli.common import positive_int
+from hardware.spinnaker.examples import add_network_arguments
 
 
 def add_parser(subparsers) -> None:
@@ -22,15 +22,7 @@ def add_parser(subparsers) -> None:
         description="Map a network onto a SpiNNaker 1 machine: slices of neurons per core, "
                     "placement, routing keys, multicast routes and compressed router tables; "
                     "report cores, chips, router entries and memory per core.")
-    p.add_argument("network", metavar="NETWORK",
-                   help="cuba, pattern, song-abbott, or a Python file defining build_network()")
-    p.add_argument("--neurons", type=positive_int,
-                   help="size of a built-in network (cuba: neurons, default 4000; song-abbott: "
-                        "inputs, default 1000; pattern: inputs, default 32)")
-    p.add_argument("--machine", default="spinn5",
-                   help="spinn3, spinn5 or WxH such as 16x16 (add -wrap for a torus); default spinn5")
-    p.add_argument("--neurons-per-core", type=positive_int,
-                   help="neurons per core of every neuron population (default 256; Poisson 500)")
+    add_network_arguments(p)
     p.add_argument("--key-allocator", choices=("flexible", "global"), default="flexible",
                    help="zoned key layout: per-population field widths (sPyNNaker's default) or "
                         "one width for all")

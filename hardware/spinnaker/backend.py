@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +42,7 @@ from hardware.spinnaker import stdp as _stdp  # noqa: F401  (registers the on-ch
 from hardware.spinnaker.mapping import map_network
 from hardware.spinnaker.provenance import COUNTERS, build_provenance, route_stats
 from snn.backends import implementation_for
-from snn.backends.common import load_kernel, mechanisms, render_fragment, spike_compaction
+from snn.backends.common import KernelArgs, load_kernel, mechanisms, render_fragment, spike_compaction
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, merge_chunks, record_meta
 
@@ -51,17 +50,6 @@ BACKEND = "spinnaker"
 _CHUNK_STEPS = 2000
 _SPIKE_CAPACITY = 1 << 20
 _C = {name: i for i, name in enumerate(COUNTERS)}
-
-
-@dataclass
-class _Args:
-    names: list[str]
-    values: list[object]
-
-    def add(self, name: str, value) -> str:
-        self.names.append(name)
-        self.values.append(value)
-        return name
 
 
 def _impl(obj, what: str, supported: list[str]):
@@ -210,7 +198,7 @@ class SpiNNakerSimulation:
     # -- code generation ---------------------------------------------------------------
     def _generate(self):
         b = self.built
-        args = _Args([], [])
+        args = KernelArgs([], [])
         layout = {"spike_mons": [], "state_mons": []}
         vertices = self.mapping.vertices
         n_cores = len(vertices)

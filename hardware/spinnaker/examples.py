@@ -59,4 +59,21 @@ def example_network(name: str, neurons: int | None = None, seed: int = 0):
                      "Python file that defines build_network()")
 
 
-__all__ = ["EXAMPLES", "example_network"]
+def add_network_arguments(parser) -> None:
+    """The arguments ``synaptica emulate`` and ``synaptica map`` share: the network, its size,
+    the machine and the neurons per core."""
+    from snn.cli.common import positive_int
+
+    parser.add_argument("network", metavar="NETWORK",
+                        help="cuba, pattern, song-abbott, or a Python file defining build_network()")
+    parser.add_argument("--neurons", type=positive_int,
+                        help="size of a built-in network (cuba: neurons, default 4000; song-abbott: "
+                             "inputs, default 1000; pattern: inputs, default 32)")
+    parser.add_argument("--machine", default="spinn5",
+                        help="spinn3, spinn5 or WxH such as 16x16 (add -wrap for a torus); "
+                             "default spinn5")
+    parser.add_argument("--neurons-per-core", type=positive_int,
+                        help="neurons per core of every neuron population (default 256; Poisson 500)")
+
+
+__all__ = ["add_network_arguments", "EXAMPLES", "example_network"]

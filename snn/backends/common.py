@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,19 @@ for w in range(FW{i}.shape[0]):
                 spk{i}[nsp{i}] = j
                 nsp{i} += 1"""
 
+
+@dataclass
+class KernelArgs:
+    """Argument names and values of a generated run loop, in order."""
+
+    names: list[str]
+    values: list[object]
+
+    def add(self, name: str, value) -> str:
+        self.names.append(name)
+        self.values.append(value)
+        return name
+
 _LOADED: dict[tuple[str, str], object] = {}
 
 
@@ -163,7 +177,7 @@ def load_kernel(source: str, prefix: str):
 
 
 __all__ = [
-    "SPIKE_ARRAY_BODY", "check_modulator", "check_weights", "csc_index", "kernel_cache_dir",
+    "SPIKE_ARRAY_BODY", "KernelArgs", "check_modulator", "check_weights", "csc_index", "kernel_cache_dir",
     "load_kernel", "mechanisms", "render_fragment", "spike_compaction",
     "weights_of",
 ]

@@ -41,13 +41,13 @@ import inspect
 import os
 import re
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from snn.backends import implementation_for, numba_rng
 from snn.backends.common import (
+    KernelArgs,
     check_modulator,
     check_weights,
     load_kernel,
@@ -68,19 +68,6 @@ NEURONS_PER_THREAD = 16384
 # Kernel arguments that change while running: population state (P), ring buffers (R),
 # plasticity mechanism arrays (X<x>M<m>_); plastic weights are added by name.
 _STATE_ARG = re.compile(r"^(P\d+_|R\d+_|X\d+M\d+_)")
-
-
-@dataclass
-class _Args:
-    """Argument names and values of the generated function, in order."""
-
-    names: list[str]
-    values: list[object]
-
-    def add(self, name: str, value) -> str:
-        self.names.append(name)
-        self.values.append(value)
-        return name
 
 
 class NumbaSimulation(Simulation):
@@ -228,7 +215,7 @@ class NumbaSimulation(Simulation):
         b = self.built
         batch = b.batch
         par = self.threads > 1  # neuron blocks, one per thread (see _parallel_step)
-        args = _Args([], [])
+        args = KernelArgs([], [])
         layout = {"spike_mons": [], "state_mons": []}
         counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)
         self._counters = counters

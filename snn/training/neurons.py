@@ -37,6 +37,7 @@ from snn.backends import constants as step_constants
 from snn.backends import implements
 from snn.backends.torch.neurons import conductance_membrane
 from snn.models import LI, LIF, AdaptiveConductanceLIF, AdaptiveLIF, ConductanceLIF
+from snn.training import fused_gpu
 from snn.training.surrogate import Surrogate
 
 
@@ -148,7 +149,8 @@ def _spike_adaptive(c, v, theta, base, surrogate, detach_reset):
 class TrainingLIF(TrainingNeuron):
     """LIF for training layers: exact integration, the constants of the simulation backends;
     all steps of a feed-forward layer run as one autograd node (the fused CPU loops of
-    :mod:`snn.training.fused_cpu` where they apply)."""
+    :mod:`snn.training.fused_cpu` or, on CUDA, the Triton kernels of
+    :mod:`snn.training.fused_triton` where they apply)."""
 
     def constants(self, model, dt, device=None, dtype=torch.float32):
         reject_refractory(model)
@@ -169,8 +171,8 @@ class TrainingLIF(TrainingNeuron):
                             state=None):
         c = self.constants(model, dt, current.device, current.dtype)
         state = state if state is not None else self.initial_state(model, current[0])
-        spikes, u, i = _LIFSequence.apply(current, state["u"], state["i"], c, surrogate,
-                                          detach_reset)
+        node = fused_gpu.LIFSequence if fused_gpu.runs(current, surrogate) else _LIFSequence
+        spikes, u, i = node.apply(current, state["u"], state["i"], c, surrogate, detach_reset)
         return spikes, {"u": u, "i": i}
 
     def initial_state(self, model, like):
@@ -330,7 +332,8 @@ class _LIFSequence(torch.autograd.Function):
 
 @implements(LI, "training")
 class TrainingLI(TrainingNeuron):
-    """Leaky read-out: ``v_k = em v_k-1 + input_k``; outputs the membrane."""
+    """Leaky read-out: ``v_k = em v_k-1 + input_k``; outputs the membrane (one autograd node
+    over all steps; on CUDA the Triton kernels of :mod:`snn.training.fused_triton`)."""
 
     spiking = False
 
@@ -344,7 +347,8 @@ class TrainingLI(TrainingNeuron):
                             params=None, state=None):
         em = self.constants(model, dt, current.device, current.dtype)["em"]
         v0 = state["v"] if state is not None else torch.zeros_like(current[0])
-        out = _LISequence.apply(current, v0, em)
+        node = fused_gpu.LISequence if fused_gpu.runs(current) else _LISequence
+        out = node.apply(current, v0, em)
         return out, {"v": out[-1]}
 
     def initial_state(self, model, like):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import numpy as np
 from rules.hlop import HLOP, HLOPConfig
 from snn.datasets import Dataset
 from snn.h5io import temporary_sibling
+from snn.layers import Sequential
 from snn.validate import check_int
 
 METHODS = ("finetune", "hlop", "multitask")
@@ -79,6 +80,31 @@ def split_tasks(ds: Dataset, seed: int, classes_per_task: int = 2,
 
         tasks.append(Task(f"{t * c}-{t * c + c - 1}", part(train), part(test)))
     return tasks
+
+
+def spiking_cnn(image_shape: tuple[int, int], n_out: int, channels: Sequence[int] = (8,),
+                beta: float = 0.9, v_thresh: float = 0.5) -> Sequential:
+    """A spiking CNN for flattened gray images (the inputs BPTT feeds: ``(T, batch, H*W)``):
+    per entry of ``channels`` a 3x3 ``Conv2d`` of LIF neurons (padding 1) and 2x2 average
+    pooling, then an LI read-out ``Linear``. Its convolutions are what HLOP projects by
+    im2col patches (see :mod:`rules.hlop`)."""
+    from torch import nn
+
+    from snn.layers import AvgPool2d, Conv2d, Flatten, Linear
+    from snn.models import LI, LIF
+
+    h, w = (check_int("image_shape", v, minimum=1) for v in image_shape)
+    layers: list[nn.Module] = [nn.Unflatten(2, (1, h, w))]
+    prev = 1
+    for c in channels:
+        c = check_int("channels", c, minimum=1)
+        if h < 2 or w < 2:
+            raise ValueError(f"image_shape {tuple(image_shape)} is too small for {len(channels)} "
+                             "conv + 2x2 pooling stages; use fewer channels entries")
+        layers += [Conv2d(prev, c, 3, LIF.from_beta(beta, v_thresh=v_thresh), padding=1), AvgPool2d(2)]
+        prev, h, w = c, h // 2, w // 2
+    layers += [Flatten(), Linear(prev * h * w, check_int("n_out", n_out, minimum=1), LI.from_beta(beta))]
+    return Sequential(*layers)
 
 
 def acc_bwt(matrix: np.ndarray) -> tuple[float, float]:
@@ -183,4 +209,4 @@ def plot_matrices(results: list[ContinualResult], path: str | os.PathLike) -> Pa
 
 
 __all__ = ["METHODS", "ContinualResult", "Task", "acc_bwt", "permuted_tasks", "plot_matrices",
-           "run_sequence", "split_tasks", "write_report"]
+           "run_sequence", "spiking_cnn", "split_tasks", "write_report"]

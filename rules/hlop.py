@@ -18,6 +18,13 @@ the part of the presynaptic activity outside the old tasks' subspace::
 
 so, to first order, the layer's response to old tasks' inputs does not change.
 
+Convolutions (:class:`snn.layers.Conv2d`) are projected as in the paper's ``proj_conv``: a
+conv weight ``(C_out, C_in, kh, kw)`` is a ``C_out x n`` matrix over the ``n = C_in kh kw``
+entries of an input patch, the presynaptic activities are the im2col patches of the input
+map (``torch.nn.functional.unfold`` with the layer's kernel, stride and padding: every
+position of every sample is one row ``x``), the lateral neurons learn the principal subspace
+of those patches, and the update of the reshaped weight is projected as above.
+
 The projection acts on the *update* a rule applies to ``W`` (weights before and after the
 rule's step), so it serves any rule that trains a :class:`snn.layers.Sequential`: BPTT
 (spiking or ``Dense`` ReLU layers), TESS, and the other local rules. With plain SGD this is
@@ -153,19 +160,32 @@ class SubspaceNeurons:
 
 def projected_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
     """The layers HLOP protects: every layer with a 2-d ``weight`` (``Linear``, ``Dense``,
-    ``RecurrentLinear``'s feed-forward weights). A convolution is refused."""
+    ``RecurrentLinear``'s feed-forward weights) and every convolution with a 4-d ``weight`` and
+    ``stride`` / ``padding`` (``Conv2d``)."""
     layers = []
     for layer in net:
         w = getattr(layer, "weight", None)
         if w is None:
             continue
-        if w.dim() != 2:
-            raise ValueError(f"HLOP projects fully connected layers only; {type(layer).__name__} "
-                             f"has a weight of shape {tuple(w.shape)}")
+        is_conv = w.dim() == 4 and hasattr(layer, "stride") and hasattr(layer, "padding")
+        if w.dim() != 2 and not is_conv:
+            raise ValueError(f"HLOP projects fully connected and 2-d convolutional layers; "
+                             f"{type(layer).__name__} has a weight of shape {tuple(w.shape)}")
         layers.append(layer)
     if not layers:
-        raise ValueError("the network has no fully connected layer for HLOP to project")
+        raise ValueError("the network has no fully connected or convolutional layer for HLOP to project")
     return layers
+
+
+def presynaptic_rows(layer: torch.nn.Module, rate: torch.Tensor) -> torch.Tensor:
+    """The presynaptic activities of ``layer`` as rows ``x`` of its weight matrix's input:
+    ``batch x n`` for a fully connected layer; for a convolution the im2col patches of the
+    input map ``rate`` (``batch x C_in x H x W``), ``batch * positions x C_in kh kw``."""
+    w = layer.weight
+    if w.dim() == 2:
+        return rate.reshape(rate.shape[0], -1)
+    patches = torch.nn.functional.unfold(rate, w.shape[2:], padding=layer.padding, stride=layer.stride)
+    return patches.transpose(1, 2).reshape(-1, patches.shape[1])
 
 
 class HLOP:
@@ -188,9 +208,9 @@ class HLOP:
                         else [int(k) for k in lateral])
         if len(self.lateral) != len(self.layers):
             raise ValueError(f"lateral lists {len(self.lateral)} sizes but the network has "
-                             f"{len(self.layers)} fully connected layers")
+                             f"{len(self.layers)} projected (fully connected or conv) layers")
         w0 = self.layers[0].weight
-        self.subspaces = [SubspaceNeurons(layer.weight.shape[1], w0.dtype, w0.device)
+        self.subspaces = [SubspaceNeurons(layer.weight[0].numel(), w0.dtype, w0.device)
                           for layer in self.layers]
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.tasks_done = 0
@@ -220,7 +240,8 @@ class HLOP:
         out = self._step(x, y)
         with torch.no_grad():
             for layer, w0, sub in zip(self.layers, before, self.subspaces, strict=True):
-                layer.weight.copy_(w0 + sub.project(layer.weight - w0))
+                delta = (layer.weight - w0).reshape(w0.shape[0], -1)
+                layer.weight.copy_(w0 + sub.project(delta).reshape(w0.shape))
             for p, value in frozen:
                 p.copy_(value)
         return out
@@ -229,12 +250,13 @@ class HLOP:
     @torch.no_grad()
     def presynaptic(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The presynaptic activity of every projected layer for the encoded batch ``x``
-        ``(T, batch, ...)``: its input's firing rate (mean over steps), ``batch x n``."""
+        ``(T, batch, ...)``: its input's firing rate (mean over steps) as rows
+        (:func:`presynaptic_rows`: ``batch x n``, or the patches of a convolution)."""
         rates, h = [], x
         wanted = {id(layer) for layer in self.layers}
         for layer in self.rule.net:
             if id(layer) in wanted:
-                rates.append(h.float().mean(0).reshape(h.shape[1], -1))
+                rates.append(presynaptic_rows(layer, h.float().mean(0)))
             h = layer(h)
         return rates
 
@@ -264,4 +286,4 @@ class HLOP:
         self.tasks_done += 1
 
 
-__all__ = ["HLOP", "HLOPConfig", "SubspaceNeurons", "projected_layers"]
+__all__ = ["HLOP", "HLOPConfig", "SubspaceNeurons", "presynaptic_rows", "projected_layers"]

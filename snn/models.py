@@ -666,6 +666,51 @@ class UltraDLIF(NeuronModel):
         _set(self, "tau", tau)
 
 
+@dataclass(frozen=True, eq=False)
+class PLIF(NeuronModel):
+    """Parametric LIF of Fang et al. (2021): an LIF whose membrane time constant is learned, one
+    value per layer, for data-set training (no simulation backend runs it).
+
+    One step, time in steps, input ``I_k`` (``W x_k``), ``k = 1 / tau``::
+
+        v_k = u_k-1 + k (I_k - (u_k-1 - v_reset))      (decay_input=True, Fang et al.'s form)
+        v_k = u_k-1 - k (u_k-1 - v_reset) + I_k        (decay_input=False)
+        s_k = H(v_k - v_thresh)                        (the layer's surrogate gradient)
+        u_k = v_reset (reset="value") or v_k - (v_thresh - v_reset) (reset="subtract")
+
+    With ``learn_tau`` a training layer learns ``w`` with ``k = sigmoid(w)`` (so ``tau`` stays
+    above 1 step), starting from ``w = -log(tau - 1)``; Fang et al. start at ``tau = 2``
+    (``w = 0``). The membrane starts at ``v_reset``. Units: ``tau`` in steps (> 1), potentials
+    dimensionless (threshold 1).
+    """
+
+    tau: float = 2.0
+    v_thresh: float | np.ndarray = 1.0
+    v_reset: float | np.ndarray = 0.0
+    reset: str = "value"
+    decay_input: bool = True
+    learn_tau: bool = True
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("v", np.float64, "v_reset", "1"),)
+    ports: ClassVar[dict[str, str]] = {"exc": "v", "inh": "v"}
+    per_neuron_params: ClassVar[tuple[str, ...]] = ("v_thresh", "v_reset")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tau, np.ndarray) or not np.isscalar(self.tau):
+            raise TypeError(f"PLIF.tau must be a scalar (one time constant per layer), got {self.tau!r}")
+        tau = as_param("PLIF.tau", self.tau, positive=True)
+        if not tau > 1.0:
+            raise ValueError(f"PLIF.tau is in steps and must be above 1 (1/tau = sigmoid(w) < 1), got {tau}")
+        _set(self, "tau", tau)
+        _set(self, "v_thresh", as_param("PLIF.v_thresh", self.v_thresh))
+        _set(self, "v_reset", as_param("PLIF.v_reset", self.v_reset))
+        if self.reset not in ("value", "subtract"):
+            raise ValueError(f"PLIF.reset must be 'value' or 'subtract', got {self.reset!r}")
+        for flag in ("decay_input", "learn_tau"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"PLIF.{flag} must be True or False")
+
+
 # -- conductance-based synapses ---------------------------------------------------------------
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import rules
-from rules.continual import acc_bwt, permuted_tasks, run_sequence, split_tasks, write_report
-from rules.hlop import HLOP, HLOPConfig, SubspaceNeurons
+from rules.bptt import BPTT, BPTTConfig
+from rules.continual import acc_bwt, permuted_tasks, run_sequence, spiking_cnn, split_tasks, write_report
+from rules.hlop import HLOP, HLOPConfig, SubspaceNeurons, presynaptic_rows, projected_layers
 from snn.datasets import load_digits
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -179,6 +180,67 @@ def test_hlop_forgets_far_less_than_finetuning_on_split_digits(seed, tmp_path):
         write_report([ft, hl], tmp_path / "r.json", tmp_path / "r.png")
         assert (tmp_path / "r.png").stat().st_size > 1000
         assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_conv_presynaptic_rows_are_the_im2col_patches():
+    """Rows of a 3x3 / stride 2 / padding 1 conv's presynaptic activity, against patches cut
+    out by hand from the zero-padded map (order: sample, then output row, then column)."""
+    from snn.layers import Conv2d
+    from snn.models import LIF
+
+    layer = Conv2d(2, 3, 3, LIF.from_beta(0.9), stride=2, padding=1)
+    rate = torch.arange(2 * 2 * 5 * 5, dtype=torch.float32).reshape(2, 2, 5, 5)
+    rows = presynaptic_rows(layer, rate)
+    padded = np.pad(rate.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = [padded[b, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3].reshape(-1)
+                for b in range(2) for i in range(3) for j in range(3)]
+    assert rows.shape == (18, 18)
+    np.testing.assert_array_equal(rows.numpy(), np.array(expected))
+    with pytest.raises(ValueError, match="fully connected and 2-d convolutional"):
+        projected_layers([torch.nn.Conv1d(2, 3, 3)])
+
+
+def _conv_rule(seed: int) -> BPTT:
+    torch.manual_seed(seed)
+    return BPTT(spiking_cnn((8, 8), 2, channels=(8,)), BPTTConfig(steps=4, lr=5e-3, batch_size=32, seed=seed))
+
+
+def test_hlop_projects_conv_updates_onto_the_patch_complement():
+    """After a task, a conv layer's update (as a C_out x C_in kh kw matrix) is orthogonal to
+    the lateral neurons, which span the principal subspace of the task's input patches."""
+    tasks = split_tasks(load_digits(), seed=0)
+    rule = _conv_rule(0)
+    guard = HLOP(rule, HLOPConfig(lateral=[2, 6], hebbian_steps=200)).attach()
+    assert [s.n for s in guard.subspaces] == [9, 128]
+    rule.fit(tasks[0].train, epochs=1)
+    guard.end_task(tasks[0].train)
+    x, _ = rule._inputs(tasks[0].train)
+    patches = guard.presynaptic(rule._encode(x, torch.Generator().manual_seed(1)))[0].double().numpy()
+    top = np.linalg.svd(patches, full_matrices=False)[2][:2].T  # numpy's top-2 patch subspace
+    H = guard.subspaces[0].H.double().numpy()
+    assert np.linalg.norm(H.T @ H - top @ top.T) < 0.1
+    xs, ys = rule._inputs(tasks[1].train)
+    enc = rule._encode(xs[:32], torch.Generator().manual_seed(0))
+    conv = rule.net[1]
+    w0 = conv.weight.detach().clone()
+    rule.train_batch(enc, ys[:32])
+    delta = (conv.weight.detach() - w0).reshape(8, -1)
+    assert delta.norm() > 0
+    assert float((delta @ guard.subspaces[0].H.T).norm() / delta.norm()) < 0.02
+
+
+def test_hlop_conv_forgets_far_less_than_finetuning_on_split_digits():
+    """Spiking CNN (1x8x8 -> conv 8 @ 3x3 -> pool -> LI 2), T = 4, split digits, 3 epochs a
+    task. Measured (seeds 0/1/2): fine-tuning BWT -23.0/-27.7/-25.8 points, HLOP
+    -4.7/-0.5/-3.3 (ACC 77.8/75.4/75.8 -> 81.5/73.7/85.1)."""
+    tasks = split_tasks(load_digits(), 0)
+    ft = run_sequence(lambda: _conv_rule(0), tasks, "finetune", epochs=3)
+    hl = run_sequence(lambda: _conv_rule(0), tasks, "hlop", epochs=3,
+                      hlop=HLOPConfig(lateral=[1, 8], hebbian_steps=200, seed=0))
+    assert ft.bwt < -0.15
+    assert hl.bwt > -0.07
+    assert hl.bwt - ft.bwt > 0.12
+    assert hl.lateral == [4, 32]
 
 
 @pytest.mark.slow

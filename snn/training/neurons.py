@@ -21,8 +21,9 @@ in the backward pass), and ``u_k`` is ``v_k`` after the reset. With ``tau_syn = 
 ``detach_reset=True`` stops the gradient through the reset term.
 
 This module holds the LIF family (LIF, the LI read-out, adaptive LIF, conductance-based LIF
-with and without an adaptive threshold); :mod:`snn.training.probabilistic` the meta-neuron and
-:mod:`snn.training.ultra` the ultradiscretized neurons. A step's input current is what the
+with and without an adaptive threshold, the parametric LIF of Fang et al.);
+:mod:`snn.training.probabilistic` the meta-neuron and :mod:`snn.training.ultra` the
+ultradiscretized neurons. A step's input current is what the
 simulation backends accumulate from the spikes arriving in that step, so stepping the same
 inputs gives the same membrane trajectory there and here. The simulation steps of the same
 models are in :mod:`snn.backends.torch.neurons`.
@@ -36,7 +37,7 @@ import torch
 from snn.backends import constants as step_constants
 from snn.backends import implements
 from snn.backends.torch.neurons import conductance_membrane
-from snn.models import LI, LIF, AdaptiveConductanceLIF, AdaptiveLIF, ConductanceLIF
+from snn.models import LI, LIF, PLIF, AdaptiveConductanceLIF, AdaptiveLIF, ConductanceLIF
 from snn.training import fused_gpu
 from snn.training.surrogate import Surrogate
 
@@ -499,8 +500,48 @@ class TrainingAdaptiveConductanceLIF(TrainingConductanceLIF):
 
 
 
+@implements(PLIF, "training")
+class TrainingPLIF(TrainingNeuron):
+    """The parametric LIF of Fang et al. (2021), one step::
+
+        k = sigmoid(w) (learned, one per layer) or 1 / tau
+        v_k = u_k-1 + k (input_k - (u_k-1 - v_reset))   or, decay_input=False,
+        v_k = u_k-1 - k (u_k-1 - v_reset) + input_k
+        s_k = H(v_k - v_thresh)   (surrogate gradient)
+        u_k = v_reset or v_k - (v_thresh - v_reset) at a spike
+
+    The gradient reaches ``w`` through ``v`` (and through the reset unless ``detach_reset``).
+    """
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        return {"k": 1.0 / model.tau, "v_thresh": _param(model.v_thresh, device, dtype),
+                "v_reset": _param(model.v_reset, device, dtype),
+                "subtract": model.reset == "subtract", "decay_input": model.decay_input}
+
+    def parameters(self, model, shape, dt):
+        """``w`` (a scalar, ``1/tau = sigmoid(w)``) when ``learn_tau``."""
+        if not model.learn_tau:
+            return {}
+        return {"w": torch.tensor(-float(np.log(model.tau - 1.0)), dtype=torch.get_default_dtype())}
+
+    def initial_state(self, model, like):
+        return {"u": _like(_param(model.v_reset, like.device, like.dtype), like)}
+
+    def step(self, model, consts, current, state, surrogate, detach_reset=False, params=None):
+        c = consts
+        k = torch.sigmoid(params["w"]) if params and "w" in params else c["k"]
+        u = state["u"]
+        if c["decay_input"]:
+            v = u + k * (current - (u - c["v_reset"]))
+        else:
+            v = u - k * (u - c["v_reset"]) + current
+        s = surrogate(v - c["v_thresh"])
+        r = s.detach() if detach_reset else s
+        u = v - r * (c["v_thresh"] - c["v_reset"]) if c["subtract"] else v - r * (v - c["v_reset"])
+        return s, {"u": u}
+
 
 __all__ = [
     "TrainingAdaptiveConductanceLIF", "TrainingAdaptiveLIF", "TrainingConductanceLIF", "TrainingLI",
-    "TrainingLIF", "TrainingNeuron", "reject_refractory",
+    "TrainingLIF", "TrainingNeuron", "TrainingPLIF", "reject_refractory",
 ]

@@ -9,7 +9,8 @@ immutable record with a ``slope`` (per unit of ``x``); calling it on a tensor re
 ``FastSigmoid``, ``ArcTan`` and ``Sigmoid`` have the same form and default slope as snnTorch's
 ``fast_sigmoid``, ``atan`` and ``sigmoid`` (a test checks the gradients agree).
 ``StraightThrough`` is the windowed identity (box) and ``Triangle`` the triangle of
-Bengio et al. (2013); both have unit area.
+Bengio et al. (2013); both have unit area, as has ``DSpike`` (Li et al. 2021, a tanh-shaped
+window with temperature ``slope``).
 """
 
 from __future__ import annotations
@@ -118,20 +119,41 @@ class Triangle(Surrogate):
         return self.slope * torch.clamp(1 - self.slope * x.abs(), min=0)
 
 
+@dataclass(frozen=True)
+class DSpike(Surrogate):
+    """The Differentiable Spike of Li et al. (2021) as a surrogate: with temperature
+    ``b = slope``, ``g(x) = b / (2 tanh(b / 2)) / cosh(b x)^2`` for ``|x| <= 1/2``, else 0.
+
+    ``g`` is the derivative of the DSpike function ``tanh(b x) / (2 tanh(b / 2)) + 1/2``, which
+    runs from 0 to 1 across the window ``|x| <= 1/2`` (Li et al.'s membrane window [0, 1] with
+    the threshold at its centre), so the area is 1 for every ``b``; ``b -> 0`` is the
+    straight-through box of width 1, large ``b`` approaches the Heaviside step. Li et al. learn
+    ``b``; here it is fixed (default 4, the initial temperature of the UltraLIF paper's DSpike
+    baselines).
+    """
+
+    slope: float = 4.0
+
+    def derivative(self, x):
+        b = self.slope
+        inside = (x.abs() <= 0.5).to(x.dtype)
+        return inside * (b / (2.0 * math.tanh(b / 2.0))) / torch.cosh(b * x) ** 2
+
+
 SURROGATES: dict[str, type[Surrogate]] = {
     "fast_sigmoid": FastSigmoid, "arctan": ArcTan, "sigmoid": Sigmoid,
-    "straight_through": StraightThrough, "triangle": Triangle,
+    "straight_through": StraightThrough, "triangle": Triangle, "dspike": DSpike,
 }
 
 
 def surrogate(name: str, slope: float | None = None) -> Surrogate:
     """A surrogate by name (``fast_sigmoid``, ``arctan``, ``sigmoid``, ``straight_through``,
-    ``triangle``), with its default slope unless ``slope`` is given."""
+    ``triangle``, ``dspike``), with its default slope unless ``slope`` is given."""
     if name not in SURROGATES:
         raise ValueError(f"surrogate {name!r} is unknown; choose from {', '.join(SURROGATES)}")
     cls = SURROGATES[name]
     return cls() if slope is None else cls(slope=slope)
 
 
-__all__ = ["ArcTan", "FastSigmoid", "Sigmoid", "StraightThrough", "Surrogate", "Triangle",
+__all__ = ["ArcTan", "DSpike", "FastSigmoid", "Sigmoid", "StraightThrough", "Surrogate", "Triangle",
            "surrogate", "SURROGATES"]

@@ -89,7 +89,25 @@ def stdp1k():
     return net
 
 
-NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "stdp1k": stdp1k, "cuba64k": cuba64k}
+def delays1k():
+    """Long delays: 200 Poisson sources -> 600 LIF (p 0.1, delays 1-60 ms) and 600 -> 600
+    (p 0.05, delays 1-100 ms). A 256-neuron core holds 32 delay slots, so both projections
+    need delay-extension cores (1 and 3 stages)."""
+    from snn import LIF, FixedProbability, Network, PoissonSource, UniformInt
+
+    net = Network()
+    src = net.population(200, PoissonSource(rate=10.0), name="src")
+    pop = net.population(600, LIF(tau_m=20e-3, tau_ref=1e-3), name="P")
+    net.connect(src, pop, FixedProbability(0.1), weight=10e-3, synapse="exc", name="ff",
+                delay=UniformInt(1, 60))
+    net.connect(pop, pop, FixedProbability(0.05), weight=0.5e-3, synapse="exc", name="rec",
+                delay=UniformInt(1, 100))
+    net.spike_monitor(pop, name="spikes")
+    return net
+
+
+NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "stdp1k": stdp1k, "cuba64k": cuba64k,
+            "delays1k": delays1k}
 #: Networks handed to sPyNNaker as FixedProbabilityConnector (it samples and expands the
 #: synapses itself): listing 5.1 million synapses takes sPyNNaker more than half an hour.
 PROBABILISTIC = {"cuba64k"}
@@ -198,10 +216,19 @@ FIXED_LABELS = ("System", "Provenance", "profilerRegion", "Recording", "CurrentS
                 "neuron_builder", "ConnectorBuilderRegion")
 
 
+DELAY_REGIONS = {"Provenance": "provenance"}   # a delay-extension core's region labels
+
+
+def _name(v) -> str:
+    """A core's name in the comparison: ``population:start``, a delay-extension core's
+    ``population_delayed:start`` (sPyNNaker's label of the delay vertex)."""
+    return f"{v.population}{'_delayed' if v.is_delay else ''}:{v.start}"
+
+
 def _figures(mapping) -> dict:
     before = mapping.router_entries(compressed=False)
     after = mapping.router_entries(compressed=True)
-    return {"cores": [[v.population, v.start, v.stop, v.x, v.y, v.p] for v in mapping.vertices],
+    return {"cores": [[_name(v), v.stop, v.x, v.y, v.p] for v in mapping.vertices],
             "before": {f"{x},{y}": n for (x, y), n in before.items()},
             "after": {f"{x},{y}": n for (x, y), n in after.items()},
             "total_before": sum(before.values()), "total_after": sum(after.values())}
@@ -233,13 +260,18 @@ def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -
     # the same machine as sPyNNaker sees it: every core but the monitor, system cores taken
     like = map_network(built, Machine.spinn5().with_spare_cores(0).with_failed(
         cores=[tuple(c) for c in spy["system_cores"]]))
-    slices_ours = sorted((v.population, v.start, v.stop) for v in ours.vertices)
+    slices_ours = sorted((v.population, v.start, v.stop) for v in ours.vertices
+                         if not v.is_delay)
     slices_spy = sorted((c["population"], c["start"], c["stop"]) for c in spy["cores"])
-    places_like = sorted((v.population, v.start, v.x, v.y, v.p) for v in like.vertices)
+    places_like = sorted((v.population, v.start, v.x, v.y, v.p) for v in like.vertices
+                         if not v.is_delay)
     places_spy = sorted((c["population"], c["start"], c["x"], c["y"], c["p"])
                         for c in spy["cores"])
-    keys_ours = {f"{v.population}:{v.start}": [v.key, v.mask] for v in ours.vertices
-                 if v.key is not None}
+    delay_like = sorted([v.population, v.start, v.stop, v.x, v.y, v.p, v.key, v.delay_stages,
+                         v.delay_per_stage] for v in like.vertices if v.is_delay)
+    delay_spy = sorted([c["source"], c["start"], c["stop"], c["x"], c["y"], c["p"], c["key"],
+                        c["stages"], c["delay_per_stage"]] for c in spy.get("delay_cores", []))
+    keys_ours = {_name(v): [v.key, v.mask] for v in ours.vertices if v.key is not None}
     key_diff = {k: {"ours": [hex(x) for x in keys_ours.get(k, [])],
                     "spynnaker": [hex(x) for x in spy["keys"].get(k, [])]}
                 for k in sorted(set(keys_ours) | set(spy["keys"]))
@@ -253,7 +285,12 @@ def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -
                       if not p.model.is_source}
     regions = {}
     for core in like.resources.cores:
-        key = f"{core.population}:{like.vertices[core.vertex].start}"
+        key = _name(like.vertices[core.vertex])
+        if core.kind == "delay" and key in spy["regions"]:
+            theirs = {DELAY_REGIONS.get(lb, lb): b for lb, b in spy["regions"][key].items()}
+            regions[key] = {r: {"ours": core.sdram.get(r), "spynnaker": theirs.get(r)}
+                            for r in sorted(set(core.sdram) | set(theirs))}
+            continue
         if key not in spy["regions"] or "SynBlocks" not in spy["regions"][key]:
             continue
         theirs = spy["regions"][key]
@@ -280,6 +317,10 @@ def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -
                   "placement_equal_with_system_cores": places_like == places_spy,
                   "placement_ours_default": _figures(ours)["cores"],
                   "placement_spynnaker": places_spy},
+        "delay_extension_cores": {
+            "ours": delay_like, "spynnaker": delay_spy, "equal": delay_like == delay_spy,
+            "fields": ["source", "start", "stop", "x", "y", "p", "key", "stages",
+                       "delay_per_stage"]},
         "keys": {"equal": not key_diff, "n": len(keys_ours), "differences": key_diff,
                  "examples": {k: [hex(x) for x in v] for k, v in list(keys_ours.items())[:4]}},
         "router_entries": {
@@ -308,7 +349,7 @@ def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k", "stdp1k"],
+    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k", "stdp1k", "delays1k"],
                     choices=list(NETWORKS),
                     help="networks to compare (cuba64k: 5.1M synapses, sPyNNaker takes minutes)")
     ap.add_argument("--seed", type=int, default=1)
@@ -327,7 +368,10 @@ def main(argv=None) -> dict:
         re_ = r["router_entries"]
         print(f"{name}: cores {r['cores']['ours']} vs {r['cores']['spynnaker']} (slices equal "
               f"{r['cores']['slices_equal']}, placement equal with its system cores "
-              f"{r['cores']['placement_equal_with_system_cores']}), keys equal "
+              f"{r['cores']['placement_equal_with_system_cores']}), delay-extension cores "
+              f"{len(r['delay_extension_cores']['ours'])} vs "
+              f"{len(r['delay_extension_cores']['spynnaker'])} (equal "
+              f"{r['delay_extension_cores']['equal']}), keys equal "
               f"{r['keys']['equal']}, shifts {r['ring_buffer_shifts']['ours']} vs "
               f"{r['ring_buffer_shifts']['spynnaker']}, router entries before "
               f"{re_['ours_spynnaker_machine']['total_before']} vs "

@@ -15,8 +15,9 @@ step 1 ms, and run for 10 ms with ``virtual_board = True``, ``mode = Debug`` and
 keys and masks (``virtual_key_space_information_report.rpt``), router tables per chip
 before (``json_files/routing_tables.json``) and after compression (sPyNNaker's
 ``PairCompressor``, ``compressed_routing_tables_generated``), SDRAM per core
-(``chip_sdram_usage_by_core.rpt``) and the ring-buffer left shifts
-(``PopulationVertex.get_ring_buffer_shifts``).
+(``chip_sdram_usage_by_core.rpt``), the ring-buffer left shifts
+(``PopulationVertex.get_ring_buffer_shifts``) and the delay-extension cores (source slice,
+place, key, stages and stage length, read from their data specifications).
 """
 
 import glob
@@ -105,12 +106,14 @@ def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
     with open(os.path.join(run, "json_files", "placements.json")) as f:
         placements = json.load(f)
     labels = {p["name"] for p in meta["populations"]}
-    cores, system = [], []
+    cores, system, delay_places = [], [], []
     for pl in placements:
         m = re.match(r"(\w+)\((\d+):(\d+)\)$", pl["vertex_label"])
         if m and m.group(1) in labels:
             cores.append({"population": m.group(1), "start": int(m.group(2)),
                           "stop": int(m.group(3)) + 1, "x": pl["x"], "y": pl["y"], "p": pl["p"]})
+        elif pl["vertex_label"].startswith("Delay extension for "):
+            delay_places.append(pl)
         else:
             system.append(pl)
     out["cores"] = sorted(cores, key=lambda c: (c["population"], c["start"]))
@@ -119,13 +122,41 @@ def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
         1 for s in system if (s["x"], s["y"]) in {(c["x"], c["y"]) for c in cores})
     # keys and masks
     keys = {}
+    app = None
     with open(os.path.join(run, "virtual_key_space_information_report.rpt")) as f:
         for line in f:
+            m = re.match(r"Vertex: (\w+)", line)
+            if m:
+                app = m.group(1)
             m = re.search(r"Machine Vertex: (\w+)\((\d+):(\d+)\).*KeyAndMask:(0x[0-9a-f]+):"
                           r"(0x[0-9a-f]+)", line)
             if m:
                 keys[f"{m.group(1)}:{m.group(2)}"] = [int(m.group(4), 16), int(m.group(5), 16)]
+            m = re.search(r"Machine Vertex: Delay extension for .*Slice: \((\d+):\d+\).*"
+                          r"KeyAndMask:(0x[0-9a-f]+):(0x[0-9a-f]+)", line)
+            if m:   # app is "<source>_delayed"
+                keys[f"{app}:{m.group(1)}"] = [int(m.group(2), 16), int(m.group(3), 16)]
     out["keys"] = keys
+    # delay-extension cores: their source slice, stages and stage length from the delay
+    # parameters each one's data specification writes (key, incoming key and mask, atoms,
+    # stages, delay per stage)
+    source_of_key = {tuple(km): name for name, km in keys.items()}
+    delay_cores = []
+    for pl in delay_places:
+        path = os.path.join(run, "data_spec_text_files",
+                            f"dataSpec_{pl['x']}_{pl['y']}_{pl['p']}.txt")
+        with open(path) as f:
+            text = f.read()
+        words = [int(w) for w in re.findall(
+            r"WRITE data=(\d+)", text.split("Writing Delay Parameters", 1)[1])]
+        _has_key, key, in_key, in_mask, n_atoms, stages, per_stage = words[:7]
+        source = source_of_key[(in_key, in_mask)]
+        name, start = source.split(":")
+        delay_cores.append({"source": name, "start": int(start),
+                            "stop": int(start) + n_atoms, "x": pl["x"], "y": pl["y"],
+                            "p": pl["p"], "key": key, "stages": stages,
+                            "delay_per_stage": per_stage})
+    out["delay_cores"] = sorted(delay_cores, key=lambda c: (c["source"], c["start"]))
     # router tables before compression (defaultable entries flagged)
     with open(os.path.join(run, "json_files", "routing_tables.json")) as f:
         tables = json.load(f)
@@ -152,6 +183,8 @@ def main(npz_path: str, out_path: str, workdir: str | None = None) -> None:
     out["sdram"] = sdram
     # SDRAM regions of every application core (data specification text files)
     where = {(c["x"], c["y"], c["p"]): f"{c['population']}:{c['start']}" for c in cores}
+    where.update({(c["x"], c["y"], c["p"]): f"{c['source']}_delayed:{c['start']}"
+                  for c in delay_cores})
     regions = {}
     for (x, y, p), name in where.items():
         path = os.path.join(run, "data_spec_text_files", f"dataSpec_{x}_{y}_{p}.txt")

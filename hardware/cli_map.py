@@ -50,7 +50,11 @@ def map_report(mapping) -> dict:
         for x, y in sorted(set(chips) | set(before))}
     pops: dict[str, dict] = {}
     for v in mapping.vertices:
-        entry = pops.setdefault(v.population, {"neurons": 0, "cores": 0, "neurons_per_core": []})
+        entry = pops.setdefault(v.population, {"neurons": 0, "cores": 0, "neurons_per_core": [],
+                                               "delay_extension_cores": 0})
+        if v.is_delay:
+            entry["delay_extension_cores"] += 1
+            continue
         entry["neurons"] += v.n
         entry["cores"] += 1
         entry["neurons_per_core"].append(v.n)
@@ -78,8 +82,11 @@ def plot_mapping(mapping, path: str):
     machine = mapping.machine
     before, after = mapping.router_entries(False), mapping.router_entries(True)
     used: dict = {}
+    delays: dict = {}
     for v in mapping.vertices:
         used[v.chip] = used.get(v.chip, 0) + 1
+        if v.is_delay:
+            delays[v.chip] = delays.get(v.chip, 0) + 1
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [3, 2]})
     top = max(after.values(), default=0) or 1
     cmap = plt.get_cmap("viridis")
@@ -96,6 +103,8 @@ def plot_mapping(mapping, path: str):
             continue
         n_app = len(machine.app_cores(x, y))
         label = f"{x},{y}\n{used.get((x, y), 0)}/{n_app} cores"
+        if (x, y) in delays:
+            label += f"\n({delays[(x, y)]} delay ext.)"
         if (x, y) in before:
             label += f"\n{before[(x, y)]}→{load} ent."
         ax.text(cx, cy, label, ha="center", va="center", fontsize=6.5,
@@ -106,7 +115,8 @@ def plot_mapping(mapping, path: str):
     ax.set_aspect("equal")
     ax.axis("off")
     s = mapping.summary()
-    ax.set_title(f"{machine.name}: {s['cores']} cores on {s['chips']} chips; shade = router "
+    ext = f" ({s['delay_extension_cores']} delay extension)" if s["delay_extension_cores"] else ""
+    ax.set_title(f"{machine.name}: {s['cores']} cores{ext} on {s['chips']} chips; shade = router "
                  f"entries after compression (max {top})", fontsize=9)
     chips = sorted(before, key=lambda c: (-before[c], c))[:40]
     pos = range(len(chips))
@@ -140,7 +150,9 @@ def cmd_map(a: argparse.Namespace) -> int:
           f"(ratio {s['compression_ratio']:.2f}, most on one chip {s['max_entries_per_chip_after']}"
           " of 1023)")
     for name, p in report["populations"].items():
-        print(f"  {name}: {p['neurons']} neurons on {p['cores']} cores")
+        ext = (f" + {p['delay_extension_cores']} delay-extension cores"
+               if p["delay_extension_cores"] else "")
+        print(f"  {name}: {p['neurons']} neurons on {p['cores']} cores{ext}")
     mem = report["memory"]
     print(f"  SDRAM {mem['sdram_bytes_total'] / 2**20:.1f} MiB in all, at most "
           f"{mem['sdram_bytes_max_core'] / 1024:.0f} KiB a core; DTCM at most "

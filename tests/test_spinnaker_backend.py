@@ -125,6 +125,13 @@ def test_threshold_is_inclusive_and_delays_land_at_t_plus_d():
     res = sim.run(0.05)
     v = res["P_state"]["v"][:, 0]
     assert np.all(v[:46] == 0.0) and v[46] == pytest.approx(0.25)
+    # ... placed as sPyNNaker does: one delay-extension core for the source slice, 1 stage of
+    # 32 ticks; the spike enters it once and leaves it once (the one stage holding a synapse)
+    (ext,) = sim.mapping.delay_vertices
+    assert (ext.population, ext.delay_stages, ext.delay_per_stage) == ("src", 1, 32)
+    row = res.provenance["cores"][ext.index]
+    assert row["kind"] == "delay" and row["packets_received"] == 1 and row["packets_sent"] == 1
+    assert res.provenance["mapping"]["delay_extension_cores"] == 1
 
 
 def test_delay_beyond_nine_slot_rings_is_refused():

@@ -246,8 +246,10 @@ def test_resources_per_core_hand_computed():
     longer = Network()
     r = longer.population(256, LIF(), name="R")
     longer.connect(r, r, FixedProbability(0.1), weight=1e-4, delay=100)
-    (c100,) = map_network(longer, "spinn5").resources.cores
+    c100, ext = map_network(longer, "spinn5").resources.cores
     assert c100.delay_slots == 32 and c100.needs_delay_extension
+    assert ext.kind == "delay" and ext.sdram == {"setup": 12, "delay_params": 36,
+                                                 "provenance": 72}
     # pair STDP onto the core: 4 B + two LUTs of 154 entries (tau 20 ms, dt 1 ms) + 16 B a type
     import plasticity
 
@@ -308,7 +310,8 @@ SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON") or (
 @pytest.mark.skipif(not SPYNNAKER, reason="needs sPyNNaker: pip install synaptica[spinnaker], or "
                     "set SYNAPTICA_SPYNNAKER_PYTHON to an interpreter with spynnaker and "
                     "pyNN 0.13.0 (e.g. /work/venvs/spynnaker/bin/python)")
-@pytest.mark.parametrize("network", ["ffrec1k", pytest.param("cuba4k", marks=pytest.mark.slow),
+@pytest.mark.parametrize("network", ["ffrec1k", "delays1k",
+                                     pytest.param("cuba4k", marks=pytest.mark.slow),
                                      pytest.param("stdp1k", marks=pytest.mark.slow)])
 def test_mapping_equals_spynnakers_own(network, tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -325,3 +328,59 @@ def test_mapping_equals_spynnakers_own(network, tmp_path):
     assert r["ring_buffer_shifts"]["equal"]
     assert r["ring_buffer_shifts"]["backend_equal"]
     assert all(r["sdram_regions"]["equal_per_core"].values())
+    assert r["delay_extension_cores"]["equal"], r["delay_extension_cores"]
+
+
+def _long_delay_net(delay=40, other=None):
+    net = Network()
+    src = net.population(200, PoissonSource(rate=10.0), name="src")
+    pop = net.population(300, LIF(), name="P")
+    net.connect(src, pop, FixedProbability(0.2), weight=1e-3, delay=delay, name="ff")
+    if other is not None:
+        q = net.population(64, LIF(), name="Q")
+        net.connect(src, q, FixedProbability(0.2), weight=1e-3, delay=other, name="fq")
+    return net
+
+
+def test_delay_extension_cores_placed_keyed_and_routed_as_spynnaker():
+    m = map_network(_long_delay_net(40), "spinn5", seed=3)
+    # 256 neurons per core and 2 synapse types leave 2**(14 - 8 - 1) = 32 slots; delay 40
+    # needs one delay-extension core for the source's one slice: ceil(40 / 32) - 1 = 1 stage
+    src, p0, p1, ext = m.vertices
+    assert [v.kind for v in m.vertices] == ["neurons"] * 3 + ["delay"]
+    assert (ext.population, ext.start, ext.stop) == ("src", 0, 200)
+    assert (ext.delay_stages, ext.delay_per_stage) == (1, 32)
+    assert ext.core == (0, 0, p1.p + 1)                # placed after every neuron core
+    # keys: src and its delay vertex send (P does not); 200 atoms x 1 stage x 16 colours
+    # need 12 bits each, one core each: A·P at bit 12
+    assert (src.key, src.mask) == (0x0, 0xFFFFF000)
+    assert (ext.key, ext.mask) == (0x1000, 0xFFFFF000)
+    assert ext.neuron_keys([5], colour=3, stage=1).tolist() == [0x1000 | 5 << 4 | 3]
+    # every synapse has delay 40 > 32: nothing goes direct, src feeds its delay core only
+    kinds = {(e.kind, e.pre, e.post) for e in m.edges}
+    assert kinds == {("to_delay", src.index, ext.index), ("delayed", ext.index, p0.index),
+                     ("delayed", ext.index, p1.index)}
+    assert route_key(m, int(src.neuron_keys([5])[0])) == {ext.core}
+    assert route_key(m, int(ext.neuron_keys([5])[0])) == {p0.core, p1.core}
+    # resources: the delayed block of each P core is 200 rows x (3 + longest delayed row)
+    # words x 1 stage, after the 8 B header aligned to 16 B; 20 B a source in the population
+    # table counts the delay vertex as a source of its own
+    longest = max(e.max_row_length for e in m.edges_to(p0.index))
+    c0 = m.resources.cores[p0.index]
+    assert c0.sdram["synaptic_matrix"] == 16 + 200 * (3 + longest) * 4
+    assert c0.sdram["master_pop_table"] == 8 + 20 * 2 + 4 * 2
+    # bit fields: 8 B + per incoming edge (16 B + 7 words) twice (the delayed atoms: 200 x 1)
+    assert c0.sdram["bit_field"] == 8 + 2 * (16 + 4 * 7)
+    assert m.resources.cores[ext.index].sdram_bytes == 12 + 36 + 72
+    assert m.summary()["delay_extension_cores"] == 1
+    json.dumps(m.to_dict())
+    # delay 30 fits the 32 slots: no delay core
+    assert not map_network(_long_delay_net(30), "spinn5", seed=3).delay_vertices
+
+
+def test_delay_extension_needs_one_stage_length_per_source():
+    # P's cores hold 32 slots, Q's (64 neurons: 14 - 6 - 1 = 7 bits) 128: a source with long
+    # delays to both would need two stage lengths, which sPyNNaker's delay extension refuses
+    with pytest.raises(MappingError, match="stage") as err:
+        map_network(_long_delay_net(40, other=200), "spinn5", neurons_per_core={"Q": 64})
+    assert err.value.limit == "delay"

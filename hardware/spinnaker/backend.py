@@ -265,15 +265,23 @@ class SpiNNakerSimulation:
                 args.add(f"SH{i}_0", int(self._shifts[i][0]))
                 args.add(f"SH{i}_1", int(self._shifts[i][1]))
 
-        # Routes: the cores each sending core's packets reach, through the compressed tables.
+        # Routes: the cores each sending core's packets reach, through the compressed tables;
+        # a neuron core's packets also reach, later, the cores its delay-extension core
+        # sends to (the emulator processes them at the source's tick: the ring slot is the
+        # same, only the cost model sees them early).
         index_of_core = {v.core: v.index for v in vertices}
         self._routes = route_stats(self.mapping)
+        delay_of = {e.pre: e.post for e in self.mapping.edges if e.kind == "to_delay"}
         tptr = np.zeros(n_cores + 1, np.int64)
         tlist = []
         for v in vertices:
-            reached = sorted(index_of_core[c] for c in self._routes[v.index]["cores"])
-            tlist.extend(reached)
+            reached = {index_of_core[c] for c in self._routes[v.index]["cores"]}
+            if v.index in delay_of:
+                reached |= {index_of_core[c]
+                            for c in self._routes[delay_of[v.index]]["cores"]}
+            tlist.extend(sorted(c for c in reached if not vertices[c].is_delay))
             tptr[v.index + 1] = len(tlist)
+        delay_code = self._delay_extension_args(args, delay_of)
         args.add("TPTR", tptr)
         args.add("TCORE", np.array(tlist, np.int64))
         args.add("START", start_of)
@@ -424,6 +432,7 @@ class SpiNNakerSimulation:
                 f"    UID[0] = uid\n"
                 f"    prov[v, {_C['packets_sent']}] += 1\n"
                 f"    TSENT[v] += 1\n"
+                + delay_code.get(pre, "") +
                 f"    arrival = {timing.TIMER_CYCLES} + NC{pre} * (src - START[v] + 1)\n"
                 f"    for tt in range(TPTR[v], TPTR[v + 1]):\n"
                 f"        c = TCORE[tt]\n"
@@ -518,6 +527,36 @@ class SpiNNakerSimulation:
             "@njit(cache=True, nogil=True, error_model='numpy')\n"
             f"def run_loop(k0, k1, counters, prov, {', '.join(args.names)}):\n")
         return header + "\n".join(lines) + "\n", args, layout
+
+    def _delay_extension_args(self, args: KernelArgs, delay_of: dict) -> dict[int, str]:
+        """Per source population with delay-extension cores, the fragment that counts their
+        traffic: a spike reaches its slice's delay core (one packet received) and leaves it
+        once per delay stage that holds a synapse of that neuron (``DNS``), as sPyNNaker's
+        delay extension sends only the stages its bit field marks."""
+        b, out = self.built, {}
+        for pre in sorted({self.mapping.vertices[d].pop_index for d in delay_of.values()}):
+            n = b.populations[pre].n
+            dco = np.empty(n, np.int64)
+            for v in self.mapping.vertices_of(b.populations[pre].name):
+                dco[v.start:v.stop] = delay_of[v.index]
+            per_stage = self.mapping.vertices[int(dco[0])].delay_per_stage
+            used = np.zeros(n, np.int64)
+            for proj in b.projections:
+                if proj.pre != pre or proj.n_synapses == 0:
+                    continue
+                d = proj.delays if proj.delays is not None else np.full(proj.n_synapses,
+                                                                        proj.delay)
+                late = d > per_stage
+                rows = np.repeat(np.arange(n), np.diff(proj.indptr))[late]
+                np.bitwise_or.at(used, rows, 1 << (-(-d[late].astype(np.int64) // per_stage)
+                                                   - 1))
+            stages = np.array([bin(int(u)).count("1") for u in used], np.int64)
+            dco_arg, dns_arg = args.add(f"DCO{pre}", dco), args.add(f"DNS{pre}", stages)
+            out[pre] = (f"    dv = {dco_arg}[src]\n"
+                        f"    prov[dv, {_C['packets_received']}] += 1\n"
+                        f"    prov[dv, {_C['packets_sent']}] += {dns_arg}[src]\n"
+                        f"    TSENT[dv] += {dns_arg}[src]\n")
+        return out
 
     def _call(self, k0: int, k1: int) -> int:
         return int(self._kernel(k0, k1, self._counters, self._prov, *self._args.values))

@@ -3,7 +3,8 @@
 :func:`map_network` reads the graph only (a :class:`~snn.network.Network`, sampled with
 ``seed``, or a :class:`~snn.network.BuiltNetwork`) and returns a :class:`Mapping`:
 
-``mapping.vertices``: one :class:`Vertex` per application core, in population order, each
+``mapping.vertices``: one :class:`Vertex` per application core, in population order (then
+    the delay-extension cores, ``kind="delay"``, see step 1b), each
     with ``population`` (name), ``pop_index``, ``start``/``stop`` (the contiguous slice of
     neuron indices, ``stop`` exclusive), chip ``x``, ``y``, core ``p``, and ``key``/``mask``
     (None for a population with no outgoing projection: it sends no packets). Neuron ``i``
@@ -26,6 +27,13 @@ Steps, each as sPyNNaker 7 does it unless said otherwise:
 1. **Slices.** A population of N neurons becomes ``ceil(N / n)`` cores of contiguous slices;
    ``n`` is 256 for neuron models and 500 for Poisson sources (sPyNNaker's defaults), or
    ``neurons_per_core``.
+1b. **Delay extensions.** A projection whose delays exceed the post cores' ``D`` slots
+   (:func:`delay_slots`) is served by a delay-extension vertex of its *source* population,
+   split like the source (``DelaySupportAdder``); ``stages = ceil(max delay / D) - 1`` (at
+   most 8), one stage length per source. Synapses with delay ``<= D`` stay direct edges, the
+   longer ones become ``"delayed"`` edges from the delay core, and each source core feeds its
+   delay core (``"to_delay"``). Delay vertices come after every population in placement and
+   keys (``slice x stages x 16`` keys a core).
 2. **Placement** (ordered, radial): populations in network order, each one's cores in slice
    order, fill the application cores of one chip (lowest core id first) before the next chip;
    chips are taken in breadth-first order over working links from chip (0, 0), so a network
@@ -57,6 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hardware.spinnaker.machine import ROUTER_ENTRIES, Machine
+from hardware.spinnaker.resources import DELAY_EXTENSION_STAGES, MAX_RING_BUFFER_BITS, n_bits
 from hardware.spinnaker.routing import (
     PacketRoute,
     RoutingEntry,
@@ -104,6 +113,9 @@ class Vertex:
     mask: int | None
     is_source: bool
     n_colour_bits: int = N_COLOUR_BITS
+    kind: str = "neurons"
+    delay_stages: int = 0
+    delay_per_stage: int = 0
 
     @property
     def n(self) -> int:
@@ -120,9 +132,20 @@ class Vertex:
         """(x, y, p)."""
         return self.x, self.y, self.p
 
-    def neuron_keys(self, neurons=None, colour: int = 0) -> np.ndarray:
+    @property
+    def is_delay(self) -> bool:
+        """A delay-extension core (it holds no neurons; it re-sends its source slice's
+        spikes ``stage · delay_per_stage`` ticks later)."""
+        return self.kind == "delay"
+
+    def neuron_keys(self, neurons=None, colour: int = 0, stage: int = 1) -> np.ndarray:
         """Keys (uint32) sent by population neurons ``neurons`` (default: the whole slice)
-        at time step ``t`` with ``colour = t % 2**n_colour_bits``."""
+        at time step ``t`` with ``colour = t % 2**n_colour_bits``; a delay-extension core
+        sends neuron ``i`` of delay stage ``stage`` (1 ... ``delay_stages``) as atom
+        ``(stage - 1) · n + i - start``."""
+        if self.is_delay and not 1 <= stage <= self.delay_stages:
+            raise ValueError(f"stage must lie in 1..{self.delay_stages} for this "
+                             f"delay-extension core, got {stage}")
         if self.key is None:
             raise ValueError(f"population {self.population!r} has no outgoing projection, so "
                              "its cores have no routing key")
@@ -130,20 +153,31 @@ class Vertex:
         if idx.size and (idx.min() < self.start or idx.max() >= self.stop):
             raise ValueError(f"neurons must lie in this core's slice [{self.start}, {self.stop})")
         local = (idx - self.start).astype(np.int64)
+        if self.is_delay:
+            local = local + (stage - 1) * self.n
         colour = int(colour) % (1 << self.n_colour_bits)
         return (self.key + (local << self.n_colour_bits) + colour).astype(np.uint32)
 
     def to_dict(self) -> dict:
         """A JSON-able form."""
-        return {"index": self.index, "population": self.population, "start": self.start,
-                "stop": self.stop, "x": self.x, "y": self.y, "p": self.p,
-                "key": None if self.key is None else f"0x{self.key:08x}",
-                "mask": None if self.mask is None else f"0x{self.mask:08x}"}
+        out = {"index": self.index, "population": self.population, "kind": self.kind,
+               "start": self.start, "stop": self.stop, "x": self.x, "y": self.y, "p": self.p,
+               "key": None if self.key is None else f"0x{self.key:08x}",
+               "mask": None if self.mask is None else f"0x{self.mask:08x}"}
+        if self.is_delay:
+            out.update(delay_stages=self.delay_stages, delay_per_stage=self.delay_per_stage)
+        return out
 
 
 @dataclass(frozen=True)
 class Edge:
-    """Synapses of projection ``projection`` from vertex ``pre`` onto vertex ``post``."""
+    """Synapses of projection ``projection`` from vertex ``pre`` onto vertex ``post``.
+
+    ``kind`` is ``"direct"`` (a neuron core's packets onto the post core's rows, delays up
+    to the post core's slots), ``"delayed"`` (from a delay-extension core: the synapses
+    with longer delays; ``max_row_length`` counts all of them, as sPyNNaker sizes a
+    delayed row) or ``"to_delay"`` (a neuron core feeding its delay-extension core; no
+    synapses, ``proj_index`` -1)."""
 
     projection: str
     proj_index: int
@@ -154,6 +188,7 @@ class Edge:
     max_row_length: int
     max_delay: int
     plastic: bool
+    kind: str = "direct"
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,12 +206,22 @@ class Mapping:
     router: str = "NER-like (nearest tree chip, longest dimension first)"
 
     def vertices_of(self, population: str) -> tuple[Vertex, ...]:
-        """The cores of ``population``, in slice order."""
-        out = tuple(v for v in self.vertices if v.population == population)
+        """The neuron cores of ``population``, in slice order."""
+        out = tuple(v for v in self.vertices if v.population == population and not v.is_delay)
         if not out:
             raise ValueError(f"population {population!r} is not in this mapping; populations: "
                              f"{sorted({v.population for v in self.vertices})}")
         return out
+
+    def delay_vertices_of(self, population: str) -> tuple[Vertex, ...]:
+        """The delay-extension cores serving ``population``'s outgoing projections (one per
+        slice; empty when none needs one)."""
+        return tuple(v for v in self.vertices if v.population == population and v.is_delay)
+
+    @property
+    def delay_vertices(self) -> tuple[Vertex, ...]:
+        """Every delay-extension core."""
+        return tuple(v for v in self.vertices if v.is_delay)
 
     def vertex_of(self, population: str, neuron: int) -> Vertex:
         """The core holding neuron ``neuron`` of ``population``."""
@@ -226,6 +271,7 @@ class Mapping:
         total_b, total_a = sum(before.values()), sum(after.values())
         return {
             "machine": self.machine.name, "cores": self.n_cores, "chips": len(self.chips_used),
+            "delay_extension_cores": len(self.delay_vertices),
             "chips_with_tables": len(before), "router_entries_before": total_b,
             "router_entries_after": total_a,
             "max_entries_per_chip_before": max(before.values(), default=0),
@@ -323,48 +369,76 @@ def _allocate_keys(vertices_by_pop: dict[int, list[int]], atoms: list[int], send
 
 
 def _merge_consecutive(entries: list[RoutingEntry], vertices: list[Vertex],
-                       vertices_by_pop: dict) -> list[RoutingEntry]:
-    """PACMAN's merged table generator: entries of consecutive cores of one population with
-    equal routes become aligned power-of-two blocks of keys."""
+                       groups: dict) -> list[RoutingEntry]:
+    """PACMAN 7.4.1's merged table generator: the entries of consecutive cores of one
+    application vertex (a population, or one population's delay-extension cores) with equal
+    routes become blocks of keys. A lone entry keeps its core's key and mask; in a longer
+    run, a block starting at machine index ``i > 0`` merges ``i & -i`` entries, one
+    starting at 0 the next power of two above the run's length; a block that
+    would overrun the run is split into powers of two, unless the run ends at the vertex's
+    last core (then the block may cover indices no core uses)."""
     by_vertex = {e.source: e for e in entries}
     out = []
-    for members in vertices_by_pop.values():
+    for members in groups.values():
         runs: list[list[int]] = [[]]       # runs of member positions with equal routes
         for pos, v in enumerate(members):
             e = by_vertex.get(v)
             last = runs[-1]
-            if e is None or (last and by_vertex[members[last[-1]]].route != e.route):
+            if e is None or (last and (by_vertex[members[last[-1]]].route != e.route
+                                       or last[-1] != pos - 1)):
                 runs.append([])
             if e is not None:
                 runs[-1].append(pos)
+        last_index = len(members) - 1
         for run in runs:
-            a = 0
-            while a < len(run):
-                size = 1
-                while run[a] % (size * 2) == 0 and a + size * 2 <= len(run):
-                    size *= 2
-                first = vertices[members[run[a]]]
+            if not run:
+                continue
+            n, i = len(run), 0
+            is_last = run[-1] == last_index
+            blocks = []
+            while i < n and n > 1:
+                idx = run[i]
+                size = idx & -idx if idx > 0 else 1 << _bits(n)
+                if size <= n - i or is_last:
+                    blocks.append((i, size))
+                    i += size
+                    continue
+                left = n - i
+                while left > 0:
+                    size = 1 << (left.bit_length() - 1)
+                    blocks.append((i, size))
+                    left -= size
+                    i += size
+            for i, size in blocks or [(0, 1)]:
+                first = vertices[members[run[i]]]
                 x_bits = 32 - bin(first.mask).count("1")
-                lost = size.bit_length() - 1
-                mask = (first.mask & ~(((1 << lost) - 1) << x_bits)) & 0xFFFFFFFF
+                mask = (first.mask - ((size - 1) << x_bits)) & 0xFFFFFFFF
                 out.append(RoutingEntry(first.key & mask, mask, by_vertex[first.index].route,
                                         first.index if size == 1 else None))
-                a += size
     out.sort(key=lambda e: (-bin(e.mask).count("1"), e.key))
     return out
 
 
-def _edges(j: int, proj, slices, vertices_by_pop) -> list[Edge]:
-    """The edges of projection ``j``: synapses, longest row and longest delay per (pre core,
-    post core) pair with at least one synapse."""
-    pre_vs, post_vs = vertices_by_pop[proj.pre], vertices_by_pop[proj.post]
+def _edges(j: int, proj, slices, pre_vs, post_vs, select=None, kind: str = "direct"
+           ) -> list[Edge]:
+    """The edges of projection ``j`` from cores ``pre_vs`` (slices of its pre population,
+    or their delay-extension cores) to ``post_vs``: synapses, longest row and longest delay
+    per (pre core, post core) pair with at least one synapse, over the synapses ``select``
+    (a boolean mask in CSR order; default all)."""
     if proj.n_synapses == 0:
         return []
     post_bounds = np.array([slices[v][1] for v in post_vs])
     pre_bounds = np.array([slices[v][1] for v in pre_vs])
     n_post = len(post_vs)
     rows = np.repeat(np.arange(len(proj.indptr) - 1), np.diff(proj.indptr))
-    k = np.searchsorted(post_bounds, proj.indices, side="right") - 1
+    cols = proj.indices
+    delays = proj.delays
+    if select is not None:
+        rows, cols = rows[select], cols[select]
+        delays = None if delays is None else delays[select]
+        if rows.size == 0:
+            return []
+    k = np.searchsorted(post_bounds, cols, side="right") - 1
     pv = np.searchsorted(pre_bounds, rows, side="right") - 1
     group = pv.astype(np.int64) * n_post + k
     cells, per_row = np.unique(rows.astype(np.int64) * n_post + k, return_counts=True)
@@ -373,15 +447,62 @@ def _edges(j: int, proj, slices, vertices_by_pop) -> list[Edge]:
     groups, n_syn = np.unique(group, return_counts=True)
     longest = np.zeros(groups.size, np.int64)
     np.maximum.at(longest, np.searchsorted(groups, cell_group), per_row)
-    if proj.delays is not None:
+    if delays is not None:
         dmax = np.zeros(groups.size, np.int64)
-        np.maximum.at(dmax, np.searchsorted(groups, group), proj.delays.astype(np.int64))
+        np.maximum.at(dmax, np.searchsorted(groups, group), delays.astype(np.int64))
     else:
         dmax = np.full(groups.size, proj.delay, np.int64)
     return [Edge(proj.name, j, pre_vs[g // n_post], post_vs[g % n_post], proj.synapse, int(n),
-                 int(r), int(d), bool(proj.plasticity))
+                 int(r), int(d), bool(proj.plasticity), kind)
             for g, n, r, d in zip(groups.tolist(), n_syn.tolist(), longest.tolist(),
                                   dmax.tolist(), strict=True)]
+
+
+def delay_slots(built, post: int, neurons_per_core: int) -> tuple[int, int]:
+    """``(D, available)`` for population ``post``: the ring-buffer delay slots of its cores
+    (sPyNNaker's ``max_delay_steps_incoming``: the next power of two at or above the longest
+    incoming delay, at most ``available``) and the most the ring-buffer index leaves
+    (``2^(14 - neuron bits - synapse-type bits)``, ``max_delay_steps``); ``available`` is
+    negative when the index bits alone exceed 14 (the resources raise on that)."""
+    pop = built.populations[post]
+    free = MAX_RING_BUFFER_BITS - n_bits(neurons_per_core) - n_bits(len(pop.model.ports))
+    longest = max((p.max_delay for p in built.projections if p.post == post), default=1)
+    available = 2 ** free if free >= 0 else -1
+    return min(2 ** n_bits(longest), max(available, 1)), available
+
+
+def _delay_plan(built, npc: list[int]) -> dict[int, tuple[int, int]]:
+    """``source population -> (stages, delay per stage)`` for every population with an
+    outgoing projection whose delays exceed its post population's slots (sPyNNaker's
+    ``DelaySupportAdder``: one delay-extension vertex per source, ``stages = ceil(max delay /
+    D) - 1`` over its delayed projections, all of which must have the same ``D``)."""
+    plan: dict[int, tuple[int, int]] = {}
+    for proj in built.projections:
+        if built.populations[proj.post].model.is_source or proj.n_synapses == 0:
+            continue
+        d_post, available = delay_slots(built, proj.post, npc[proj.post])
+        if available < 1 or proj.max_delay <= d_post:
+            continue
+        stages = -(-proj.max_delay // d_post) - 1
+        if stages > DELAY_EXTENSION_STAGES:
+            post = built.populations[proj.post].name
+            raise MappingError(
+                "delay",
+                f"population {post!r} receives a delay of {proj.max_delay} steps; a core holds "
+                f"{d_post} delay slots and a delay-extension core reaches "
+                f"{(DELAY_EXTENSION_STAGES + 1) * d_post}; lower the delay, use a longer "
+                "time step or fewer neurons_per_core")
+        if proj.pre in plan and plan[proj.pre][1] != d_post:
+            pre = built.populations[proj.pre].name
+            raise MappingError(
+                "delay",
+                f"population {pre!r} needs delay-extension stages of {plan[proj.pre][1]} and "
+                f"{d_post} ticks for different targets (projection {proj.name!r}); sPyNNaker's "
+                "delay extension has one stage length per source: give the target "
+                "populations the same neurons_per_core and longest delay")
+        stages = max(stages, plan.get(proj.pre, (0, 0))[0])
+        plan[proj.pre] = (stages, d_post)
+    return plan
 
 
 def map_network(network, machine: Machine | str = "spinn5", *,
@@ -427,12 +548,44 @@ def map_network(network, machine: Machine | str = "spinn5", *,
             vertices_by_pop.setdefault(i, []).append(len(slices))
             slices.append((i, start, min(start + n, pop.n)))
 
+    # delay extensions: one delay-extension core per slice of each source population
+    # whose projections need delays beyond their post cores' slots, after every neuron core
+    n_pop_vertices = len(slices)
+    plan = _delay_plan(built, npc)
+    groups: dict[int, list[int]] = dict(vertices_by_pop)
+    group_atoms: list[int] = [s[2] - s[1] for s in slices]
+    delay_group: dict[int, int] = {}
+    delay_of: dict[int, int] = {}                  # neuron core -> its delay-extension core
+    for pre in sorted(plan):
+        stages, _ = plan[pre]
+        delay_group[pre] = len(built.populations) + len(delay_group)
+        for v in vertices_by_pop[pre]:
+            delay_of[v] = len(slices)
+            groups.setdefault(delay_group[pre], []).append(len(slices))
+            slices.append(slices[v])
+            group_atoms.append((slices[v][2] - slices[v][1]) * stages)
+
     # 2. placement
     places = _place(machine, [s[2] - s[1] for s in slices])
 
-    # edges: which pre slices reach which post slices
-    edges = [e for j, proj in enumerate(built.projections)
-             for e in _edges(j, proj, slices, vertices_by_pop)]
+    # edges: which pre slices reach which post slices (directly, or through a delay core)
+    edges = []
+    for j, proj in enumerate(built.projections):
+        pre_vs, post_vs = vertices_by_pop[proj.pre], vertices_by_pop[proj.post]
+        if proj.pre in plan and not built.populations[proj.post].model.is_source \
+                and proj.max_delay > delay_slots(built, proj.post, npc[proj.post])[0]:
+            d_post = plan[proj.pre][1]
+            delays = (proj.delays if proj.delays is not None
+                      else np.full(proj.n_synapses, proj.delay))
+            late = delays > d_post
+            edges += _edges(j, proj, slices, pre_vs, post_vs, ~late)
+            edges += _edges(j, proj, slices, [delay_of[v] for v in pre_vs], post_vs, late,
+                            "delayed")
+        else:
+            edges += _edges(j, proj, slices, pre_vs, post_vs)
+    for v, d in sorted(delay_of.items()):
+        edges.append(Edge(f"{built.populations[slices[v][0]].name}_to_DelayExtension", -1, v,
+                          d, "", 0, 0, 0, False, "to_delay"))
     for e in edges:
         if e.max_row_length > MAX_ROW_LENGTH:
             pre_pop = built.populations[slices[e.pre][0]].name
@@ -440,19 +593,25 @@ def map_network(network, machine: Machine | str = "spinn5", *,
             raise MappingError(
                 "row_length",
                 f"projection {e.projection!r}: a neuron of {pre_pop!r} has {e.max_row_length} "
-                f"synapses onto one core of {post_pop!r}, more than the {MAX_ROW_LENGTH} a "
-                "synaptic row holds; lower neurons_per_core of the post population "
-                f"(e.g. neurons_per_core={{'{post_pop}': 128}}) or the fan-out")
+                f"{'delayed ' if e.kind == 'delayed' else ''}synapses onto one core of "
+                f"{post_pop!r}, more than the {MAX_ROW_LENGTH} a synaptic row holds; lower "
+                f"neurons_per_core of the post population (e.g. neurons_per_core="
+                f"{{'{post_pop}': 128}}) or the fan-out")
 
-    # 3. keys
-    sending = sorted({p.pre for p in built.projections})
-    keys = _allocate_keys(vertices_by_pop, [s[2] - s[1] for s in slices], sending,
-                          key_allocator)
-    vertices = [
-        Vertex(v, built.populations[pi].name, pi, a, b, *places[v],
-               *(keys.get(v, (None, None))), built.populations[pi].model.is_source)
-        for v, (pi, a, b) in enumerate(slices)
-    ]
+    # 3. keys: populations with an outgoing projection in network order, then the
+    # delay-extension vertices (sPyNNaker adds them to the graph last)
+    sending = sorted({p.pre for p in built.projections}) + [delay_group[p] for p in sorted(plan)]
+    keys = _allocate_keys(groups, group_atoms, sending, key_allocator)
+    vertices = []
+    for v, (pi, a, b) in enumerate(slices):
+        model = built.populations[pi].model
+        if v < n_pop_vertices:
+            vertices.append(Vertex(v, built.populations[pi].name, pi, a, b, *places[v],
+                                   *(keys.get(v, (None, None))), model.is_source))
+        else:
+            stages, per_stage = plan[pi]
+            vertices.append(Vertex(v, built.populations[pi].name, pi, a, b, *places[v],
+                                   *keys[v], True, N_COLOUR_BITS, "delay", stages, per_stage))
 
     # resources (raises on DTCM, ring buffer, SDRAM and delay limits)
     resources = estimate_resources(built, vertices, edges, npc)
@@ -469,7 +628,7 @@ def map_network(network, machine: Machine | str = "spinn5", *,
                            "fewer chips failed or use a machine without the cut") from None
     raw, transit = tables_from_trees(trees, {v: (vertices[v].key, vertices[v].mask)
                                              for v in trees})
-    tables = {chip: tuple(_merge_consecutive(entries, vertices, vertices_by_pop))
+    tables = {chip: tuple(_merge_consecutive(entries, vertices, groups))
               for chip, entries in sorted(raw.items())}
     if compress:
         compressed = {chip: tuple(compress_table(list(t), transit.get(chip, [])))

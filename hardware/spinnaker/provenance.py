@@ -3,7 +3,8 @@ real-time load and energy (``shared/design/spinnaker.md`` §7).
 
 ``result.provenance`` (a plain, JSON-able dict) holds:
 
-* ``cores``: one dict per application core (population, slice, ``[x, y, p]``) with
+* ``cores``: one dict per application core (population, ``kind`` ``"neurons"`` or
+  ``"delay"`` for a delay-extension core, slice, ``[x, y, p]``) with
   sPyNNaker's counter names (:data:`SPYNNAKER_NAMES`) and ours for what sPyNNaker does not
   report by name (packets sent and received, synaptic events, rows fetched, cycles);
 * ``routers``: per chip ``"x,y"``: ``Local_Multicast_Packets`` (injected by its cores),
@@ -95,7 +96,8 @@ def build_provenance(sim, n_ticks: int, wall_s: float) -> dict:
     mapping, prov = sim.mapping, sim._prov
     cores = []
     for v in mapping.vertices:
-        row = {"population": v.population, "slice": [v.start, v.stop], "core": [v.x, v.y, v.p]}
+        row = {"population": v.population, "kind": v.kind, "slice": [v.start, v.stop],
+               "core": [v.x, v.y, v.p]}
         for c, name in enumerate(COUNTERS):
             row[SPYNNAKER_NAMES.get(name, name)] = int(prov[v.index, c])
         cores.append(row)

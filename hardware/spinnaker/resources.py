@@ -118,6 +118,7 @@ class CoreResources:
     delay_slots: int
     max_delay: int
     needs_delay_extension: bool
+    kind: str = "neurons"
 
     @property
     def sdram_bytes(self) -> int:
@@ -137,7 +138,7 @@ class CoreResources:
     def to_dict(self) -> dict:
         """A JSON-able form."""
         return {"vertex": self.vertex, "population": self.population,
-                "core": [self.x, self.y, self.p], "n_neurons": self.n_neurons,
+                "kind": self.kind, "core": [self.x, self.y, self.p], "n_neurons": self.n_neurons,
                 "sdram_bytes": self.sdram_bytes, "dtcm_bytes": self.dtcm_bytes,
                 "sdram": dict(self.sdram), "dtcm": dict(self.dtcm),
                 "delay_slots": self.delay_slots, "max_delay": self.max_delay,
@@ -195,19 +196,43 @@ class Resources:
 
 
 def _synaptic_blocks(built, post: int, longest: dict, plastic: dict,
-                     neurons_per_core: list[int]) -> int:
+                     neurons_per_core: list[int], stages: dict) -> int:
     """SDRAM sPyNNaker reserves for the synaptic matrices of one core of population ``post``
-    (``longest``/``plastic``: longest row and plasticity per projection index)."""
+    (``longest``/``plastic``: longest row and plasticity per ``(projection index, kind)``;
+    ``stages``: delay stages per source population). Per projection, every core of the pre
+    population gets an aligned block of its slice x the longest direct row, then, with a
+    delay extension, another of its slice x the longest delayed row x the stages
+    (``PopulationVertex.get_synapses_size``)."""
     address = 8
     for j, pr in enumerate(built.projections):
-        if pr.post != post or not longest.get(j):
+        if pr.post != post:
             continue
         n_pre = built.populations[pr.pre].n
         sub_atoms = min(neurons_per_core[pr.pre], n_pre)
-        block = sub_atoms * row_words(longest[j], plastic[j]) * 4
-        for _ in range(-(-n_pre // sub_atoms)):
-            address = -(-address // BLOCK_ALIGN_BYTES) * BLOCK_ALIGN_BYTES + block
+        for kind, times in (("direct", 1), ("delayed", stages.get(pr.pre, 0))):
+            if not longest.get((j, kind)):
+                continue
+            block = sub_atoms * row_words(longest[(j, kind)], plastic[(j, kind)]) * 4 * times
+            for _ in range(-(-n_pre // sub_atoms)):
+                address = -(-address // BLOCK_ALIGN_BYTES) * BLOCK_ALIGN_BYTES + block
     return address
+
+
+#: A delay-extension core's SDRAM regions (sPyNNaker 7.4.1 ``DelayExtensionMachineVertex``:
+#: simulation header 3 words, delay parameters 9 words, provenance 6 + 12 words).
+DELAY_CORE_SDRAM = {"setup": 12, "delay_params": 36, "provenance": 72}
+
+
+def _delay_core(v, built) -> CoreResources:
+    """Memory of a delay-extension core: the fixed SDRAM regions; in DTCM a spike counter
+    byte per neuron and delay slot (``(stages + 1) · D`` slots rounded up to a power of two),
+    a bit per neuron and stage saying which stages have synapses, the input queue and the
+    program's allowance (an estimate, as for neuron cores)."""
+    slots = 2 ** n_bits((v.delay_stages + 1) * v.delay_per_stage)
+    dtcm = {"spike_counters": v.n * slots, "delay_bitfield": 4 * -(-v.n * v.delay_stages // 32),
+            "input_queue": INPUT_QUEUE_LENGTH * 4, "reserved": DTCM_RESERVED_BYTES}
+    return CoreResources(v.index, built.populations[v.pop_index].name, v.x, v.y, v.p, v.n,
+                         dict(DELAY_CORE_SDRAM), dtcm, 0, 0, False, "delay")
 
 
 def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> Resources:
@@ -216,15 +241,22 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
     from hardware.spinnaker.mapping import MappingError
 
     incoming: dict[int, list] = {}
-    proj_longest: dict[int, int] = {}
-    proj_plastic: dict[int, bool] = {}
+    proj_longest: dict[tuple[int, str], int] = {}
+    proj_plastic: dict[tuple[int, str], bool] = {}
     for e in edges:
+        if e.kind == "to_delay":
+            continue
         incoming.setdefault(e.post, []).append(e)
-        proj_longest[e.proj_index] = max(proj_longest.get(e.proj_index, 0), e.max_row_length)
-        proj_plastic[e.proj_index] = e.plastic
+        jk = (e.proj_index, e.kind)
+        proj_longest[jk] = max(proj_longest.get(jk, 0), e.max_row_length)
+        proj_plastic[jk] = e.plastic
+    stages = {v.pop_index: v.delay_stages for v in vertices if v.is_delay}
     recorded = {pop for _, pop, _ in built.spike_monitors}
     cores = []
     for v in vertices:
+        if v.is_delay:
+            cores.append(_delay_core(v, built))
+            continue
         pop = built.populations[v.pop_index]
         model = pop.model
         words = words_per_neuron(model)
@@ -260,7 +292,7 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
             dtcm["input_queue"] = INPUT_QUEUE_LENGTH * 4
             longest = max((row_words(e.max_row_length, e.plastic) for e in ins), default=0)
             dtcm["row_buffers"] = 2 * longest * 4
-            sources = {vertices[e.pre].pop_index for e in ins}
+            sources = {(vertices[e.pre].pop_index, e.kind) for e in ins}
             table = (POP_TABLE_ENTRY_BYTES * len(sources)
                      + ADDRESS_LIST_ENTRY_BYTES * len({(e.pre, e.projection) for e in ins}))
             dtcm["master_pop_table"] = table
@@ -269,18 +301,24 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
             if any(e.plastic for e in ins):
                 dtcm["stdp_history"] = v.n * (STDP_HISTORY_EVENTS * 6 + 4)
             sdram["synaptic_matrix"] = _synaptic_blocks(built, v.pop_index, proj_longest,
-                                                        proj_plastic, neurons_per_core)
+                                                        proj_plastic, neurons_per_core, stages)
             pre_pops = {pr.pre for pr in built.projections if pr.post == v.pop_index}
-            sdram["master_pop_table"] = (POP_TABLE_HEADER_BYTES + POP_TABLE_ENTRY_BYTES * len(
-                pre_pops) + ADDRESS_LIST_ENTRY_BYTES * sum(
-                    1 for pr in built.projections if pr.post == v.pop_index))
+            delayed = [j for j, pr in enumerate(built.projections)
+                       if pr.post == v.pop_index and proj_longest.get((j, "delayed"))]
+            delayed_pops = {built.projections[j].pre for j in delayed}
+            sdram["master_pop_table"] = (POP_TABLE_HEADER_BYTES + POP_TABLE_ENTRY_BYTES * (len(
+                pre_pops) + len(delayed_pops)) + ADDRESS_LIST_ENTRY_BYTES * (sum(
+                    1 for pr in built.projections if pr.post == v.pop_index) + len(delayed)))
             sdram["initial_values"] = sdram["neuron_params"]
             sdram["neuron_core_params"] = 28 + 4 * v.n
             sdram["recording_setup"] = 52 + 8 * v.n
             sdram["synapse_params"] = 28 + 4 * n_types
-            sdram["bit_field"] = 8 + sum(4 * ((built.populations[q].n + 31) // 32) + 32
-                                         for q in pre_pops)
-            sdram["fixed_regions"] = FIXED_REGION_BYTES + 4 * len(pre_pops)
+            sdram["bit_field"] = 8 + sum(
+                4 * ((built.populations[q].n + 31) // 32) + 32
+                + 4 * ((built.populations[q].n * (stages[q] if q in delayed_pops else 0) + 31)
+                       // 32)
+                for q in pre_pops)
+            sdram["fixed_regions"] = FIXED_REGION_BYTES + 4 * (len(pre_pops) + len(delayed_pops))
             rules = [r for pr in built.projections if pr.post == v.pop_index
                      for r in pr.plasticity if hasattr(r, "tau_plus")]
             if rules:

@@ -1,5 +1,6 @@
 """The numba run loop on several threads: the same spikes, state and weights bit for bit as
-on one thread, for a network with every delivery path and for a plastic one."""
+on one thread, for a network with every delivery path, a plastic one and one with a
+whole-population model; the atomics and the barrier they synchronise with."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import snn
-from snn.backends.numba import block_bounds, block_pointers
+from snn.backends.numba import NEURONS_PER_THREAD, block_bounds, block_pointers
 
 DT = 1e-4
 
@@ -51,6 +52,23 @@ def plastic_network() -> snn.Network:
     return cuba_network(600, stdp=True)
 
 
+def whole_network() -> snn.Network:
+    """Poisson input into UltraDLIF (a model stepped as a whole population, so block 0 owns
+    it) through delays, UltraDLIF into a LIF population watched by a subset spike monitor."""
+    net = snn.Network()
+    src = net.population(400, snn.PoissonSource(rate=80.0), name="src")
+    ring = net.population(300, snn.UltraDLIF(eps=0.3, tau=0.95, theta=1.2), name="ring")
+    lif = net.population(500, snn.LIF(tau_m=10e-3), name="lif",
+                         init={"v": snn.Uniform(-65e-3, -52e-3)})
+    net.connect(src, ring, snn.FixedProbability(0.05), weight=0.3, delay=snn.UniformInt(1, 3))
+    net.connect(ring, lif, snn.FixedProbability(0.1), weight=3e-3)
+    net.connect(src, lif, snn.FixedProbability(0.1), weight=2e-3, delay=2)
+    net.spike_monitor(ring, name="sR")
+    net.spike_monitor(lif[::3], name="sL")
+    net.state_monitor(ring[[0, 299]], ["v"], name="vR", every=3)
+    return net
+
+
 def outcome(sim, duration: float = 0.1) -> dict[str, np.ndarray]:
     """Every recording, state array and weight array after two runs (a run boundary too)."""
     out = {}
@@ -73,7 +91,7 @@ def assert_same(a: dict, b: dict) -> None:
         assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
 
 
-NETWORKS = {"delays": delays_network, "plastic": plastic_network}
+NETWORKS = {"delays": delays_network, "plastic": plastic_network, "whole": whole_network}
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
@@ -82,8 +100,13 @@ def test_threads_give_identical_runs(name, tmp_path):
     ref = outcome(net().build(dt=DT, seed=3, threads=1))
     assert sum(v.size for k, v in ref.items() if k.endswith("/indices")) > 100  # it spikes
     par = net().build(dt=DT, seed=3, threads=2)
-    assert "prange" in par.source and "prange" not in net().build(dt=DT, seed=3).source
+    assert "barrier(" in par.source and "barrier" not in net().build(dt=DT, seed=3).source
     assert_same(ref, outcome(par))
+    # One barrier a step, two more for the plastic projections' serial section.
+    assert par.thread_stats()["barriers"] == (2 if name == "plastic" else 1) * 1000
+    if name == "whole":  # full monitor buffers stop every thread at the same step
+        small = net().build(dt=DT, seed=3, threads=2, spike_capacity=1)
+        assert_same(ref, outcome(small))
     # N threads (more than this machine's cores, up to four blocks) in a fresh process.
     script = (
         "import numpy as np, tests.test_threads as t\n"
@@ -123,7 +146,66 @@ def test_threads_argument_is_checked():
         net.build(dt=DT, threads=1.5)
     with pytest.raises(ValueError, match="NUMBA_NUM_THREADS"):
         net.build(dt=DT, threads=numba.config.NUMBA_NUM_THREADS + 1)
-    assert net.build(dt=DT, threads="auto").threads == 1  # 10 neurons: one thread
+    assert net.build(dt=DT).threads == 1  # the default, "auto": 10 neurons, one thread
+    with pytest.raises(TypeError, match="threads must be an integer"):
+        net.build(dt=DT, threads="all")
+
+
+def test_auto_takes_a_thread_per_block_of_neurons(monkeypatch):
+    import snn.backends.numba as backend
+
+    net = snn.Network()
+    net.population(1000, snn.IF(), name="a")
+    net.population(300, snn.IF(), name="b")
+    built = net.build(dt=DT).built
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 1300)
+    assert backend.check_threads("auto", built) == 1
+    monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 650)
+    assert backend.check_threads("auto", built) == min(2, cores)
+    monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 1)
+    import numba
+
+    assert backend.check_threads("auto", built) == min(cores, numba.config.NUMBA_NUM_THREADS)
+
+
+def test_atomics_and_barrier_across_threads():
+    """Four threads add 20,000 times each to one word, and pass 2,000 barriers in which each
+    writes its round number and then reads everyone's: a barrier that let a thread through
+    early would show it a number from the round before."""
+    import threading
+
+    from numba import njit
+
+    from snn.backends.numba_sync import atomic_add, atomic_load, barrier
+
+    @njit(nogil=True)
+    def work(count, total, slots, bad, t, threads, rounds):
+        for _ in range(20000):
+            atomic_add(total, 0, 1)
+        for e in range(1, rounds + 1):
+            slots[e % 2, 16 * t] = e
+            barrier(count, (2 * e - 1) * threads)
+            for u in range(threads):
+                if slots[e % 2, 16 * u] != e:
+                    bad[16 * t] += 1
+            barrier(count, 2 * e * threads)
+        return atomic_load(total, 0)
+
+    threads, rounds = 4, 2000
+    count, total = np.zeros(8, np.int64), np.zeros(8, np.int64)
+    slots, bad = np.zeros((2, 16 * threads), np.int64), np.zeros(16 * threads, np.int64)
+    work(count, total, slots, bad, 0, 1, 1)  # compile
+    count[:], total[:], slots[:], bad[:] = 0, 0, 0, 0
+    workers = [threading.Thread(target=work, args=(count, total, slots, bad, t, threads, rounds),
+                                daemon=True) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert not any(w.is_alive() for w in workers)
+    assert total[0] == threads * 20000 and count[0] == 2 * rounds * threads
+    assert bad.sum() == 0
 
 
 def test_info_reports_threads(capsys):
@@ -133,4 +215,5 @@ def test_info_reports_threads(capsys):
 
     assert cmd_info(argparse.Namespace(json=True)) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["numba_threads"] >= 1 and info["numba_default_threads"] == 1
+    assert info["numba_threads"] >= 1 and info["numba_default_threads"] == "auto"
+    assert info["numba_neurons_per_thread"] == NEURONS_PER_THREAD

@@ -25,13 +25,14 @@ Order of one step ``k`` (time ``k * dt``):
    spikes, then their traces;
 5. ring-buffer input due at step ``k + 1`` is added to the target variables.
 
-Threads: ``net.build(backend="numba", threads=n)`` splits every population into ``n`` neuron
-blocks, each owned by one thread together with its ring-buffer columns and the part of every
-static row that lands in it, so no atomics are needed and results are bit-identical for any
-``n`` (see :func:`_parallel_step`). The default is one thread, as in NEST and Brian2;
-``threads="auto"`` takes one per :data:`NEURONS_PER_THREAD` neurons. Each step synchronises
-the threads twice, so an oversubscribed machine (more busy threads than cores) makes threads
-slower than one; with GNU OpenMP, ``OMP_WAIT_POLICY=passive`` softens that.
+Threads: ``net.build(backend="numba", threads=n)`` runs the loop on ``n`` threads, each the
+owner of one block of neurons of every population, with its ring-buffer columns and the part
+of every static row that lands in it, so no atomics are needed and results are bit-identical
+for any ``n`` (see :func:`_threaded_loop`). The threads run the whole chunk and meet at one
+barrier a step (:mod:`snn.backends.numba_sync`). The default, ``threads="auto"``, takes one
+thread per :data:`NEURONS_PER_THREAD` neurons, at most one per core: small networks run on
+one. A machine whose cores are busy with other work makes threads wait for each other, so
+there ``threads=1`` is faster.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ import inspect
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
-from snn.backends import implementation_for, numba_rng
+from snn.backends import implementation_for, numba_rng, numba_sync
 from snn.backends.common import (
     KernelArgs,
     check_modulator,
@@ -76,19 +78,27 @@ class NumbaSimulation(Simulation):
     ``chunk_steps``: steps per compiled call (monitors drain between calls);
     ``spike_capacity``: spike-monitor buffer entries; ``exact_input``: every projection goes
     through a ring buffer (the order torch's float64 path reproduces); ``threads``: neuron
-    blocks run in parallel (an int up to ``NUMBA_NUM_THREADS``, or ``"auto"``).
+    blocks run in parallel (an int up to ``NUMBA_NUM_THREADS``, or ``"auto"``: one per
+    :data:`NEURONS_PER_THREAD` neurons, at most one per core).
     """
 
     backend = BACKEND
 
     def __init__(self, built: BuiltNetwork, chunk_steps: int = _CHUNK_STEPS,
                  spike_capacity: int = _SPIKE_CAPACITY, exact_input: bool = False,
-                 threads: int | str = 1) -> None:
+                 threads: int | str = "auto") -> None:
         from snn.validate import check_int
 
         check_int("chunk_steps", chunk_steps, minimum=1)
         check_int("spike_capacity", spike_capacity, minimum=1)
         self.threads = check_threads(threads, built)
+        if self.threads > 1:
+            # The barrier's counter; per thread: checks spent waiting at barriers, barriers
+            # passed (a cache line each). Threads 1.. of the run loop come from a pool made on
+            # the first run (again in a forked child); thread 0 is the caller's.
+            self._barrier = np.zeros(8, np.int64)
+            self._waits = np.zeros((self.threads, 8), np.int64)
+            self._pool: tuple[int, ThreadPoolExecutor] | None = None
         t0 = time.perf_counter()
         self.built = built
         self.dt = built.dt
@@ -131,6 +141,17 @@ class NumbaSimulation(Simulation):
             for impl, mech, arrays in runtime:
                 if getattr(mech, "modulator", None) == name:
                     impl.set_modulator(mech, arrays, self.step, value)
+
+    def thread_stats(self) -> dict[str, object]:
+        """How the threads of the run loop synchronised since the build: ``barriers`` each
+        thread passed and, per thread, the ``waits`` (spin checks, each a ``pause`` of
+        roughly 10-50 ns or, after :data:`snn.backends.numba_sync.SPINS` of them, a
+        ``sched_yield``) it spent at them. A thread that waits much more than the others
+        finished its blocks early (imbalance), or the others were descheduled (a busy machine)."""
+        if self.threads == 1:
+            return {"threads": 1, "barriers": 0, "waits": [0]}
+        return {"threads": self.threads, "barriers": int(self._waits[0, 1]),
+                "waits": self._waits[:, 0].tolist()}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every array the run loop changes (state, ring buffers, plastic weights and
@@ -214,7 +235,7 @@ class NumbaSimulation(Simulation):
     def _generate(self):
         b = self.built
         batch = b.batch
-        par = self.threads > 1  # neuron blocks, one per thread (see _parallel_step)
+        par = self.threads > 1  # neuron blocks, one per thread (see _threaded_step)
         args = KernelArgs([], [])
         layout = {"spike_mons": [], "state_mons": []}
         counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)
@@ -231,6 +252,7 @@ class NumbaSimulation(Simulation):
             return name
 
         pops = []
+        bounds: dict[int, np.ndarray] = {}
         for i, pop in enumerate(b.populations):
             impl = implementation_for(pop.model, BACKEND)
             stream = str(i)
@@ -257,8 +279,14 @@ class NumbaSimulation(Simulation):
                 args.add(f"F{i}", flags)
                 args.add(f"FW{i}", flags.view(np.uint64))
             if par:
-                args.add(f"B{i}", block_bounds(pop.n, self.threads))
-                args.add(f"BN{i}", np.zeros(self.threads, np.int64))
+                # Block bounds (a population without a per-neuron body is block 0's alone),
+                # spikes of even and odd steps, spike counts per block (one cache line each).
+                bounds[i] = block_bounds(pop.n, self.threads) if impl.per_neuron else \
+                    np.array([0] + [pop.n] * self.threads, np.int64)
+                args.add(f"B{i}", bounds[i])
+                args.add(f"SPK{i}", np.zeros((2, pop.n), np.int32))
+                args.add(f"BN{i}", np.zeros((2, 8 * self.threads), np.int64))
+                mapping.update({"@spikes": f"SV{i}", "@nspikes": f"ns{i}"})
             pops.append((impl, mapping))
 
         # Ring buffers: one per (post population, target variable) with delays > 1.
@@ -280,7 +308,8 @@ class NumbaSimulation(Simulation):
             s_arg = args.add(f"SM{m}_steps", np.zeros(cap, np.int64))
             i_arg = args.add(f"SM{m}_idx", np.zeros(cap, np.int32))
             layout["spike_mons"].append((name, pop_i, subset, s_arg, i_arg, m))
-            capacity_checks.append(f"if counters[{m}] + N{pop_i} > {cap}:\n    return k")
+            capacity_checks.append(f"if counters[{m}] + N{pop_i} > {cap}:\n    return k" if not par
+                                   else f"if cb{m} + N{pop_i} > {cap}:\n    reached = k\n    break")
             cond = ""
             if subset is not None:
                 mask = np.zeros(n, np.bool_)
@@ -304,15 +333,25 @@ class NumbaSimulation(Simulation):
                              np.zeros(shape if batch is None else (batch, *shape), np.float64))
             idx = args.add(f"VM{m}_idx", indices.astype(np.int64))
             layout["state_mons"].append((name, pop_i, variables, indices, every, buf, base + m))
-            reads = "\n".join(
-                f"        {buf}[r, {v}, q] = P{pop_i}_{var}[{idx}[q]]"
-                for v, var in enumerate(variables)
-            )
+            if not par:
+                reads = "\n".join(f"        {buf}[r, {v}, q] = P{pop_i}_{var}[{idx}[q]]"
+                                  for v, var in enumerate(variables))
+                state_mon_code.append(
+                    f"if k % {every} == 0:\n"
+                    f"    r = counters[{base + m}]\n"
+                    f"    for q in range({indices.size}):\n{reads}\n"
+                    f"    counters[{base + m}] = r + 1"
+                )
+                continue
+            # Threads: each reads the neurons of its own block; every thread counts the rows.
+            reads = "\n".join(f"            {buf}[vr{m}, {v}, q] = P{pop_i}_{var}[j]"
+                              for v, var in enumerate(variables))
             state_mon_code.append(
                 f"if k % {every} == 0:\n"
-                f"    r = counters[{base + m}]\n"
-                f"    for q in range({indices.size}):\n{reads}\n"
-                f"    counters[{base + m}] = r + 1"
+                f"    for q in range({indices.size}):\n"
+                f"        j = {idx}[q]\n"
+                f"        if (j >= B{pop_i}[blk]) & (j < B{pop_i}[blk + 1]):\n{reads}\n"
+                f"    vr{m} += 1"
             )
 
         # Projections.
@@ -353,17 +392,20 @@ class NumbaSimulation(Simulation):
                 plastic_code.append(post_and_after)
                 self._plastic[proj.name] = (proj, runtime)
                 continue
-            row = f"{ptr}[i], {ptr}[i + 1]"
-            if par:  # the part of row i that goes into this thread's block of post neurons
-                bptr = args.add(f"X{x}_bptr", block_pointers(
-                    proj, block_bounds(b.populations[proj.post].n, self.threads)))
-                row = f"{bptr}[i, blk], {bptr}[i, blk + 1]"
-            deliver_code.append(
-                f"for s in range(nsp{proj.pre}):\n"
-                f"    i = spk{proj.pre}[s]\n"
-                f"    for q in range({row}):\n"
-                + "\n".join("        " + line for line in add.splitlines())
-            )
+            body = "\n".join("        " + line for line in add.splitlines())
+            if not par:
+                deliver_code.append(f"for s in range(nsp{proj.pre}):\n"
+                                    f"    i = spk{proj.pre}[s]\n"
+                                    f"    for q in range({ptr}[i], {ptr}[i + 1]):\n{body}")
+            else:  # every spike in neuron order, the part of its row in this thread's block
+                bptr = args.add(f"X{x}_bptr", block_pointers(proj, bounds[proj.post]))
+                pre = proj.pre
+                deliver_code.append(
+                    f"for bb in range(NB):\n"
+                    f"    for s in range(B{pre}[bb], B{pre}[bb] + BN{pre}[kp, 8 * bb]):\n"
+                    f"        i = SV{pre}[s]\n"
+                    f"        for q in range({bptr}[i, blk], {bptr}[i, blk + 1]):\n"
+                    + "\n".join("    " + line for line in body.splitlines()))
             static.append(True)
         arrival_code = [
             f"slot = (k + 1) % {depth}\n"
@@ -379,15 +421,18 @@ class NumbaSimulation(Simulation):
             return "\n".join(render_fragment(p, {}, indent) if p else "" for p in parts)
 
         lines.extend(bind)
-        lines.append("    for k in range(k0, k1):")
-        if capacity_checks:
-            lines.append(block(capacity_checks))
-        if state_mon_code:
-            lines.append(block(state_mon_code))
         if par:
-            lines.append(_parallel_step(b.populations, pops, spike_mon_code, deliver_code,
-                                        static, plastic_code, arrival_code))
+            monitors = ([p for _n, p, _s in b.spike_monitors],
+                        [base + m for m in range(len(b.state_monitors))])
+            lines.append(_threaded_loop(b.populations, pops, monitors, capacity_checks,
+                                        state_mon_code, spike_mon_code, deliver_code, static,
+                                        plastic_code, arrival_code))
         else:
+            lines.append("    for k in range(k0, k1):")
+            if capacity_checks:
+                lines.append(block(capacity_checks))
+            if state_mon_code:
+                lines.append(block(state_mon_code))
             for i, (impl, mapping) in enumerate(pops):
                 model = b.populations[i].model
                 lines.append(f"        nsp{i} = 0")
@@ -406,32 +451,41 @@ class NumbaSimulation(Simulation):
             for part in (spike_mon_code, deliver_code, plastic_code, arrival_code):
                 if part:
                     lines.append(block(part))
-        lines.append("    return k1")
+            lines.append("    return k1")
 
-        rng_hash = hashlib.sha256(inspect.getsource(numba_rng).encode()).hexdigest()[:16]
+        # numba's cache does not follow callees into other modules: their sources' digests
+        # are part of the kernel's source, so changing them recompiles the kernel.
+        used = [("rng", numba_rng)] + ([("sync", numba_sync)] if par else [])
+        digests = ", ".join(f"{name} {hashlib.sha256(inspect.getsource(mod).encode()).hexdigest()[:16]}"
+                            for name, mod in used)
         header = (
-            f"# Generated by synaptica's numba backend (rng {rng_hash}). Do not edit.\n"
+            f"# Generated by synaptica's numba backend ({digests}). Do not edit.\n"
             "import numpy as np\n"
-            f"from numba import njit{', prange' if par else ''}\n"
-            "from snn.backends.numba_rng import geometric_steps, uniform01\n\n\n"
-            f"@njit(cache=True, nogil=True, error_model='numpy'{', parallel=True' if par else ''})\n"
-            f"def run_loop(b, k0, k1, seed, counters, {'NB, ' if par else ''}"
+            "from numba import njit\n"
+            "from snn.backends.numba_rng import geometric_steps, uniform01\n"
+            + ("from snn.backends.numba_sync import barrier\n" if par else "") + "\n\n"
+            "@njit(cache=True, nogil=True, error_model='numpy')\n"
+            f"def run_loop(b, k0, k1, seed, counters, {'blk, NB, BAR, WAITS, ' if par else ''}"
             f"{', '.join(args.names)}):\n"
         )
         return header + "\n".join(lines) + "\n", args, layout
 
     def _call(self, b: int, k0: int, k1: int) -> int:
+        head = (b, k0, k1, self.seed, self._counters)
         if self.threads == 1:
-            return int(self._kernel(b, k0, k1, self.seed, self._counters, *self._args.values))
-        import numba
-
-        before = numba.get_num_threads()
-        numba.set_num_threads(self.threads)
-        try:
-            return int(self._kernel(b, k0, k1, self.seed, self._counters, self.threads,
-                                    *self._args.values))
-        finally:
-            numba.set_num_threads(before)
+            return int(self._kernel(*head, *self._args.values))
+        sync = (self.threads, self._barrier, self._waits, *self._args.values)
+        if k1 <= k0:  # no step, no barrier: thread 0 alone does the bookkeeping
+            return int(self._kernel(*head, 0, *sync))
+        if self._pool is None or self._pool[0] != os.getpid():
+            self._pool = (os.getpid(), ThreadPoolExecutor(self.threads - 1, "synaptica-numba"))
+        self._barrier[0] = 0
+        others = [self._pool[1].submit(self._kernel, *head, blk, *sync)
+                  for blk in range(1, self.threads)]
+        reached = int(self._kernel(*head, 0, *sync))
+        if any(f.result() != reached for f in others):
+            raise RuntimeError("numba threads stopped at different steps (a bug: please report)")
+        return reached
 
     # -- recordings --------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -465,38 +519,58 @@ class NumbaSimulation(Simulation):
         return record_meta(b, BACKEND)
 
 
-def _parallel_step(populations, pops, spike_mon_code, deliver_code, static, plastic_code,
-                   arrival_code) -> str:
-    """The body of one step with neuron blocks (``threads > 1``), indented for the step loop.
+def _threaded_loop(populations, pops, monitors, capacity_checks, state_mon_code, spike_mon_code,
+                   deliver_code, static, plastic_code, arrival_code) -> str:
+    """The step loop of one thread (``threads > 1``; the kernel runs once per thread, block
+    ``blk`` of ``NB``), indented for the function body.
 
-    Each population's neurons are split into ``NB`` blocks (``B<i>``, from
-    :func:`block_bounds`); iteration ``blk`` of a ``prange`` owns block ``blk`` of every
-    population, its ring-buffer columns and, for a static projection, the part of each
-    presynaptic row that goes into that block (``X<x>_bptr``). Nothing is written by two
-    threads, so no atomics are needed; every target still receives its inputs in the serial
-    order (projection, spike, synapse), so results are the same bit for bit for any number of
-    threads. Parallel regions: the neuron updates (each block compacts its spikes into its own
-    slice of the spike list), then the static deliveries and the ring-buffer arrivals. Between
-    them, serially: the spike lists are merged in neuron order, populations without a
-    per-neuron body step, monitors record; plastic projections run serially (their traces are
-    indexed by presynaptic neuron, which no block owns)."""
+    Thread ``blk`` owns block ``blk`` of every population (``B<i>``, from :func:`block_bounds`;
+    a population without a per-neuron body belongs to block 0): it updates those neurons,
+    compacts their spikes into its part of the step's spike list, and receives every static
+    synapse that lands in the block (``X<x>_bptr``), ring-buffer columns included. Nothing is
+    written by two threads, so no atomics are needed, and every target receives its inputs in
+    the serial order (projection, spike in neuron order, synapse): results are the same bit for
+    bit for any number of threads.
+
+    One barrier a step (:func:`snn.backends.numba_sync.barrier`), between the neuron updates
+    and the deliveries. Spike lists alternate between two buffers (``SPK<i>[k & 1]``), so a
+    thread that starts step ``k + 1`` while another still delivers step ``k`` writes the other
+    buffer; a thread cannot be two steps ahead, since it would have to pass the barrier of step
+    ``k + 1``. After the barrier, thread 0 merges the spike lists that serial code reads
+    (monitors, plastic projections) and records the spike monitors. A plastic projection runs on
+    thread 0 alone, between two barriers (its traces are indexed by presynaptic neuron, which
+    no block owns). Every thread counts monitor entries itself, so all stop at the same step
+    when a spike monitor's buffer could overflow (``reached``)."""
 
     def block(parts, indent):
         return "\n".join(render_fragment(p, {}, indent) for p in parts if p)
 
-    lines = []
-    parallel = [(i, impl, mapping) for i, (impl, mapping) in enumerate(pops) if impl.per_neuron]
-    for i, impl, mapping in parallel:
-        pro = impl.prologue(populations[i].model)
-        if pro:
-            lines.append(render_fragment(pro, mapping, 8))
-    if parallel:
-        lines.append("        for blk in prange(NB):")
-    for i, impl, mapping in parallel:
-        lines.append(f"            for j in range(B{i}[blk], B{i}[blk + 1]):")
-        lines.append("                spiked = False")
-        lines.append(render_fragment(impl.body(populations[i].model), mapping, 16))
-        lines.append(f"                F{i}[j] = spiked")
+    spike_pops, state_slots = monitors
+    serial = [*spike_mon_code, *(c for c, st in zip(deliver_code, static, strict=True) if not st),
+              *plastic_code]
+    merged = [i for i in range(len(pops))
+              if any(re.search(rf"\bspk{i}\b", code) for code in serial)]
+    lines = ["    ep = 0", "    waited = 0", "    reached = k1"]
+    lines += [f"    cb{m} = counters[{m}]" for m in range(len(spike_pops))]
+    lines += [f"    vr{m} = counters[{slot}]" for m, slot in enumerate(state_slots)]
+    lines += [f"    nsp{i} = 0" for i in merged]
+    lines.append("    for k in range(k0, k1):")
+    if capacity_checks:
+        lines.append(block(capacity_checks, 8))
+    if state_mon_code:
+        lines.append(block(state_mon_code, 8))
+    lines.append("        kp = k & 1")
+    lines += [f"        SV{i} = SPK{i}[kp]" for i in range(len(pops))]
+    for i, (impl, mapping) in enumerate(pops):
+        if not impl.per_neuron:
+            continue
+        model = populations[i].model
+        if impl.prologue(model):
+            lines.append(render_fragment(impl.prologue(model), mapping, 8))
+        lines.append(f"        for j in range(B{i}[blk], B{i}[blk + 1]):")
+        lines.append("            spiked = False")
+        lines.append(render_fragment(impl.body(model), mapping, 12))
+        lines.append(f"            F{i}[j] = spiked")
         # Blocks start at multiples of 64 neurons, so no flag word straddles two blocks.
         lines.append(render_fragment(f"""
 c{i} = B{i}[blk]
@@ -504,27 +578,37 @@ for w in range(B{i}[blk] // 8, (B{i}[blk + 1] + 7) // 8):
     if FW{i}[w] != 0:
         for j in range(8 * w, min(8 * w + 8, N{i})):
             if F{i}[j]:
-                spk{i}[c{i}] = j
+                SV{i}[c{i}] = j
                 c{i} += 1
-BN{i}[blk] = c{i} - B{i}[blk]""", {}, 12))
-    for i, _impl, _mapping in parallel:
-        lines.append(render_fragment(f"""
+BN{i}[kp, 8 * blk] = c{i} - B{i}[blk]""", {}, 8))
+    whole = [i for i, (impl, _m) in enumerate(pops) if not impl.per_neuron]
+    if whole:
+        lines.append("        if blk == 0:")
+    for i in whole:
+        impl, mapping = pops[i]
+        model = populations[i].model
+        lines.append(f"            ns{i} = 0")
+        if impl.prologue(model):
+            lines.append(render_fragment(impl.prologue(model), mapping, 12))
+        lines.append(render_fragment(impl.body(model), mapping, 12))
+        lines.append(f"            BN{i}[kp, 0] = ns{i}")
+    sync = ["        ep += 1", "        waited += barrier(BAR, ep * NB)"]
+    lines += sync
+    for m, p in enumerate(spike_pops):
+        lines.append(f"        for bb in range(NB):\n            cb{m} += BN{p}[kp, 8 * bb]")
+    if merged or spike_mon_code:
+        lines.append("        if blk == 0:")
+        for i in merged:
+            lines.append(render_fragment(f"""
 nsp{i} = 0
 for bb in range(NB):
-    for s in range(B{i}[bb], B{i}[bb] + BN{i}[bb]):
-        spk{i}[nsp{i}] = spk{i}[s]
-        nsp{i} += 1""", {}, 8))
-    for i, (impl, mapping) in enumerate(pops):
-        if not impl.per_neuron:
-            lines.append(f"        nsp{i} = 0")
-            pro = impl.prologue(populations[i].model)
-            if pro:
-                lines.append(render_fragment(pro, mapping, 8))
-            lines.append(render_fragment(impl.body(populations[i].model), mapping, 8))
-    if spike_mon_code:
-        lines.append(block(spike_mon_code, 8))
-    # Static deliveries in projection order: a run of them is one parallel region; a plastic
-    # projection's code runs serially where it stands.
+    for s in range(B{i}[bb], B{i}[bb] + BN{i}[kp, 8 * bb]):
+        spk{i}[nsp{i}] = SV{i}[s]
+        nsp{i} += 1""", {}, 12))
+        if spike_mon_code:
+            lines.append(block(spike_mon_code, 12))
+    # Static deliveries and ring-buffer arrivals run on every thread (its own block); a
+    # plastic projection's code runs on thread 0 between barriers, where it stands.
     sections: list[tuple[bool, list[str]]] = []
     for code, par in [*zip(deliver_code, static, strict=True),
                       *((code, False) for code in plastic_code), *((c, True) for c in arrival_code)]:
@@ -532,12 +616,19 @@ for bb in range(NB):
             sections[-1][1].append(code)
         else:
             sections.append((par, [code]))
-    for par, codes in sections:
+    for s, (par, codes) in enumerate(sections):
         if par:
-            lines.append("        for blk in prange(NB):")
-            lines.append(block(codes, 12))
-        else:
             lines.append(block(codes, 8))
+            continue
+        if s > 0:  # parallel deliveries before it write the same targets
+            lines += sync
+        lines.append("        if blk == 0:")
+        lines.append(block(codes, 12))
+        lines += sync
+    if state_slots:
+        lines.append("    if blk == 0:")
+        lines += [f"        counters[{slot}] = vr{m}" for m, slot in enumerate(state_slots)]
+    lines += ["    WAITS[blk, 0] += waited", "    WAITS[blk, 1] += ep", "    return reached"]
     return "\n".join(lines)
 
 
@@ -581,9 +672,9 @@ def _split_rows(indptr, indices, bounds, out) -> bool:
 
 def check_threads(threads: int | str, built: BuiltNetwork) -> int:
     """The number of threads (neuron blocks) of the run loop: ``threads``, or for ``"auto"``
-    one per :data:`NEURONS_PER_THREAD` neurons of the network, at most numba's thread count
-    (``NUMBA_NUM_THREADS``, by default the number of cores): two parallel regions a step cost
-    microseconds each, which a small network does not earn back."""
+    one per :data:`NEURONS_PER_THREAD` neurons of the network, at most the cores this process
+    may use and numba's thread count (``NUMBA_NUM_THREADS``, by default the number of cores):
+    a barrier a step costs about a microsecond, which a small network does not earn back."""
     import numba
 
     from snn.validate import check_int
@@ -591,7 +682,9 @@ def check_threads(threads: int | str, built: BuiltNetwork) -> int:
     limit = numba.config.NUMBA_NUM_THREADS
     if threads == "auto":
         neurons = sum(p.n for p in built.populations)
-        return max(1, min(limit, neurons // NEURONS_PER_THREAD))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            (os.cpu_count() or 1)
+        return max(1, min(limit, cores, neurons // NEURONS_PER_THREAD))
     check_int("threads", threads, minimum=1)
     if threads > limit:
         raise ValueError(f"threads={threads} is more than numba's {limit} threads; pass "

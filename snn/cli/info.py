@@ -17,13 +17,14 @@ def cmd_info(a: argparse.Namespace) -> int:
     from snn import __version__
     from snn.backends import available_backends
     from snn.backends.common import kernel_cache_dir
+    from snn.backends.numba import NEURONS_PER_THREAD
 
     info = {
         "synaptica": __version__, "python": platform.python_version(),
         "platform": platform.platform(), "numpy": numpy.__version__,
         "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-        "numba_threading_layer": numba.config.THREADING_LAYER,
-        "numba_default_threads": 1,  # net.build(backend="numba", threads=n or "auto")
+        # net.build(backend="numba", threads=n or "auto"): one per this many neurons, one a core
+        "numba_default_threads": "auto", "numba_neurons_per_thread": NEURONS_PER_THREAD,
         "backends": available_backends(), "kernel_cache": str(kernel_cache_dir()),
     }
     try:

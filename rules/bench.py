@@ -87,10 +87,18 @@ def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float, readout: s
 def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, device: str = "cpu",
                repeat: int = 5, vs: tuple[str, ...] = ("snntorch",), seed: int = 0,
                beta: float = 0.9, slope: float = 25.0, chunk_steps: int | None = 25) -> dict:
-    """Time per training step and memory saved for backward, ours and each peer."""
+    """Time per training step and memory saved for backward, ours and each peer.
+
+    ``kernels`` in the report names what ran our layers' time loops: ``"numba"`` (the CPU
+    loops), ``"triton"`` (the fused CUDA kernels) or ``"torch"``. With ``"triton"`` the row
+    ``unfused`` is the same network with the kernels switched off (the torch loop), and on CUDA
+    every row also has ``cuda_peak_bytes`` (:func:`rules.base.cuda_peak_bytes`).
+    """
+    from rules.base import cuda_peak_bytes
     from rules.bptt import mlp
     from snn.layers import mark_binary
     from snn.surrogate import FastSigmoid
+    from snn.training import fused_gpu
 
     sizes = [int(s) for s in arch.split("-")]
     torch.manual_seed(seed)
@@ -101,6 +109,15 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
     y = torch.randint(0, sizes[-1], (batch,), generator=gen, device=device)
     runners = {"synaptica": lambda: torch.nn.functional.cross_entropy(net(x).sum(0), y)}
     models = {"synaptica": net}
+    kernels = ("triton" if fused_gpu.runs(x, net[0].surrogate)
+               else "numba" if x.device.type == "cpu" else "torch")
+    if kernels == "triton":
+        def unfused():
+            with fused_gpu.dispatch("off"):
+                out = net(x)
+            return torch.nn.functional.cross_entropy(out.sum(0), y)
+
+        runners["unfused"], models["unfused"] = unfused, net
     for peer in vs:
         if peer != "snntorch":
             raise ValueError(f"--vs {peer!r} is unknown; choose from snntorch")
@@ -108,6 +125,12 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
         runners[peer] = lambda twin=twin: torch.nn.functional.cross_entropy(twin(x), y)
         models[peer] = twin
     memory = {name: _saved_bytes(fn) for name, fn in runners.items()}
+    cuda_peak = {}
+    if device.startswith("cuda"):
+        for name, fn in runners.items():
+            cuda_peak[name] = cuda_peak_bytes(
+                lambda fn=fn, name=name: (models[name].zero_grad(set_to_none=True), fn().backward()),
+                device)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeat):
         for name, fn in runners.items():
@@ -124,11 +147,18 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
         "chunk_steps": chunk_steps,
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "time_per_step_s": statistics.median(times["synaptica"]),
-        "peak_memory_bytes": memory["synaptica"],
+        "peak_memory_bytes": memory["synaptica"], "kernels": kernels,
     }
+    for name, peak in cuda_peak.items():
+        (report if name == "synaptica" else report.setdefault(name, {}))["cuda_peak_bytes"] = peak
+    if "unfused" in runners:
+        report.setdefault("unfused", {}).update(time_per_step_s=statistics.median(times["unfused"]),
+                                                peak_memory_bytes=memory["unfused"])
+        report["speedup_vs_unfused"] = (report["unfused"]["time_per_step_s"]
+                                        / report["time_per_step_s"])
     for peer in vs:
-        report[peer] = {"time_per_step_s": statistics.median(times[peer]),
-                        "peak_memory_bytes": memory[peer]}
+        report.setdefault(peer, {}).update(time_per_step_s=statistics.median(times[peer]),
+                                           peak_memory_bytes=memory[peer])
     if vs:
         ref = report[vs[0]]
         report["time_ratio"] = report["time_per_step_s"] / ref["time_per_step_s"]

@@ -1,13 +1,15 @@
 """The Triton training kernels (snn.training.fused_triton, dispatched by snn.training.fused_gpu).
 
-Without a GPU they run in Triton's interpreter on CPU tensors (tests/conftest.py sets
-TRITON_INTERPRET=1): forward outputs, final state and gradients equal the fused CPU path's
-(numba) and snnTorch's, for several T, neuron counts that are not multiples of the block,
-both reset modes, every built-in surrogate, per-neuron parameters and chunked time. The
-interpreter is slow, so the shapes are small. With a GPU the ``cuda`` tests run the same
-comparisons on the device.
+Forward outputs, final state and gradients equal the fused CPU path's (numba) and snnTorch's,
+for several T, neuron counts that are not multiples of the block, both reset modes, every
+built-in surrogate, per-neuron parameters and chunked time. With a GPU the kernels run on
+CUDA tensors; without one in Triton's interpreter on CPU tensors (tests/conftest.py sets
+TRITON_INTERPRET=1), which is slow, so the shapes are small. The references always run on
+the CPU.
 """
 
+import contextlib
+import copy
 import importlib.util
 from types import SimpleNamespace
 
@@ -24,7 +26,13 @@ from snn.training import fused_gpu, fused_triton  # noqa: E402
 from snn.training.neurons import _LIFSequence, _LISequence  # noqa: E402
 
 CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"  # where the kernels run
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+
+def kernels():
+    """On the GPU the kernels run CUDA layers by default; on the CPU they must be asked to."""
+    return contextlib.nullcontext() if CUDA else fused_gpu.dispatch("cpu")
 FEATURES = 50  # neurons per sample: batch * 50 is never a multiple of the 128-neuron block
 
 
@@ -33,23 +41,25 @@ def lif(reset="subtract", tau_syn=0.0, v_thresh=1.0):
                    tau_syn_exc=tau_syn, reset=reset)
 
 
-def run_lif(node, model, current, sg, detach, dtype, state_grads):
+def run_lif(node, model, current, sg, detach, dtype, state_grads, device="cpu"):
     """Spikes, final state and the gradients with respect to the currents and the initial
-    state of ``node`` (an autograd Function with _LIFSequence's signature)."""
+    state of ``node`` (an autograd Function with _LIFSequence's signature) on ``device``,
+    returned on the CPU."""
     impl = implementation_for(model, "training")
-    c = impl.constants(model, 1e-3, dtype=dtype)
-    state = impl.initial_state(model, current[0])
+    c = impl.constants(model, 1e-3, device=device, dtype=dtype)
+    state = impl.initial_state(model, current[0].to(device))
     u0 = state["u"].clone().requires_grad_()
     i0 = (state["i"] + 0.05).requires_grad_()
-    x = current.clone().requires_grad_()
+    x = current.to(device).requires_grad_()
     spikes, u, i = node.apply(x, u0, i0, c, sg, detach)
     g = torch.Generator().manual_seed(9)
-    w = torch.randn(spikes.shape, generator=g, dtype=dtype)
+    w = torch.randn(spikes.shape, generator=g, dtype=dtype).to(device)
     loss = (spikes * w).sum() + spikes.sum(0).pow(2).sum()  # a time-broadcast gradient too
     if state_grads:  # a later chunk used the final state
-        loss = loss + (u * torch.randn(u.shape, generator=g, dtype=dtype)).sum() + (i ** 2).sum()
+        wu = torch.randn(u.shape, generator=g, dtype=dtype).to(device)
+        loss = loss + (u * wu).sum() + (i ** 2).sum()
     grads = torch.autograd.grad(loss, (x, u0, i0))
-    return (spikes.detach(), u.detach(), i.detach()), grads
+    return tuple(t.detach().cpu() for t in (spikes, u, i)), tuple(t.cpu() for t in grads)
 
 
 CASES = [  # reset, tau_syn (s), surrogate, detach_reset, T, batch, state gradients
@@ -72,7 +82,7 @@ def test_lif_kernels_equal_the_fused_cpu_loops(reset, tau_syn, sg, detach, steps
     g = torch.Generator().manual_seed(steps)
     current = torch.randn(steps, batch, FEATURES, generator=g) * 0.8 + 0.35
     ours, g_ours = run_lif(fused_gpu.LIFSequence, model, current, sg, detach, torch.float32,
-                           state_grads)
+                           state_grads, DEVICE)
     ref, g_ref = run_lif(_LIFSequence, model, current, sg, detach, torch.float32, state_grads)
     assert torch.equal(ours[0], ref[0]) and 0 < ours[0].sum() < ours[0].numel()
     for a, b in zip(ours[1:], ref[1:], strict=True):
@@ -91,7 +101,7 @@ def test_float64_and_per_neuron_parameters_equal_the_fused_cpu_loops():
     g = torch.Generator().manual_seed(3)
     current = torch.randn(8, 3, FEATURES, generator=g, dtype=torch.float64) * 0.8 + 0.35
     ours, g_ours = run_lif(fused_gpu.LIFSequence, model, current, ArcTan(2.0), False,
-                           torch.float64, True)
+                           torch.float64, True, DEVICE)
     ref, g_ref = run_lif(_LIFSequence, model, current, ArcTan(2.0), False, torch.float64, True)
     assert torch.equal(ours[0], ref[0]) and ours[0].sum() > 0
     for a, b in zip(ours[1:] + g_ours, ref[1:] + g_ref, strict=True):
@@ -106,12 +116,12 @@ def test_li_readout_kernels_equal_the_torch_loop(steps, per_neuron):
     current = torch.randn(steps, 3, FEATURES, generator=g)
     w = torch.randn(steps, 3, FEATURES, generator=g)
     results = []
-    for node in (fused_gpu.LISequence, _LISequence):
-        x = current.clone().requires_grad_()
-        v0 = torch.full((3, FEATURES), 0.2, requires_grad=True)
-        out = node.apply(x, v0, em)
-        grads = torch.autograd.grad((out * w).sum() + out[-1].pow(2).sum(), (x, v0))
-        results.append((out.detach(),) + grads)
+    for node, device in ((fused_gpu.LISequence, DEVICE), (_LISequence, "cpu")):
+        x = current.to(device).requires_grad_()
+        v0 = torch.full((3, FEATURES), 0.2, device=device, requires_grad=True)
+        out = node.apply(x, v0, em.to(device) if isinstance(em, torch.Tensor) else em)
+        grads = torch.autograd.grad((out * w.to(device)).sum() + out[-1].pow(2).sum(), (x, v0))
+        results.append(tuple(t.detach().cpu() for t in (out, *grads)))
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
 
@@ -130,29 +140,31 @@ def snntorch_step(sizes, readout, steps, batch):
     x = snn.encoding.rate(torch.rand(batch, sizes[0], generator=g), steps, gain=0.5, generator=g)
     y = torch.randint(0, sizes[-1], (batch,), generator=g)
 
-    def ours():
-        out = net(x)
+    net_k = copy.deepcopy(net).to(DEVICE)  # the network the kernels run
+    x_k = snn.layers.mark_binary(x.to(DEVICE))
+
+    def decode(out):
         return out.amax(0) if readout == "li" else out.sum(0)
 
     results = {}
-    for name, fn, params in (("triton", ours, net.parameters), ("numba", ours, net.parameters),
-                             ("snntorch", lambda: twin(x), twin.parameters)):
-        if name == "triton":
-            with fused_gpu.dispatch("cpu"):
-                loss = torch.nn.functional.cross_entropy(fn(), y)
-        else:
-            loss = torch.nn.functional.cross_entropy(fn(), y)
-        results[name] = (loss.item(), torch.autograd.grad(loss, list(params())))
-    def nodes():  # the autograd node of each layer's output
+    with kernels():
+        loss = torch.nn.functional.cross_entropy(decode(net_k(x_k)), y.to(DEVICE))
+    grads = torch.autograd.grad(loss, list(net_k.parameters()))
+    results["triton"] = (loss.item(), [g.cpu() for g in grads])
+    for name, out, model in (("numba", decode(net(x)), net), ("snntorch", twin(x), twin)):
+        loss = torch.nn.functional.cross_entropy(out, y)
+        results[name] = (loss.item(), torch.autograd.grad(loss, list(model.parameters())))
+
+    def nodes(net, x):  # the autograd node of each layer's output
         h, names = x, set()
         for layer in net:
             h = layer(h)
             names.add(type(h.grad_fn).__name__)
         return names
 
-    with fused_gpu.dispatch("cpu"):
-        nodes_triton = nodes()
-    return results, nodes(), nodes_triton
+    with kernels():
+        nodes_triton = nodes(net_k, x_k)
+    return results, nodes(net, x), nodes_triton
 
 
 @pytest.mark.parametrize(("readout", "steps", "batch"), [("lif", 10, 5), ("li", 13, 3)])
@@ -171,10 +183,11 @@ def test_layers_dispatch_to_the_kernels_and_gradients_equal_snntorch(readout, st
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5 * scale)
 
 
-def test_dispatch_rules():
+def test_dispatch_rules(monkeypatch):
     """What :func:`fused_gpu.runs` chooses: CUDA tensors of float32/64 with a built-in
     surrogate (the LI read-out has none) when Triton is installed; CPU tensors only inside
     dispatch("cpu"); nothing inside dispatch("off")."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # what dispatch("cpu") checks (nothing runs)
 
     class Custom(Surrogate):
         def derivative(self, x):
@@ -213,12 +226,12 @@ def test_memory_saved_is_one_membrane_per_neuron_and_step():
 
     model = lif()
     impl = implementation_for(model, "training")
-    current = torch.randn(6, 3, FEATURES, requires_grad=True)
+    current = torch.randn(6, 3, FEATURES, device=DEVICE, requires_grad=True)
     state = impl.initial_state(model, current[0])
     saved = []
     with saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        fused_gpu.LIFSequence.apply(current, state["u"], state["i"], impl.constants(model, 1e-3),
-                                    FastSigmoid(), False)
+        fused_gpu.LIFSequence.apply(current, state["u"], state["i"],
+                                    impl.constants(model, 1e-3, device=DEVICE), FastSigmoid(), False)
     assert [(tuple(t.shape), t.dtype) for t in saved] == [((6, 3 * FEATURES), torch.float32)]
 
 
@@ -241,3 +254,16 @@ def test_cuda_layers_run_the_kernels_and_equal_the_cpu(reset):
     if mismatch == 0:
         np.testing.assert_allclose(layer_gpu.weight.grad.cpu().numpy(),
                                    layer_cpu.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_bench_bptt_runs_the_kernels_beside_the_unfused_loop():
+    from rules.bench import bench_bptt
+
+    with kernels():
+        r = bench_bptt("20-30-10", steps=3, batch=3, device=DEVICE, repeat=1, vs=())
+    assert r["kernels"] == "triton" and r["unfused"]["time_per_step_s"] > 0
+    assert r["speedup_vs_unfused"] > 0
+    # The kernels save what the CPU loops and the torch loop save: one membrane per step.
+    assert r["peak_memory_bytes"] == r["unfused"]["peak_memory_bytes"] > 0
+    assert ("cuda_peak_bytes" in r) == CUDA
+    assert bench_bptt("20-30-10", steps=3, batch=3, repeat=1, vs=())["kernels"] == "numba"

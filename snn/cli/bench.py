@@ -142,10 +142,17 @@ def cmd_bench_bptt(a: argparse.Namespace) -> int:
         return 0
     print(f"BPTT training step, {'-'.join(map(str, a.arch))}, T={a.T}, batch {a.batch}, {a.device}, "
           f"{report['threads']} threads (median of {a.repeat})")
-    print(f"  {'':<12}{'time/step (s)':>16}{'saved for backward (MB)':>26}")
-    rows = [("synaptica", report)] + [(p, report[p]) for p in peers]
+    cuda = "cuda_peak_bytes" in report
+    print(f"  {'':<12}{'time/step (s)':>16}{'saved for backward (MB)':>26}"
+          + (f"{'CUDA peak (MB)':>16}" if cuda else ""))
+    names = (["unfused"] if "unfused" in report else []) + peers
+    rows = [("synaptica", report)] + [(n, report[n]) for n in names]
     for name, row in rows:
-        print(f"  {name:<12}{row['time_per_step_s']:>16.4f}{row['peak_memory_bytes'] / 1e6:>26.1f}")
+        print(f"  {name:<12}{row['time_per_step_s']:>16.4f}{row['peak_memory_bytes'] / 1e6:>26.1f}"
+              + (f"{row['cuda_peak_bytes'] / 1e6:>16.1f}" if cuda else ""))
+    print(f"  our time loops: {report['kernels']}"
+          + (f" (unfused: the torch loop; speedup {report['speedup_vs_unfused']:.2f}x)"
+             if "unfused" in report else ""))
     if peers:
         print(f"  ratios (ours / {peers[0]}): time {report['time_ratio']:.3f}, "
               f"memory {report['memory_ratio']:.3f}")

@@ -45,11 +45,17 @@ from snn.backends import implementation_for
 from snn.backends.common import KernelArgs, load_kernel, mechanisms, render_fragment, spike_compaction
 from snn.network import BuiltNetwork
 from snn.results import ChunkCollector, Results, merge_chunks, record_meta
+from snn.snapshot import Simulation, check_state_arrays
 
 BACKEND = "spinnaker"
 _CHUNK_STEPS = 2000
 _SPIKE_CAPACITY = 1 << 20
 _C = {name: i for i, name in enumerate(COUNTERS)}
+#: Kernel arguments a run reads but never writes (left out of snapshots): connectivity,
+#: core maps, routes; and those rewritten each tick before they are read (spike lists, flags,
+#: monitor buffers, drained at the end of every run).
+_READ_ONLY = re.compile(r"(X\d+_(ptr|ind|typ|d)|CO\d+|DCO\d+|DNS\d+|TPTR|TCORE|START|NCYC"
+                        r"|spk\d+|F\d+|FW\d+|SM\d+_\w+|VM\d+_\w+)$")
 
 
 def _impl(obj, what: str, supported: list[str]):
@@ -68,13 +74,20 @@ def _check_dt(dt: float) -> None:
                          "dt=1e-3 (sPyNNaker's default) or dt=1e-4")
 
 
-class SpiNNakerSimulation:
+class SpiNNakerSimulation(Simulation):
     """A network mapped onto an emulated SpiNNaker machine; ``run`` advances it.
+
+    ``sim.save(path)`` writes a snapshot (:mod:`snn.snapshot`) and
+    ``snn.Simulation.restore(path)`` continues it: every array the core programs change
+    (neuron state, ring buffers, plastic weights, STDP pre traces and post histories, the
+    Poisson cores' JKISS32 generator states, scaling sums), the router/queue bookkeeping,
+    the provenance counters and the step, so the continued run is bit for bit the run that was
+    never interrupted.
 
     Args:
         built: the sampled network (``net.build(backend="spinnaker", ...)`` passes it).
-        machine: a :class:`~hardware.spinnaker.machine.Machine` or a name (``"spinn3"``,
-            ``"spinn5"``, ``"WxH"``).
+        machine: a :class:`~hardware.spinnaker.machine.Machine`, a name (``"spinn3"``,
+            ``"spinn5"``, ``"WxH"``) or ``Machine.to_dict()``'s description.
         time_scale_factor: wall time per tick is ``dt × time_scale_factor``; the cycle budget
             of a core per tick scales with it.
         neurons_per_core: as :func:`~hardware.spinnaker.mapping.map_network`.
@@ -83,10 +96,16 @@ class SpiNNakerSimulation:
         chunk_steps, spike_capacity: as the numba backend.
     """
 
+    backend = BACKEND
+
     def __init__(self, built: BuiltNetwork, machine="spinn5", time_scale_factor: int = 1,
                  neurons_per_core=None, max_expected_summed_weight=None,
                  chunk_steps: int = _CHUNK_STEPS, spike_capacity: int = _SPIKE_CAPACITY) -> None:
+        from hardware.spinnaker.machine import Machine
         from snn.validate import check_int
+
+        if isinstance(machine, dict):
+            machine = Machine.from_dict(machine)
 
         t0 = time.perf_counter()
         if built.batch is not None:
@@ -107,6 +126,11 @@ class SpiNNakerSimulation:
                                    dt=built.dt, seed=built.seed)
         self.budget = timing.budget_cycles(self.dt, self.time_scale_factor)
         self._max_sum = max_expected_summed_weight
+        self.options = {"machine": self.mapping.machine.to_dict(),
+                        "time_scale_factor": self.time_scale_factor,
+                        "neurons_per_core": neurons_per_core,
+                        "max_expected_summed_weight": max_expected_summed_weight,
+                        "chunk_steps": self.chunk_steps, "spike_capacity": self._spike_capacity}
         source, self._args, self._layout = self._generate()
         self.source = source
         self._kernel = load_kernel(source, "spinnaker")
@@ -153,6 +177,24 @@ class SpiNNakerSimulation:
         for t in (synapses.EXC, synapses.INH):
             sel = types == t
             w16[sel] = fixed.encode_weights(arr[sel] * scale[sel], shifts[t])
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array the run loop changes, by kernel argument name (copies), with the
+        monitor counters (``counters``) and provenance (``prov``)."""
+        out = {"counters": self._counters.copy(), "prov": self._prov.copy()}
+        for name, value in zip(self._args.names, self._args.values, strict=True):
+            if isinstance(value, np.ndarray) and not _READ_ONLY.match(name):
+                out[name] = value.copy()
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Overwrite the running state in place with ``arrays`` (from :meth:`state_arrays`
+        of a simulation of the same network and options)."""
+        check_state_arrays(self.state_arrays(), arrays, BACKEND)
+        targets = dict(zip(self._args.names, self._args.values, strict=True))
+        targets.update(counters=self._counters, prov=self._prov)
+        for name, value in arrays.items():
+            targets[name][...] = value
 
     def set_modulator(self, name: str, value: float) -> None:
         """No on-chip mechanism reads a neuromodulator: always a ``KeyError``."""

@@ -274,6 +274,19 @@ class Machine:
         order += [xy for xy in self.working_chips() if xy not in seen]
         return order
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Machine:
+        """The machine :meth:`to_dict` described (derived counts are ignored)."""
+        try:
+            return cls(int(data["width"]), int(data["height"]),
+                       {(int(x), int(y)): int(n) for x, y, n in data["chips"]},
+                       bool(data["wrap"]), frozenset(map(tuple, data["failed_cores"])),
+                       frozenset(map(tuple, data["failed_chips"])), str(data["name"]),
+                       int(data["spare_cores"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"not a machine description ({type(err).__name__}: {err}); pass "
+                             "Machine.to_dict()'s output") from None
+
     def to_dict(self) -> dict:
         """A JSON-able description."""
         return {"name": self.name, "width": self.width, "height": self.height, "wrap": self.wrap,

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rules.lzc import IntrinsicLIFLinear, spike_train_task
+from rules.lzc import CountDecision, IntrinsicLIFLinear, MetaTempotron, spike_train_task
 from rules.tempotron import Tempotron
 from snn.analysis import LZCDecision
 from snn.layers import Linear, mark_binary
@@ -146,7 +146,7 @@ def train_stdp(kind: str, data, args, seed: int) -> dict:
         steps, b = x.shape[:2]
         v = torch.zeros(b, 2)
         xp, xq = torch.zeros(b, args.n_in), torch.zeros(b, 2)
-        counts = torch.zeros(b, 2)
+        trains = torch.zeros(steps, b, 2)
         teach = None if y is None else (2 * nn.functional.one_hot(y, 2).float() - 1) * args.teacher
         for t in range(steps):
             pre = x[t].float()
@@ -156,7 +156,7 @@ def train_stdp(kind: str, data, args, seed: int) -> dict:
             else:
                 s = (torch.rand(b, 2, generator=rng) < torch.sigmoid((v - theta) / kappa)).float()
             v = v - s * theta
-            counts += s
+            trains[t] = s
             if learn:
                 xp = xp * decay + pre
                 xq = xq * decay + s
@@ -164,23 +164,36 @@ def train_stdp(kind: str, data, args, seed: int) -> dict:
                 w = w * (total / w.sum(1, keepdim=True))
                 if mode == "learned":
                     theta = (theta + 0.01 * (s.mean(0) - target)).clamp(min=0.05)
-        return counts
+        return trains
 
     for _ in range(args.epochs):
         order = torch.randperm(xtr.shape[1], generator=rng)
         for s in range(0, len(order), args.batch):
             idx = order[s:s + args.batch]
             simulate(xtr[:, idx], ytr[idx], learn=True)
-    counts = simulate(xte)
-    return {"acc": float((counts.argmax(1) == yte).float().mean())}
+    out_te = simulate(xte)
+    res = {"acc": float((out_te.sum(0).argmax(1) == yte).float().mean())}
+    # the same STDP-trained layer as features for a trained read-out (the paper's SNN-LZC, and
+    # a count read-out): fitted on the layer's output trains for the training samples
+    tr = simulate(xtr).permute(1, 2, 0).numpy().astype(np.uint8)
+    te = out_te.permute(1, 2, 0).numpy().astype(np.uint8)
+    res["count_readout"] = CountDecision().fit(tr, ytr.numpy()).score(te, yte.numpy())
+    res["lzc_out"] = LZCDecision().fit(tr, ytr.numpy()).score(te, yte.numpy())
+    return res
 
 
-def train_tempotron(kind: str, data, args, seed: int) -> dict | None:
-    if not kind.startswith("lif"):
-        return None  # the Tempotron is its own (PSP-kernel) neuron; no meta-neuron form
+def train_tempotron(kind: str, data, args, seed: int) -> dict:
+    """LIF variants: :class:`rules.tempotron.Tempotron` (its double-exponential PSP neuron,
+    learned threshold and tau); meta variants: :class:`rules.lzc.MetaTempotron` (the Tempotron
+    rule on the meta-neuron's membrane, escape noise kappa 0.2, learned threshold and beta)."""
     (xtr, ytr), (xte, yte) = data
-    t = Tempotron.build([args.n_in, 2], steps=xtr.shape[0], seed=seed, dt=1e-3, lr=args.tempotron_lr,
-                        learn_intrinsics=kind.endswith("learned"), intrinsic_lr=args.tempotron_lr)
+    learned = kind.endswith("learned")
+    if kind.startswith("meta"):
+        t = MetaTempotron(args.n_in, 2, beta=args.beta, lr=args.tempotron_lr, learn_intrinsics=learned,
+                          intrinsic_lr=args.tempotron_lr, seed=seed)
+    else:
+        t = Tempotron.build([args.n_in, 2], steps=xtr.shape[0], seed=seed, dt=1e-3, lr=args.tempotron_lr,
+                            learn_intrinsics=learned, intrinsic_lr=args.tempotron_lr)
     gen = np.random.default_rng(seed)
     for _ in range(args.epochs):
         order = gen.permutation(xtr.shape[1])
@@ -229,8 +242,6 @@ def main() -> None:
             for kind in args.variants:
                 t0 = time.perf_counter()
                 res = trainers[rule](kind, data, args, seed)
-                if res is None:
-                    continue
                 res["wall_s"] = time.perf_counter() - t0
                 row = rows.setdefault(f"{rule} {kind}", {})
                 for k, v in res.items():

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from snn.analysis import LZCDecision
 from snn.surrogate import FastSigmoid, Surrogate
 from snn.validate import check_int
 
@@ -131,4 +132,106 @@ class IntrinsicLIFLinear(nn.Module):
         return torch.stack(out)
 
 
-__all__ = ["IntrinsicLIFLinear", "markov_trains", "spike_train_task"]
+# -- the Tempotron rule on the meta-neuron's membrane -----------------------------------------
+class MetaTempotron:
+    """The Tempotron rule (Guetig and Sompolinsky 2006) applied to meta-neurons, one per class.
+
+    Each output's membrane is the meta-neuron's leaky integration of its weighted input
+    spikes (no reset: as the Tempotron's, the trace is taken unshunted), and it fires with
+    escape noise::
+
+        v_t = beta v_t-1 + sum_i w_i x_i,t         p_t = sigmoid((v_t - theta) / kappa)
+
+    A sample makes a neuron "fire" when any of its Bernoulli(p_t) draws is 1 (sampled in
+    training, as the paper's probabilistic neuron). On an error, at ``t_max = argmax_t v_t``::
+
+        dw_i = err lr sum_{t <= t_max} beta^(t_max - t) x_i,t     (= err lr dv(t_max)/dw_i)
+
+        err = +1 (should have fired, did not), -1 (fired, should not have), 0 otherwise
+
+    summed over the batch, with momentum (the Tempotron's update with the meta-neuron's
+    exponential PSP kernel in place of the double exponential). ``learn_intrinsics``: each
+    neuron's ``theta`` and ``beta = sigmoid(rho)`` follow the same error-driven gradient of
+    ``v(t_max) - theta`` (``dtheta = -err ilr``, ``drho = err ilr dv(t_max)/dbeta beta (1 - beta)``,
+    ``dv/dbeta`` by its own recursion ``d_t = beta d_t-1 + v_t-1``), as :class:`rules.tempotron.
+    Tempotron` learns its threshold and time constant; ``kappa`` stays fixed (the Tempotron cost
+    does not contain it). Class scores: the integrated escape rate ``sum_t softplus((v_t -
+    theta) / kappa)`` (``-log P(no spike)``), largest wins. Inputs ``(T, batch, n_in)``.
+    """
+
+    def __init__(self, n_in: int, n_out: int = 2, beta: float = 0.9, threshold: float = 1.0,
+                 kappa: float = 0.2, lr: float = 1e-2, momentum: float = 0.9,
+                 learn_intrinsics: bool = False, intrinsic_lr: float = 1e-2, seed: int = 0) -> None:
+        n_in, n_out = check_int("n_in", n_in, minimum=1), check_int("n_out", n_out, minimum=2)
+        if not 0 < beta < 1:
+            raise ValueError(f"beta must lie in (0, 1), got {beta}")
+        for name, value in (("threshold", threshold), ("kappa", kappa), ("lr", lr),
+                            ("intrinsic_lr", intrinsic_lr)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        self.generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        self.weight = torch.randn(n_out, n_in, generator=self.generator) * threshold / (2 * math.sqrt(n_in))
+        self.velocity = torch.zeros_like(self.weight)
+        self.rho = torch.full((n_out,), math.log(beta / (1 - beta)))
+        self.theta = torch.full((n_out,), float(threshold))
+        self.kappa, self.lr, self.momentum = float(kappa), float(lr), float(momentum)
+        self.learn_intrinsics, self.intrinsic_lr = bool(learn_intrinsics), float(intrinsic_lr)
+
+    def potentials(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Membranes ``v`` and ``dv/dbeta``, both ``(T, batch, n_out)``."""
+        beta = torch.sigmoid(self.rho)
+        current = x.float() @ self.weight.t()
+        v, dv = torch.empty_like(current), torch.empty_like(current)
+        vk, dk = torch.zeros_like(current[0]), torch.zeros_like(current[0])
+        for t in range(current.shape[0]):
+            dk = beta * dk + vk
+            vk = beta * vk + current[t]
+            v[t], dv[t] = vk, dk
+        return v, dv
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """The integrated escape rate of every output ``(batch, n_out)``."""
+        v = self.potentials(x)[0]
+        return nn.functional.softplus((v - self.theta) / self.kappa).sum(0)
+
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One update on ``x`` ``(T, batch, n_in)`` with labels ``y``; returns the error rate
+        (fraction of (sample, neuron) decisions that were wrong)."""
+        x = x.float()
+        v, dv = self.potentials(x)
+        p = torch.sigmoid((v - self.theta) / self.kappa)
+        fired = (torch.rand(p.shape, generator=self.generator) < p).any(0).float()
+        target = nn.functional.one_hot(y, self.weight.shape[0]).float()
+        err = target - fired  # (batch, n_out)
+        tmax = v.argmax(0)  # (batch, n_out)
+        steps = torch.arange(x.shape[0]).view(1, 1, -1)
+        lag = (tmax.unsqueeze(-1) - steps).float()  # (batch, n_out, T)
+        beta = torch.sigmoid(self.rho).view(1, -1, 1)
+        kernel = torch.where(lag >= 0, beta ** lag.clamp(min=0), torch.zeros_like(lag))
+        psp = torch.einsum("bot,tbi->oi", kernel * err.unsqueeze(-1), x)
+        self.velocity.mul_(self.momentum).add_(self.lr * psp)
+        self.weight.add_(self.velocity)
+        if self.learn_intrinsics:
+            dv_max = dv.gather(0, tmax.unsqueeze(0))[0]  # (batch, n_out)
+            b = torch.sigmoid(self.rho)
+            self.rho.add_(self.intrinsic_lr * (err * dv_max).sum(0) * b * (1 - b))
+            self.theta.sub_(self.intrinsic_lr * err.sum(0)).clamp_(min=0.05)
+        return float(err.abs().mean())
+
+
+class CountDecision(LZCDecision):
+    """A trained read-out of spike counts: the class-conditional diagonal Gaussian of
+    :class:`snn.analysis.LZCDecision` on each output neuron's spike count instead of its
+    Lempel-Ziv complexity. Trains ``(samples, neurons, steps)``."""
+
+    @staticmethod
+    def features(trains) -> np.ndarray:
+        t = np.asarray(trains)
+        if t.ndim != 3:
+            raise ValueError(f"trains must be (samples, neurons, steps), got shape {t.shape}")
+        return t.sum(-1).astype(np.float64)
+
+
+__all__ = ["CountDecision", "IntrinsicLIFLinear", "MetaTempotron", "markov_trains", "spike_train_task"]

@@ -9,7 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rules.lzc import IntrinsicLIFLinear, markov_trains, spike_train_task  # noqa: E402
+from rules.lzc import (  # noqa: E402
+    CountDecision,
+    IntrinsicLIFLinear,
+    MetaTempotron,
+    markov_trains,
+    spike_train_task,
+)
 from snn.analysis import LZCDecision, lempel_ziv_complexity  # noqa: E402
 
 
@@ -83,6 +89,78 @@ def test_snn_lzc_on_markov_inputs_beats_chance():
     xte, yte = spike_train_task("markov", 200, seed=0, part=1)
     rule = LZCDecision().fit(xtr.transpose(1, 2, 0), ytr)
     assert rule.score(xte.transpose(1, 2, 0), yte) > 0.8  # chance 0.5
+
+
+def test_meta_tempotron_membrane_and_its_beta_derivative():
+    """The membrane against a hand-stepped leaky sum, dv/dbeta against central differences."""
+    t = MetaTempotron(3, 2, beta=0.7, seed=0)
+    x = (torch.rand(15, 4, 3, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    v, dv = t.potentials(x)
+    current = x @ t.weight.t()
+    hand, vk = [], torch.zeros(4, 2)
+    for k in range(15):
+        vk = 0.7 * vk + current[k]
+        hand.append(vk)
+    torch.testing.assert_close(v, torch.stack(hand))
+    h = 1e-3
+    rho = t.rho.clone()
+
+    def v_at(beta):
+        t.rho = torch.full_like(rho, math.log(beta / (1 - beta)))
+        return t.potentials(x)[0].double()
+
+    fd = (v_at(0.7 + h) - v_at(0.7 - h)) / (2 * h)
+    t.rho = rho
+    torch.testing.assert_close(dv.double(), fd, atol=2e-3, rtol=1e-3)
+
+
+def test_meta_tempotron_update_is_the_gradient_of_v_at_tmax():
+    """With a threshold no potential reaches, the target neuron missed (err = +1) and the other
+    is right (err = 0): the first update is lr dv(t_max)/dw, here from autograd."""
+    t = MetaTempotron(5, 2, threshold=50.0, kappa=0.01, lr=0.1, learn_intrinsics=True, seed=3)
+    t.weight = torch.rand(2, 5, generator=torch.Generator().manual_seed(4)) - 0.3  # max v ~ 5
+    x = (torch.rand(30, 6, 5, generator=torch.Generator().manual_seed(2)) < 0.3).float()
+    y = torch.tensor([0, 1, 1, 0, 1, 0])
+    w0, theta0, rho0 = t.weight.clone(), t.theta.clone(), t.rho.clone()
+    w = w0.clone().requires_grad_(True)
+    beta = torch.tensor(float(torch.sigmoid(rho0[0])), requires_grad=True)
+    v, vk = [], torch.zeros(6, 2)
+    for k in range(30):
+        vk = beta * vk + x[k] @ w.t()
+        v.append(vk)
+    v = torch.stack(v)
+    vmax = v.max(0).values  # (batch, 2)
+    target = torch.nn.functional.one_hot(y, 2).float()
+    (vmax * target).sum().backward(retain_graph=True)
+    assert t.train_batch(x, y) == 0.5
+    torch.testing.assert_close(t.weight - w0, 0.1 * w.grad)
+    torch.testing.assert_close(theta0 - t.theta, 0.01 * target.sum(0))
+    b = torch.sigmoid(rho0)
+    vmax_b = [(v[:, :, o].max(0).values * target[:, o]).sum() for o in range(2)]
+    grads = [torch.autograd.grad(vmax_b[o], beta, retain_graph=True)[0] for o in range(2)]
+    torch.testing.assert_close(t.rho - rho0, 0.01 * torch.stack(grads) * b * (1 - b))
+
+
+def test_meta_tempotron_learns_rate_profiles_and_counts_read_out():
+    xtr, ytr = spike_train_task("poisson", 200, n_in=20, steps=200, seed=0)
+    xte, yte = spike_train_task("poisson", 200, n_in=20, steps=200, seed=0, part=1)
+    xtr, xte = torch.as_tensor(xtr).float(), torch.as_tensor(xte).float()
+    ytr, yte = torch.as_tensor(ytr), torch.as_tensor(yte)
+    t = MetaTempotron(20, 2, seed=0)
+    before = float((t.scores(xte).argmax(1) == yte).float().mean())
+    for _ in range(5):
+        for s in range(0, 200, 50):
+            t.train_batch(xtr[:, s:s + 50], ytr[s:s + 50])
+    after = float((t.scores(xte).argmax(1) == yte).float().mean())
+    assert after > 0.75 and after > before + 0.15
+    trains = np.zeros((4, 2, 10), dtype=np.uint8)
+    trains[0, 0, :7] = trains[1, 0, :6] = 1  # class 0: neuron 0 busy
+    trains[2, 1, :8] = trains[3, 1, :5] = 1  # class 1: neuron 1 busy
+    decision = CountDecision().fit(trains, [0, 0, 1, 1])
+    np.testing.assert_array_equal(decision.features(trains)[:, 0], [7, 6, 0, 0])
+    probe = np.zeros((1, 2, 10), dtype=np.uint8)
+    probe[0, 1, :6] = 1
+    assert decision.predict(probe).tolist() == [1]
 
 
 @pytest.mark.slow

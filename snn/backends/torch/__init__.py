@@ -11,8 +11,14 @@ spikes (sums of float32 weights are exact in float64, whatever their order). Pla
 projections keep float64 weights in CSR order and deliver synapse by synapse in the numba
 loop's order (:mod:`snn.backends.torch.plasticity`), which keeps them identical on the CPU too.
 
-The time loop is Python (a few tensor operations per population and projection per step),
-so this backend is for GPUs and for checking the numba backend, not for small CPU runs.
+Two engines run the steps. The loop engine (``engine="loop"``, the default on the CPU) is a
+Python loop over steps, samples and projections that asks the device whether anything spiked
+every step. The chunked engine (``engine="chunked"``, the default on CUDA;
+:mod:`snn.backends.torch.chunked`) runs whole chunks of steps on the device with no host
+synchronisation: the batch at once, spikes compacted into fixed-capacity index buffers,
+event-driven delivery of synapse rows (a Triton kernel, :mod:`snn.backends.torch.kernels`),
+monitors drained once per chunk, and on CUDA the step replayed as a CUDA graph. Both give
+the same spikes; on the CPU in float64 both equal the numba backend's.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import torch
 
 from snn.backends import implementation_for
 from snn.backends.common import check_modulator, check_weights, weights_of
+from snn.backends.torch import kernels
+from snn.backends.torch.chunked import ChunkedEngine
 from snn.backends.torch.plasticity import PlasticProjection
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
@@ -34,6 +42,8 @@ from snn.validate import check_int, check_positive_time
 
 BACKEND = "torch"
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+ENGINES = ("loop", "chunked")
+DELIVERIES = ("auto", "triton", "torch")
 # Projections (per delay) with at least this fraction of all pre x post pairs connected are
 # stored as dense matrices (a batched matmul); sparser ones as CSR.
 DENSE_FRACTION = 0.25
@@ -46,13 +56,24 @@ class TorchSimulation(Simulation):
         device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
         dtype: ``"float32"`` (default: the GPU's fast type; >= 99.9% of spikes equal to
             numba's) or ``"float64"`` (identical spikes to numba with ``exact_input``).
-        chunk_steps: steps between draining monitors (and progress updates).
+        chunk_steps: steps between draining monitors (and progress updates); the chunked
+            engine's chunk length.
+        engine: ``"loop"`` (a Python loop over steps; default on the CPU) or ``"chunked"``
+            (whole chunks on the device, :mod:`snn.backends.torch.chunked`; default on CUDA).
+        delivery: chunked engine only: ``"auto"`` (the Triton kernel on CUDA, torch
+            operations elsewhere), ``"triton"`` (on the CPU only in Triton's interpreter,
+            ``TRITON_INTERPRET=1``) or ``"torch"``.
+        spike_capacity: chunked engine only: starting capacity (spikes per step) of the
+            per-population spike buffers; grown on overflow (None: 1/64 of the neurons).
+        cuda_graphs: chunked engine on CUDA only: replay the step as a CUDA graph.
     """
 
     backend = BACKEND
 
     def __init__(self, built: BuiltNetwork, device: str | torch.device = "cpu",
-                 dtype: str = "float32", chunk_steps: int = 2000) -> None:
+                 dtype: str = "float32", chunk_steps: int = 2000, engine: str | None = None,
+                 delivery: str = "auto", spike_capacity: int | None = None,
+                 cuda_graphs: bool = True) -> None:
         t0 = time.perf_counter()
         if dtype not in _DTYPES:
             raise ValueError(f"dtype={dtype!r} is not supported; choose float64 or float32")
@@ -62,7 +83,13 @@ class TorchSimulation(Simulation):
             raise ValueError("device='cuda' was requested but CUDA is not available; use 'cpu'")
         self.dtype = _DTYPES[dtype]
         self.chunk_steps = check_int("chunk_steps", chunk_steps, minimum=1)
-        self.options = {"device": str(self.device), "dtype": dtype, "chunk_steps": self.chunk_steps}
+        engine = ("chunked" if self.device.type == "cuda" else "loop") if engine is None else engine
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r} is not known; choose 'loop' or 'chunked'")
+        self.engine = engine
+        self.options = {"device": str(self.device), "dtype": dtype, "chunk_steps": self.chunk_steps,
+                        "engine": engine}
+        use_triton = self._check_chunked_options(delivery, spike_capacity, cuda_graphs)
         self.step = 0
         self.batch = built.batch
         n_pops = len(built.populations)
@@ -96,7 +123,7 @@ class TorchSimulation(Simulation):
                 plastic = PlasticProjection(proj, pre_n, post_n, self.dt, self.device)
                 self._plastic[proj.name] = plastic
                 self._projections.append((proj.pre, proj.post, proj.target_var, 0, plastic))
-            for d in ([] if proj.plasticity else np.unique(delays)):
+            for d in ([] if proj.plasticity or engine != "loop" else np.unique(delays)):
                 sel = delays == d
                 coo = torch.sparse_coo_tensor(
                     torch.as_tensor(np.vstack([proj.indices[sel].astype(np.int64), rows[sel]])),
@@ -113,7 +140,38 @@ class TorchSimulation(Simulation):
             depth = max(self._rings.get(key, torch.zeros(0)).shape[0], proj.max_delay + 1, 2)
             shape = (depth, post_n) if self.batch is None else (depth, self.batch, post_n)
             self._rings[key] = torch.zeros(shape, dtype=torch.float64, device=self.device)
+        self._chunked = None
+        if engine == "chunked":
+            self._chunked = ChunkedEngine(self, use_triton, spike_capacity, cuda_graphs)
         self.build_s = time.perf_counter() - t0
+
+    def _check_chunked_options(self, delivery, spike_capacity, cuda_graphs) -> bool:
+        """Validate the chunked engine's options (recorded in ``options``); returns whether
+        it delivers with Triton."""
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery={delivery!r} is not known; choose 'auto', 'triton' or "
+                             "'torch'")
+        if spike_capacity is not None:
+            spike_capacity = check_int("spike_capacity", spike_capacity, minimum=1)
+        if not isinstance(cuda_graphs, bool):
+            raise TypeError(f"cuda_graphs must be True or False, not {cuda_graphs!r}")
+        if self.engine == "loop":
+            if (delivery, spike_capacity, cuda_graphs) != ("auto", None, True):
+                raise ValueError("delivery=, spike_capacity= and cuda_graphs= are options of "
+                                 "engine='chunked'; pass engine='chunked' or drop them")
+            return False
+        if delivery == "triton":
+            if not kernels.HAVE_TRITON:
+                raise ValueError("delivery='triton' needs the triton package (it ships with "
+                                 "CUDA builds of torch); use delivery='torch'")
+            if self.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+                raise ValueError("delivery='triton' on the CPU runs in Triton's interpreter: set "
+                                 "TRITON_INTERPRET=1 before importing triton, or use "
+                                 "delivery='torch'")
+        self.options.update(delivery=delivery, spike_capacity=spike_capacity,
+                            cuda_graphs=cuda_graphs)
+        return delivery == "triton" or (delivery == "auto" and self.device.type == "cuda"
+                                        and kernels.HAVE_TRITON)
 
     @property
     def state(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -190,6 +248,27 @@ class TorchSimulation(Simulation):
             bar = tqdm(total=n_steps, unit="step", unit_scale=True, desc="simulating (torch)")
         wall = 0.0
         t0 = time.perf_counter()
+        if self._chunked is not None:
+            spikes, states = self._chunked.run(k_start, n_steps, self.chunk_steps, bar)
+        else:
+            self._loop(k_start, k_end, spikes, states, bar)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        for plastic in self._plastic.values():
+            plastic.finish(k_end)
+        self.step = k_end
+        res = self._results(spikes, states, {"wall_s": wall, "build_s": self.build_s}, k_start, k_end)
+        if hdf5 is not None:
+            res.to_hdf5(hdf5)
+        return res
+
+    def _loop(self, k_start: int, k_end: int, spikes: dict, states: dict, bar) -> None:
+        """The loop engine: steps ``k_start .. k_end - 1``, recording into ``spikes`` and
+        ``states``."""
+        b = self.built
         monitored = {name: torch.as_tensor(indices, device=self.device)
                      for name, _, _, indices, _ in b.state_monitors}
         subsets = {name: torch.as_tensor(subset, device=self.device)
@@ -232,18 +311,6 @@ class TorchSimulation(Simulation):
                 ring[slot].zero_()
             if bar is not None and (k - k_start + 1) % self.chunk_steps == 0:
                 bar.update(self.chunk_steps)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-        for plastic in self._plastic.values():
-            plastic.finish(k_end)
-        self.step = k_end
-        res = self._results(spikes, states, {"wall_s": wall, "build_s": self.build_s}, k_start, k_end)
-        if hdf5 is not None:
-            res.to_hdf5(hdf5)
-        return res
 
     def _results(self, spikes, states, timing, k_start, k_end) -> Results:
         b = self.built

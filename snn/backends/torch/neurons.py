@@ -40,18 +40,65 @@ class TorchNeuron:
 
     ``sim_constants`` returns the per-step constants (the numba fragment's constants, as
     tensors); ``sim_step`` advances the population's state dict (one tensor per declared
-    state variable, shape ``(n,)``) through step ``k`` in place and returns the boolean
-    spikes.
+    state variable) through step ``k`` in place and returns the boolean spikes.
+
+    Both engines of :class:`snn.backends.torch.TorchSimulation` call ``sim_step``. The loop
+    engine passes ``k`` and ``stream`` as Python integers and state of shape ``(n,)`` (one
+    call per sample). The chunked engine (:mod:`snn.backends.torch.chunked`) passes ``k`` as a
+    0-d int64 device tensor, the state of the whole batch (``(batch, n)`` when batched), the
+    constants of :meth:`batch_constants` and ``stream`` as a ``(batch, 1)`` int64 tensor when
+    batched; with a tensor ``k`` a step must not synchronise with the host (no ``bool()``,
+    ``item()`` or data-dependent shapes), so that a CUDA graph can capture it.
     """
 
     def sim_constants(self, model, n: int, dt: float, device, dtype) -> dict[str, object]:
         """Per-step constants: floats, ints or tensors on ``device``."""
         raise NotImplementedError
 
-    def sim_step(self, model, c: dict, state: dict[str, torch.Tensor], k: int, seed: int,
-                 stream: int) -> torch.Tensor:
-        """Advance ``state`` through step ``k`` in place; returns the spikes (bool, ``(n,)``)."""
+    def sim_step(self, model, c: dict, state: dict[str, torch.Tensor], k, seed: int,
+                 stream) -> torch.Tensor:
+        """Advance ``state`` through step ``k`` in place; returns the spikes (bool, the
+        state's shape)."""
         raise NotImplementedError
+
+    def batch_constants(self, consts: list[dict], n: int, device, dtype) -> dict | None:
+        """The constants of every sample of a batch as one dict for a ``(batch, n)`` state, or
+        None when they cannot be stacked (then each sample steps on its own).
+
+        Values equal in every sample are kept as they are; differing numbers become
+        ``(batch, 1)`` tensors and differing per-neuron tensors (shape ``(n,)``)
+        ``(batch, n)`` tensors; anything else that differs cannot be stacked.
+        """
+        out = {}
+        for key, first in consts[0].items():
+            values = [c[key] for c in consts]
+            if all(_same(first, v) for v in values[1:]):
+                out[key] = first
+            elif all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
+                integral = all(isinstance(v, (int, np.integer)) for v in values)
+                out[key] = torch.tensor(values, device=device,
+                                        dtype=torch.int64 if integral else dtype).view(-1, 1)
+            elif all(isinstance(v, torch.Tensor) and v.shape == (n,) for v in values):
+                out[key] = torch.stack(values)
+            else:
+                return None
+        return out
+
+
+def _same(a, b) -> bool:
+    """Whether two constants are equal (tensors by value)."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+                and a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b)))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _may_any(mask: torch.Tensor, k) -> bool:
+    """``mask.any()`` for the loop engine (a Python step ``k``), else True: with a device step
+    the work is done unconditionally rather than synchronising to test for it."""
+    return bool(mask.any()) if isinstance(k, int) else True
 
 
 def as_tensors(values: dict[str, object], device, dtype) -> dict[str, object]:
@@ -168,15 +215,20 @@ class TorchPoisson(TorchNeuron):
     def sim_step(self, model, c, state, k, seed, stream):
         j = c["index"]
         if model.time_varying:
-            row = min(k // c["steps_per_row"], c["p_table"].shape[0] - 1)
-            return rng.uniform01(seed, stream, k, j, j.device) < c["p_table"][row]
+            last = c["p_table"].shape[0] - 1
+            if isinstance(k, int):
+                p = c["p_table"][min(k // c["steps_per_row"], last)]
+            else:
+                row = torch.div(k, c["steps_per_row"], rounding_mode="floor").clamp(max=last)
+                p = c["p_table"].index_select(0, row.view(1))[0]
+            return rng.uniform01(seed, stream, k, j, j.device) < p
         nxt, count = state["next_spike"], state["count"]
         first = nxt < 0
-        if bool(first.any()):
+        if _may_any(first, k):
             u = rng.uniform01(seed, stream, j, count, j.device)
             nxt.copy_(torch.where(first, k + rng.geometric_steps(u, c["p"]) - 1, nxt))
         spiked = nxt == k
-        if bool(spiked.any()):
+        if _may_any(spiked, k):
             count.add_(spiked.to(torch.int64))
             u = rng.uniform01(seed, stream, j, count, j.device)
             nxt.copy_(torch.where(spiked, k + rng.geometric_steps(u, c["p"]), nxt))
@@ -196,12 +248,12 @@ class TorchSettablePoisson(TorchNeuron):
         nxt, count = state["next_spike"], state["count"]
         p = state["rate"].to(torch.float64) * c["dt"]
         first = nxt < 0
-        if bool(first.any()):
+        if _may_any(first, k):
             u = rng.uniform01(seed, stream, j, count, j.device)
             nxt.copy_(torch.where(first, k + rng.geometric_steps(u, p) - 1, nxt))
             count.add_(first.to(torch.int64))
         spiked = nxt == k
-        if bool(spiked.any()):
+        if _may_any(spiked, k):
             u = rng.uniform01(seed, stream, j, count, j.device)
             nxt.copy_(torch.where(spiked, k + rng.geometric_steps(u, p), nxt))
             count.add_(spiked.to(torch.int64))
@@ -210,18 +262,35 @@ class TorchSettablePoisson(TorchNeuron):
 
 @implements(SpikeSource, "torch")
 class TorchSpikeSource(TorchNeuron):
-    """Given spike times; the events of each step are looked up, not scanned."""
+    """Given spike times; the events of each step are looked up, not scanned. With a device
+    step ``k`` the lookup is a device ``searchsorted`` and a fixed window (the most events of
+    any one step), so it needs no host synchronisation."""
 
     def sim_constants(self, model, n, dt, device, dtype):
         steps, idx = model.events(dt)
+        most = int(np.unique(steps, return_counts=True)[1].max(initial=0))
         return {"steps": steps, "idx": torch.as_tensor(idx, dtype=torch.int64, device=device),
-                "n": n}
+                "n": n, "step_of": torch.as_tensor(steps, dtype=torch.int64, device=device),
+                "window": torch.arange(most, device=device)}
 
     def sim_step(self, model, c, state, k, seed, stream):
-        lo, hi = np.searchsorted(c["steps"], [k, k + 1])
-        spiked = torch.zeros(c["n"], dtype=torch.bool, device=c["idx"].device)
-        spiked[c["idx"][lo:hi]] = True
-        return spiked
+        idx = c["idx"]
+        if isinstance(k, int):
+            lo, hi = np.searchsorted(c["steps"], [k, k + 1])
+            spiked = torch.zeros(c["n"], dtype=torch.bool, device=idx.device)
+            spiked[idx[lo:hi]] = True
+            return spiked
+        hits = torch.zeros(c["n"], dtype=torch.int32, device=idx.device)
+        if idx.numel():
+            pos = torch.searchsorted(c["step_of"], k.view(1)) + c["window"]
+            valid = c["step_of"][pos.clamp(max=idx.numel() - 1)] == k
+            hits.index_add_(0, idx[pos.clamp(max=idx.numel() - 1)], valid.to(torch.int32))
+        return hits > 0
+
+    def batch_constants(self, consts, n, device, dtype):
+        same = all(_same(a, b) for c in consts[1:] for a, b in zip(consts[0].values(), c.values(),
+                                                                   strict=True))
+        return consts[0] if same else None
 
 
 @implements(AdaptiveLIF, "torch")
@@ -334,9 +403,9 @@ class TorchUltraDLIF(TorchNeuron):
 
     def sim_step(self, model, c, state, k, seed, stream):
         u = state["v"].clone()
-        left = torch.roll(u, 1)  # left[j] = u[j - 1], left[0] = u[n - 1]
+        left = torch.roll(u, 1, -1)  # left[j] = u[j - 1], left[0] = u[n - 1]
         centre = u * c["tau_c"]
-        right = torch.roll(u, -1)  # right[j] = u[j + 1], right[n - 1] = u[0]
+        right = torch.roll(u, -1, -1)  # right[j] = u[j + 1], right[n - 1] = u[0]
         m = torch.maximum(torch.maximum(left, centre), right)
         eps = c["eps"]
         total = (libm.exp(torch.div(left - m, eps)) + libm.exp(torch.div(centre - m, eps))

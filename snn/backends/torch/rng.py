@@ -2,6 +2,11 @@
 
 uint64 arithmetic is done in int64: multiplication and addition wrap identically in two's
 complement, and right shifts are made logical by masking, so the bits equal numba's.
+
+Keys that are Python integers are mixed on the host and enter the tensor arithmetic as
+scalars, so no host data is copied to the device: the functions can run inside a CUDA graph
+capture when the step ``k`` is a device tensor. ``stream`` may be a tensor too (one stream
+per sample of a batch, e.g. shape ``(batch, 1)``).
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import torch
 
 from snn.backends.torch.libm import log1p  # the C library's log1p, as the numba kernels
+
+_MASK = (1 << 64) - 1
 
 
 def _signed(x: int) -> int:
@@ -30,25 +37,46 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
     return z ^ _shr(z, 31)
 
 
+def _mix_int(z: int) -> int:
+    """:func:`_mix` on a Python integer (uint64 bits)."""
+    z &= _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def _wrap(x: int) -> int:
     x &= (1 << 64) - 1
     return _signed(x)
 
 
-def uniform01(seed: int, stream: int, a: torch.Tensor | int, b: torch.Tensor | int,
+def _add_key(z: torch.Tensor | int, key: torch.Tensor | int, device) -> torch.Tensor:
+    """``mix(z + (key + 1) * GOLDEN)`` with Python integers folded on the host."""
+    if isinstance(key, int) and isinstance(z, int):
+        z = _wrap(_mix_int(z + (key + 1) * _GOLDEN))
+        return torch.full((), z, dtype=torch.int64, device=device)
+    if isinstance(key, int):
+        return _mix(z + _wrap((key + 1) * _GOLDEN))
+    key = torch.as_tensor(key, dtype=torch.int64, device=device)
+    return _mix(z + (key + 1) * _GOLDEN)
+
+
+def uniform01(seed: int, stream: torch.Tensor | int, a: torch.Tensor | int, b: torch.Tensor | int,
               device=None) -> torch.Tensor:
     """Uniform floats in [0, 1), equal bit for bit to numba_rng.uniform01 for the same keys."""
-    a = torch.as_tensor(a, dtype=torch.int64, device=device)
-    b = torch.as_tensor(b, dtype=torch.int64, device=device)
-    z = _mix(torch.tensor(_wrap(seed + _GOLDEN * (stream + 1)), dtype=torch.int64, device=device))
-    z = _mix(z + (a + 1) * _GOLDEN)
-    z = _mix(z + (b + 1) * _GOLDEN)
-    return _shr(z, 11).to(torch.float64) * (1.0 / 9007199254740992.0)
+    if isinstance(stream, torch.Tensor):
+        z = _mix(_wrap(seed) + (stream.to(torch.int64) + 1) * _GOLDEN)
+    else:
+        z = _wrap(_mix_int(seed + _GOLDEN * (stream + 1)))
+    return _shr(_add_key(_add_key(z, a, device), b, device), 11).to(torch.float64) * (
+        1.0 / 9007199254740992.0)
 
 
 def geometric_steps(u: torch.Tensor, p: torch.Tensor | float) -> torch.Tensor:
     """Steps to the next event of a Bernoulli(p) per-step process (>= 1), as numba_rng."""
-    p = torch.as_tensor(p, dtype=torch.float64, device=u.device)
+    if not isinstance(p, torch.Tensor):
+        p = torch.full((), float(p), dtype=torch.float64, device=u.device)
+    p = p.to(torch.float64)
     steps = 1 + torch.floor(log1p(-u) / log1p(-p.clamp(max=1.0 - 1e-16)))
     steps = torch.where(p >= 1.0, torch.ones_like(steps), steps)
     never = torch.full_like(steps, float(1 << 62))

@@ -1,0 +1,251 @@
+"""The chunked torch engine (whole chunks on the device, no host synchronisation) against the
+loop engine and the numba backend, on the CPU: the same code path as on CUDA minus the graph
+capture, with the Triton delivery kernel in Triton's interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_batch import same_spikes, stack  # noqa: E402
+from test_snapshot import network as plastic_network  # noqa: E402
+from test_torch_backend import mixed_network  # noqa: E402
+
+import snn  # noqa: E402
+from snn.backends import numba_rng  # noqa: E402
+from snn.backends.torch import kernels, rng  # noqa: E402
+from snn.bench.cuba import cuba_network  # noqa: E402
+
+DT = 1e-4
+CHUNKED = {"backend": "torch", "dtype": "float64", "engine": "chunked"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensor operations on a shared 2-core machine: one intra-op thread is faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def assert_same(a: snn.Results, b: snn.Results) -> None:
+    assert a.spikes.keys() == b.spikes.keys() and a.states.keys() == b.states.keys()
+    for name in a.spikes:
+        assert same_spikes(a.spikes[name], b.spikes[name]), name
+    for name in a.states:
+        np.testing.assert_array_equal(a[name].steps, b[name].steps)
+        np.testing.assert_array_equal(a[name].data, b[name].data)
+
+
+def numba(net, duration, seed, **kw):
+    return net.build(dt=DT, seed=seed, exact_input=True, **kw).run(duration)
+
+
+def feedforward(rate: float = 20.0) -> snn.Network:
+    net = snn.Network()
+    src = net.population(200, snn.PoissonSource(rate=rate), name="src")
+    out = net.population(100, snn.LIF(tau_ref=2e-3), name="out")
+    net.connect(src, out, snn.FixedProbability(0.2), weight=snn.Uniform(4e-3, 9e-3),
+                delay=snn.UniformInt(1, 3))
+    net.spike_monitor(src, name="inputs")
+    net.spike_monitor(out, name="s")
+    return net
+
+
+def test_cuba_equals_loop_engine_and_numba_in_float64():
+    net = cuba_network(1000)
+    a = numba(net, 0.1, 3)
+    loop = net.build(dt=DT, seed=3, backend="torch", dtype="float64", engine="loop").run(0.1)
+    sim = net.build(dt=DT, seed=3, chunk_steps=400, **CHUNKED)
+    b = sim.run(0.1)
+    assert a["spikes"].count > 300
+    assert_same(a, b)
+    assert_same(loop, b)
+    assert sim.options["engine"] == "chunked" and sim.options["delivery"] == "auto"
+
+
+def test_feedforward_poisson_with_triton_kernel_equals_numba():
+    """The Triton delivery kernel (interpreted on the CPU) and the torch delivery give the
+    same spikes as numba."""
+    net = feedforward()
+    a = numba(net, 0.03, 2)
+    assert a["s"].count > 30
+    for delivery in ("triton", "torch"):
+        if delivery == "triton" and not kernels.HAVE_TRITON:
+            continue
+        assert_same(a, net.build(dt=DT, seed=2, delivery=delivery, **CHUNKED).run(0.03))
+
+
+def test_every_model_delays_subsets_and_state_monitors_equal_numba():
+    net = mixed_network()
+    net.spike_monitor(net.populations[3][[1, 4, 9, 20]], name="lif_subset")
+    a = numba(net, 0.06, 11)
+    assert a["lif_subset"].count > 0
+    assert_same(a, net.build(dt=DT, seed=11, chunk_steps=170, **CHUNKED).run(0.06))
+
+
+def test_batch_is_vectorised_and_equals_numba():
+    a = stack().build(dt=DT, seed=3, batch=3, exact_input=True).run(0.03)
+    sim = stack().build(dt=DT, seed=3, batch=3, **CHUNKED)
+    assert all(samples is None for *_, samples in sim._chunked.pops)  # no loop over samples
+    assert_same(a, sim.run(0.03))
+
+
+def test_per_sample_spike_trains_that_cannot_be_stacked_step_sample_by_sample():
+    trains = [[[0.001, 0.003], []], [[0.002], [0.001, 0.002, 0.004]]]
+    net = snn.Network()
+    src = net.population(2, snn.SpikeSource(spike_times=trains[0]), name="src",
+                         per_sample={"spike_times": trains})
+    net.spike_monitor(src)
+    rec = net.run(0.005, dt=1e-3, batch=2, **CHUNKED).spikes["src_spikes"]
+    got = sorted(zip(rec.samples.tolist(), rec.indices.tolist(), rec.steps.tolist(), strict=True))
+    assert got == [(0, 0, 1), (0, 0, 3), (1, 0, 2), (1, 1, 1), (1, 1, 2), (1, 1, 4)]
+
+
+def test_plastic_projections_equal_numba_and_their_weights_learn():
+    net = plastic_network()
+    ref = net.build(dt=DT, seed=3)
+    a = ref.run(0.03)
+    sim = net.build(dt=DT, seed=3, chunk_steps=128, **CHUNKED)
+    assert_same(a, sim.run(0.03))
+    for proj in ("ff", "mod"):
+        np.testing.assert_array_equal(ref.weights(proj), sim.weights(proj))
+    assert not np.array_equal(sim.weights("ff"), net.build(dt=DT, seed=3).weights("ff"))
+
+
+def test_overflowing_buffers_rerun_the_chunk_and_lose_no_spike():
+    """A capacity of one spike per step and a two-entry monitor buffer: every chunk overflows,
+    is restored from its saved start and run again with larger buffers."""
+    net = mixed_network()
+    a = numba(net, 0.03, 11)
+    sim = net.build(dt=DT, seed=11, chunk_steps=100, spike_capacity=1, **CHUNKED)
+    for rec in sim._chunked.spike_recorders:
+        rec.allocate(2)
+    assert_same(a, sim.run(0.03))
+    assert max(c.capacity for c in sim._chunked.compactions.values()) > 1
+    assert max(rec.capacity for rec in sim._chunked.spike_recorders) > 2
+    # plastic projections (state and weights are restored too)
+    ref = plastic_network().build(dt=DT, seed=3)
+    b = plastic_network().build(dt=DT, seed=3, chunk_steps=64, spike_capacity=1, **CHUNKED)
+    assert_same(ref.run(0.02), b.run(0.02))
+    np.testing.assert_array_equal(ref.weights("ff"), b.weights("ff"))
+
+
+def test_continued_runs_and_snapshots(tmp_path):
+    net = plastic_network()
+    whole = net.build(dt=DT, seed=3, **CHUNKED).run(0.02)
+    sim = net.build(dt=DT, seed=3, chunk_steps=50, **CHUNKED)
+    first = sim.run(0.01)
+    path = sim.save(tmp_path / "snap.h5")
+    back = snn.Simulation.restore(path)
+    assert back.options == sim.options and back.engine == "chunked"
+    second, again = sim.run(0.01), back.run(0.01)
+    assert_same(second, again)
+    np.testing.assert_array_equal(
+        np.concatenate([first["spikes"].steps, second["spikes"].steps]), whole["spikes"].steps)
+
+
+def test_float32_agrees_with_numba_on_a_feedforward_network():
+    net = feedforward()
+    a = net.build(dt=DT, seed=2, exact_input=True).run(0.2)
+    b = net.build(dt=DT, seed=2, backend="torch", dtype="float32", engine="chunked").run(0.2)
+    assert same_spikes(a["inputs"], b["inputs"])  # the random streams are the same
+    ka = set(zip(a["s"].steps.tolist(), a["s"].indices.tolist(), strict=True))
+    kb = set(zip(b["s"].steps.tolist(), b["s"].indices.tolist(), strict=True))
+    assert len(ka) > 300
+    assert len(ka & kb) / len(ka | kb) >= 0.999
+
+
+def test_float32_equals_the_loop_engine():
+    net = cuba_network(1000)
+    a = net.build(dt=DT, seed=1, backend="torch", dtype="float32").run(0.05)
+    b = net.build(dt=DT, seed=1, backend="torch", dtype="float32", engine="chunked").run(0.05)
+    assert a["spikes"].count > 100
+    assert_same(a, b)
+
+
+@pytest.mark.slow
+def test_cuba_float32_rate_within_two_percent_of_numba():
+    net = cuba_network(4000)
+    a = net.build(dt=DT, seed=1).run(1.0)
+    b = net.build(dt=DT, seed=1, backend="torch", dtype="float32", engine="chunked").run(1.0)
+    assert a["spikes"].count > 10000
+    assert abs(b["spikes"].count / a["spikes"].count - 1) < 0.02
+
+
+def test_delivery_kernels_equal_a_hand_written_scatter():
+    g = np.random.default_rng(0)
+    n_pre, n_post, batch, depth = 40, 30, 2, 4
+    lengths = g.integers(0, 20, n_pre)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = g.integers(0, n_post, indptr[-1]).astype(np.int32)
+    weights = g.uniform(-1, 1, indptr[-1]).astype(np.float32)
+    delays = g.integers(0, 3, indptr[-1]).astype(np.int32)
+    fired = [3, 7, 41, 79]  # flat sample * n_pre + neuron; buffer has one stale entry
+    expected = np.zeros((depth, batch, n_post))
+    for f in fired:
+        b, i = divmod(f, n_pre)
+        for q in range(indptr[i], indptr[i + 1]):
+            expected[(5 + delays[q]) % depth, b, indices[q]] += np.float64(weights[q])
+    ways = ["torch"] + (["triton"] if kernels.HAVE_TRITON else [])
+    for way in ways:
+        ring = torch.zeros((depth, batch, n_post), dtype=torch.float64)
+        kernels.deliver(torch.tensor(fired + [12, 0]), torch.tensor([4]), 5,
+                        torch.as_tensor(indptr), torch.as_tensor(indices), torch.as_tensor(weights),
+                        torch.as_tensor(delays), ring, torch.tensor(5), n_pre, n_post,
+                        int(lengths.max()), way == "triton")
+        np.testing.assert_allclose(ring.numpy(), expected, rtol=0, atol=1e-12, err_msg=way)
+
+
+def test_random_streams_per_sample_equal_numba():
+    j = torch.arange(5)
+    streams = torch.tensor([[2], [9]])
+    got = rng.uniform01(77, streams, torch.tensor(13), j).numpy()
+    want = [[numba_rng.uniform01(77, s, 13, i) for i in range(5)] for s in (2, 9)]
+    np.testing.assert_array_equal(got, want)
+    assert rng.uniform01(77, 9, 13, 4).item() == numba_rng.uniform01(77, 9, 13, 4)
+
+
+def test_argument_errors_name_the_option():
+    net = feedforward()
+    with pytest.raises(ValueError, match="engine='fast' is not known"):
+        net.build(backend="torch", engine="fast")
+    with pytest.raises(ValueError, match="delivery='cuda' is not known"):
+        net.build(backend="torch", engine="chunked", delivery="cuda")
+    with pytest.raises(ValueError, match="options of engine='chunked'"):
+        net.build(backend="torch", spike_capacity=8)
+    with pytest.raises(ValueError, match="spike_capacity"):
+        net.build(backend="torch", engine="chunked", spike_capacity=0)
+    with pytest.raises(TypeError, match="cuda_graphs must be True or False"):
+        net.build(backend="torch", engine="chunked", cuda_graphs="yes")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_chunks_equal_the_loop_engine_on_the_gpu():
+    """On a GPU: the captured and replayed step gives the loop engine's spikes on the same
+    device (float64), with graphs, without, and after forced overflows (recapture)."""
+    net = mixed_network()
+    loop = net.build(dt=DT, seed=11, backend="torch", dtype="float64", device="cuda",
+                     engine="loop").run(0.05)
+    for kw in ({}, {"cuda_graphs": False}, {"spike_capacity": 1, "chunk_steps": 100},
+               {"delivery": "torch"}):
+        sim = net.build(dt=DT, seed=11, device="cuda", **{**CHUNKED, **kw})
+        assert sim._chunked.cuda_graphs == kw.get("cuda_graphs", True)
+        assert_same(loop, sim.run(0.05))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_float32_agrees_with_numba():
+    net = feedforward()
+    a = net.build(dt=DT, seed=2, exact_input=True).run(0.2)
+    b = net.build(dt=DT, seed=2, backend="torch", dtype="float32", device="cuda").run(0.2)
+    ka = set(zip(a["s"].steps.tolist(), a["s"].indices.tolist(), strict=True))
+    kb = set(zip(b["s"].steps.tolist(), b["s"].indices.tolist(), strict=True))
+    assert len(ka & kb) / len(ka | kb) >= 0.999
+    c = cuba_network(4000)
+    rates = [c.build(dt=DT, seed=1, **kw).run(1.0)["spikes"].count
+             for kw in ({}, {"backend": "torch", "device": "cuda"})]
+    assert abs(rates[1] / rates[0] - 1) < 0.02

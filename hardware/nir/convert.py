@@ -410,17 +410,29 @@ def write_nir(obj, path: str | os.PathLike, **options) -> Path:
     return path
 
 
-def read_nir(path: str | os.PathLike):
-    """Read a NIR file (``nir.read`` with type checking); a clear error for a missing or
-    damaged file."""
+def read_nir(path: str | os.PathLike, type_check: bool = True):
+    """Read a NIR file (``nir.read``); a clear error for a missing or damaged file.
+
+    ``type_check=False`` skips nir's check that every edge joins equal shapes, which graphs
+    from other exporters can fail: Sinabs 3.1 (through nir 1.0.4) writes LIF parameters as
+    scalars, so their input shape is ``()``; Rockpool 3.1 keeps the batch axis of its sample
+    in the ``Input`` node, ``(1, n)`` or ``(1, 1, n)``. :func:`from_nir` takes the sizes from
+    the weights, so such graphs import unchanged.
+    """
     nir = _nir()
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"NIR file {str(path)!r} does not exist")
     try:
-        return nir.read(path)
+        return nir.read(path, type_check=type_check)
     except (OSError, KeyError) as err:
         raise ValueError(f"{str(path)!r} is not a readable NIR file (damaged?): {err}") from err
+    except ValueError as err:
+        if "type" not in str(err).lower() or not type_check:
+            raise
+        raise ValueError(f"{str(path)!r}: nir's type check failed ({err}); Sinabs's and "
+                         "Rockpool's exporters declare shapes it rejects (scalar parameters, a batch "
+                         "axis): read it with read_nir(path, type_check=False)") from err
 
 
 def synaptica_metadata(graph) -> dict:
@@ -639,7 +651,8 @@ def from_nir(source, *, dt: float, as_network: bool = False, reset: str | None =
             recorded in the metadata as ``dt_export``). A decay ``beta = 1 - dt / tau`` and the
             input gains ``r dt / tau`` (and ``w_in dt / tau_syn``) follow from it.
         as_network: build an engine ``Network`` (populations, projections with delays from
-            ``Delay`` nodes, default one step) instead of a layer stack.
+            ``Delay`` nodes, default one step) instead of a layer stack. Populations and
+            projections take their node's name, made an identifier (``"0"`` -> ``"n_0"``).
         reset: ``"value"`` (NIR's declared reset to ``v_reset``) or ``"subtract"``; default:
             the mode our exporter recorded, else ``"value"``.
         layer_dt: the ``dt`` the built layers (or the network's models) are meant to run at
@@ -776,6 +789,16 @@ def _conv_padding(node, name: str) -> tuple[int, int]:
     return _pair(np.asarray(pad).tolist())
 
 
+def _identifier(name: str) -> str:
+    """A NIR node name as a population or projection name: a Python identifier (Sinabs names
+    its nodes ``"0"``, ``"1"``, ...: they become ``"n_0"``, ``"n_1"``)."""
+    import keyword
+    import re
+
+    ident = re.sub(r"\W", "_", name)
+    return ident if ident.isidentifier() and not keyword.iskeyword(ident) else f"n_{ident}"
+
+
 def _graph_network(graph, dt: float, reset, meta: dict, inputs: dict):
     import dataclasses
 
@@ -796,7 +819,7 @@ def _graph_network(graph, dt: float, reset, meta: dict, inputs: dict):
             model = inputs.get(name, SpikeSource(spike_steps=[[] for _ in range(n)]))
             if not isinstance(model, NeuronModel):
                 raise TypeError(f"inputs[{name!r}] must be a spike-source model, got {model!r}")
-            pops[name] = net.population(n, model, name=name)
+            pops[name] = net.population(n, model, name=_identifier(name))
         elif _is_neuron(node):
             neuron = _model_from_node(node, name, dt, _reset_for(meta, name, reset))
             v_leak = np.asarray(getattr(node, "v_leak", 0.0), dtype=np.float64)
@@ -807,7 +830,8 @@ def _graph_network(graph, dt: float, reset, meta: dict, inputs: dict):
                 neuron.model = dataclasses.replace(
                     neuron.model, v_rest=_squeeze(v_leak, (v_leak.size,), name, "v_leak"), i_bias=0.0)
             neurons[name] = neuron
-            pops[name] = net.population(int(np.size(neuron.gain)), neuron.model, name=name)
+            pops[name] = net.population(int(np.size(neuron.gain)), neuron.model,
+                                        name=_identifier(name))
     unknown = set(inputs) - {k for k, v in nodes.items() if isinstance(v, nir.Input)}
     if unknown:
         raise ValueError(f"inputs names {sorted(unknown)}, which are not Input nodes of the graph")
@@ -843,5 +867,5 @@ def _graph_network(graph, dt: float, reset, meta: dict, inputs: dict):
             w = np.asarray(node.weight, dtype=np.float64) * neurons[target].gain.reshape(-1)[:, None]
             post, pre_idx = np.nonzero(w)
             net.connect(pops[pre[0]], pops[target], FromList(pre_idx, post, w[post, pre_idx]),
-                        delay=steps, synapse="exc", name=name)
+                        delay=steps, synapse="exc", name=_identifier(name))
     return net

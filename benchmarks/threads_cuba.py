@@ -2,11 +2,13 @@
 
 Builds the same CUBA network once per thread count (same seed), then runs ``--rounds``
 interleaved rounds of ``--duration`` simulated seconds on each and keeps each one's fastest
-run. Reports wall seconds per simulated second, the speedup over one thread, and checks that
-every thread count produced the same spikes. The machine's load average is recorded before
-and after: threads synchronise twice a step, so other busy processes on the same cores slow
-threaded runs far more than one-thread runs (set ``OMP_WAIT_POLICY=passive`` on a shared
-machine).
+run. Reports wall seconds per simulated second, the speedup over the first thread count, the
+process's CPU seconds (all threads, waiting included), how long the threads waited at their
+barrier (spin checks per barrier, per thread: ``NumbaSimulation.thread_stats``), and checks
+that every thread count produced the same spikes. The load average is recorded before and
+after: the threads meet once a step, so other busy processes on the same cores slow threaded
+runs far more than one-thread runs; a wall-clock speedup means something only on idle cores.
+The last line printed is the whole report as one JSON line.
 
 Run: ``python benchmarks/threads_cuba.py [--neurons 64000] [--duration 0.5] [--threads 1,2]
 [--rounds 3] [--json out.json]``.
@@ -26,22 +28,34 @@ import numpy as np
 
 def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed: int) -> dict:
     """Figures of CUBA with ``neurons`` neurons for each thread count in ``threads``."""
+    import copy
+
     import numba
 
+    from snn.backends.numba import NumbaSimulation
     from snn.bench.cuba import DT, cuba_network
 
+    built = cuba_network(neurons).instantiate(DT, seed)  # sampled once; a copy per count
     sims, builds = {}, {}
     for t in threads:
         t0 = time.perf_counter()
-        sims[t] = cuba_network(neurons).build(dt=DT, seed=seed, threads=t)
+        sims[t] = NumbaSimulation(copy.deepcopy(built), threads=t)
         builds[t] = time.perf_counter() - t0
     load_before = os.getloadavg()
     walls = {t: [] for t in threads}
+    cpus = {t: [] for t in threads}
+    waits = {t: np.zeros(t) for t in threads}
     spikes = {}
     for r in range(rounds):
         for t, sim in sims.items():
+            before = sim.thread_stats()
+            cpu = time.process_time()
             res = sim.run(duration)
+            cpus[t].append(time.process_time() - cpu)
             walls[t].append(res.timing["wall_s"])
+            after = sim.thread_stats()
+            waits[t] += ((np.array(after["waits"]) - before["waits"])
+                         / max(1, after["barriers"] - before["barriers"]))
             rec = res["spikes"]
             spikes.setdefault(r, {})[t] = (rec.steps, rec.indices)
     load_after = os.getloadavg()
@@ -51,7 +65,9 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     base = min(walls[threads[0]])
     rows = [{"threads": t, "wall_s": min(walls[t]), "wall_s_runs": walls[t],
              "wall_s_per_simulated_s": min(walls[t]) / duration,
-             "speedup_vs_first": base / min(walls[t]), "build_s": builds[t]} for t in threads]
+             "speedup_vs_first": base / min(walls[t]), "cpu_s": min(cpus[t]), "cpu_s_runs": cpus[t],
+             "waits_per_barrier": (waits[t] / rounds).tolist(), "build_s": builds[t]}
+            for t in threads]
     return {
         "benchmark": "threads_cuba", "neurons": neurons, "synapses": sims[threads[0]].built.n_synapses,
         "duration_s": duration, "rounds": rounds, "seed": seed,
@@ -59,8 +75,7 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
         "identical_spikes": identical, "rows": rows,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-                    "threading_layer": numba.threading_layer(),
-                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                    "usable_cores": len(os.sched_getaffinity(0)),
                     "loadavg_before": load_before, "loadavg_after": load_after},
     }
 
@@ -78,10 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     out = measure(a.neurons, a.duration, threads, a.rounds, a.seed)
     for row in out["rows"]:
         print(f"threads {row['threads']:>2}: {row['wall_s_per_simulated_s']:.3f} s per simulated "
-              f"s, x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s)")
+              f"s, speedup x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s); "
+              f"CPU {row['cpu_s']:.3f} s; waits per barrier "
+              + " ".join(f"{w:.0f}" for w in row["waits_per_barrier"]))
     print(f"identical spikes: {out['identical_spikes']}; load average before/after: "
           f"{out['machine']['loadavg_before'][0]:.1f} / {out['machine']['loadavg_after'][0]:.1f} "
           f"on {out['machine']['cpus']} CPUs")
+    print(json.dumps({"benchmark": "threads_cuba", "neurons": out["neurons"],
+                      "speedup": {str(r["threads"]): round(r["speedup_vs_first"], 3)
+                                  for r in out["rows"]},
+                      "wall_s_per_simulated_s": {str(r["threads"]): r["wall_s_per_simulated_s"]
+                                                 for r in out["rows"]},
+                      "identical_spikes": out["identical_spikes"],
+                      "loadavg": [out["machine"]["loadavg_before"][0],
+                                  out["machine"]["loadavg_after"][0]],
+                      "cpus": out["machine"]["cpus"]}))
     if a.json:
         from pathlib import Path
 

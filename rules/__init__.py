@@ -5,7 +5,9 @@ local rules ``ff`` (forward-forward), ``ccl`` (counter-current), ``tess``, ``sof
 ``tempotron``, and the BPTT reference ``bptt`` (surrogate gradients); their shared pieces
 (:mod:`rules.base`) and the harness that compares them (:mod:`rules.bench`, ``synaptica bench
 rules``). A rule is a class registered with :func:`register`; third parties can also expose
-rules in the ``synaptica.rules`` entry-point group.
+rules in the ``synaptica.rules`` entry-point group, which is also how ``tess-spinnaker``
+(TESS on the emulated SpiNNaker cores, :mod:`hardware.spinnaker.tess`) joins without
+``rules`` importing ``hardware``.
 
 The engine-based STDP learners, spiking networks simulated on the engine's backends with
 synaptic plasticity doing the learning (Diehl & Cook, symmetric STDP, the pattern detector),

@@ -279,6 +279,43 @@ def test_registered_and_builds_the_float_network():
         assert np.abs(L.weight_values() - layer.weight.detach().numpy()).max() <= L.lsb / 2
 
 
+def test_registered_through_the_entry_point_without_an_import():
+    # a fresh interpreter: rules.available() reads the synaptica.rules entry points, so
+    # `synaptica train tess-spinnaker` needs no manual import of hardware.spinnaker.tess
+    import subprocess
+    import sys
+
+    code = ("import sys, rules; names = rules.available(); "
+            "assert 'hardware.spinnaker.tess' not in sys.modules; "
+            "print('tess-spinnaker' in names, rules.get('tess-spinnaker').__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "hardware.spinnaker.tess"]
+
+
+def test_checkpoint_round_trip(digits, tmp_path):
+    train, test = digits
+    t = SpiNNakerTESS.build([64, 16, 10], steps=5, batch_size=64, seed=2)
+    t.fit(train[:128], test[:64], epochs=1)
+    path = t.save(tmp_path / "chip.h5")
+    back = SpiNNakerTESS.build([64, 16, 10], steps=5, batch_size=64, seed=2)
+    back.load(path)
+    for a, b in zip(t.layers, back.layers, strict=True):
+        np.testing.assert_array_equal(a.w, b.w)
+        np.testing.assert_array_equal(a.b, b.b)
+        np.testing.assert_array_equal(a.adam_w[1], b.adam_w[1])
+        assert a.adam_steps == b.adam_steps > 0
+    assert back.history == t.history and back.saturations == t.saturations
+    assert back.evaluate(test[:64]) == t.evaluate(test[:64])
+    # training on continues identically (the rounding generator's state came along)
+    t.fit(train[128:192], None, epochs=1)
+    back.fit(train[128:192], None, epochs=1)
+    np.testing.assert_array_equal(t.layers[0].w, back.layers[0].w)
+    with pytest.raises(ValueError, match="tess"):
+        rules.get("tess").build([64, 16, 10]).load(path)
+
+
 def test_memory_per_core_by_hand():
     """A 784-input core of 256 LIF neurons with s4.11 traces, 10 classes."""
     mem = core_memory(784, 256, "lif", 10, FixedFormat.parse("s4.11"))

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -87,7 +88,7 @@ from hardware.spinnaker.resources import (
     row_words,
 )
 from rules import register
-from rules.base import EpochRecord, evaluate_accuracy, fit_epochs
+from rules.base import EpochRecord, evaluate_accuracy, fit_epochs, read_rule_checkpoint
 from rules.tess import TESS, TESSConfig, square_wave_basis
 from snn.datasets import Dataset
 from snn.models import LI, LIF
@@ -627,6 +628,44 @@ class SpiNNakerTESS:
     def evaluate(self, ds: Dataset, batch_size: int = 512) -> float:
         """Accuracy on ``ds`` with the weights on the cores."""
         return evaluate_accuracy(self, ds, batch_size, self.scores)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """The cores' integers (16-bit weights with their signs, s16.15 biases), the optimiser
+        state, saturation counts, the rounding generator's state, configuration and history,
+        written atomically (:func:`snn.checkpoint.save_checkpoint`)."""
+        from snn.checkpoint import save_checkpoint
+
+        arrays = {}
+        for i, L in enumerate(self.layers):
+            arrays.update({f"layer{i}/w": L.w, f"layer{i}/b": L.b,
+                           f"layer{i}/adam_w_m": L.adam_w[0], f"layer{i}/adam_w_v": L.adam_w[1],
+                           f"layer{i}/adam_b_m": L.adam_b[0], f"layer{i}/adam_b_v": L.adam_b[1],
+                           f"layer{i}/adam_steps": np.int64(L.adam_steps),
+                           f"layer{i}/shift": np.int64(L.shift)})
+        meta = {"rule": "tess-spinnaker", "config": asdict(self.config),
+                "chip": asdict(self.chip), "saturations": asdict(self.saturations),
+                "rng": self.rng.bit_generator.state, "lr": self._lr,
+                "history": [asdict(r) for r in self.history]}
+        return save_checkpoint(path, arrays, meta)
+
+    def load(self, path) -> None:
+        """Restore a checkpoint written by :meth:`save` for the same network and shifts."""
+        arrays, meta = read_rule_checkpoint(path, "tess-spinnaker")
+        for i, L in enumerate(self.layers):
+            if int(arrays[f"layer{i}/shift"]) != L.shift or arrays[f"layer{i}/w"].shape != L.w.shape:
+                raise ValueError(f"{str(path)!r}: layer {i} was saved with shift "
+                                 f"{int(arrays[f'layer{i}/shift'])} and weights "
+                                 f"{arrays[f'layer{i}/w'].shape}; this network has {L.shift} and "
+                                 f"{L.w.shape}")
+            L.w, L.b = arrays[f"layer{i}/w"].copy(), arrays[f"layer{i}/b"].copy()
+            L.adam_w = [arrays[f"layer{i}/adam_w_m"].copy(), arrays[f"layer{i}/adam_w_v"].copy()]
+            L.adam_b = [arrays[f"layer{i}/adam_b_m"].copy(), arrays[f"layer{i}/adam_b_v"].copy()]
+            L.adam_steps = int(arrays[f"layer{i}/adam_steps"])
+        self.saturations = Saturations(**meta["saturations"])
+        self.rng.bit_generator.state = meta["rng"]
+        self._lr = float(meta["lr"])
+        self.history = [EpochRecord(**r) for r in meta["history"]]
 
     # -- resources ------------------------------------------------------------------------------
     def resources(self) -> dict:

@@ -11,6 +11,9 @@ the CPU.
 import contextlib
 import copy
 import importlib.util
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -267,3 +270,70 @@ def test_bench_bptt_runs_the_kernels_beside_the_unfused_loop():
     assert r["peak_memory_bytes"] == r["unfused"]["peak_memory_bytes"] > 0
     assert ("cuda_peak_bytes" in r) == CUDA
     assert bench_bptt("20-30-10", steps=3, batch=3, repeat=1, vs=())["kernels"] == "numba"
+
+
+# Compiles kernels for an H100/H200 (sm_90) without a GPU, through Triton's whole pipeline to a
+# cubin: what the interpreter cannot check (types across branches, constexpr folding, the
+# loop-carried pointers). argv[1]: "some" (each kernel, each surrogate, both parameter
+# layouts, both resets, float32: 14 kernels) or "all" (every specialisation, float32 and
+# float64: 184 kernels).
+AHEAD_OF_TIME = """
+import itertools, sys
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+if "nvidia" not in triton.backends.backends:
+    sys.exit(77)
+from snn.training import fused_triton as ft
+
+def build(fn, types, consts):
+    names = list(fn.arg_names)
+    signature = {n: "constexpr" if n in consts else types[n] for n in names}
+    src = ASTSource(fn=fn, signature=signature,
+                    constexprs={(names.index(k),): v for k, v in consts.items()})
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                          options={"num_warps": ft.NUM_WARPS, "enable_fp_fusion": False})
+
+every = sys.argv[1] == "all"
+count = 0
+for fp in ("fp32", "fp64") if every else ("fp32",):
+    t = {n: "*" + fp for n in ("current", "params", "u", "i", "membrane", "spikes", "grad_spikes",
+                              "surrogate", "g_u", "g_i", "grad_current", "v0", "out", "grad_out",
+                              "g_v")}
+    t.update(current_tstride="i32", grad_tstride="i32", steps="i32", size="i32")
+    layouts = list(itertools.product((True, False), repeat=3)) if every else [
+        (True, True, True), (True, False, False), (False, False, True)]
+    for shared, delta, subtract in layouts:
+        flags = dict(SHARED=shared, DELTA=delta, SUBTRACT=subtract, BLOCK=ft.BLOCK)
+        assert "cubin" in build(ft._lif_forward, t, flags).asm
+        kinds = ft.KINDS if every or delta else ft.KINDS[:1]
+        for detach, kind in itertools.product((False, True) if every else (shared,), kinds):
+            assert "cubin" in build(ft._lif_backward, t, dict(flags, DETACH=detach, KIND=kind)).asm
+            count += 1
+        count += 1
+    for shared in (True, False):
+        for fn in (ft._li_forward, ft._li_backward):
+            assert "cubin" in build(fn, t, dict(SHARED=shared, BLOCK=ft.BLOCK)).asm
+            count += 1
+print(count)
+"""
+
+
+def compile_for_sm90(tmp_path, which):
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path)  # compile for real, not from a cache
+    proc = subprocess.run([sys.executable, "-c", AHEAD_OF_TIME, which], env=env,
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode == 77:
+        pytest.skip("this Triton build has no NVIDIA backend")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return int(proc.stdout.split()[-1])
+
+
+def test_kernels_compile_for_sm90_without_a_gpu(tmp_path):
+    assert compile_for_sm90(tmp_path, "some") == 3 + len(fused_triton.KINDS) + 2 + 4
+
+
+@pytest.mark.slow
+def test_every_kernel_specialisation_compiles_for_sm90(tmp_path):
+    assert compile_for_sm90(tmp_path, "all") == 2 * (8 + 8 * 2 * len(fused_triton.KINDS) + 4)

@@ -35,6 +35,9 @@ KINDS = (FAST_SIGMOID, ARCTAN, SIGMOID, STRAIGHT_THROUGH, TRIANGLE)
 # kernels are latency-bound; one neuron per thread gives the most threads to hide it.
 BLOCK = 128
 NUM_WARPS = 4
+# No fused multiply-adds: each operation rounds as in fused_cpu and the torch loop, so a
+# membrane on the threshold fires on the GPU exactly when it fires on the CPU.
+_LAUNCH = {"num_warps": NUM_WARPS, "enable_fp_fusion": False}
 
 @triton.jit
 def _param(ptr, row, offs, mask, size, SHARED: tl.constexpr):
@@ -240,7 +243,7 @@ def lif_forward(current: torch.Tensor, params: torch.Tensor, delta: bool, subtra
         return
     _lif_forward[_grid(size)](current, current.stride(0), params, u, i, membrane, spikes, steps,
                               size, SHARED=params.shape[1] == 1, DELTA=delta, SUBTRACT=subtract,
-                              BLOCK=BLOCK, num_warps=NUM_WARPS)
+                              BLOCK=BLOCK, **_LAUNCH)
 
 
 def lif_backward(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: torch.Tensor,
@@ -255,7 +258,7 @@ def lif_backward(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: torc
     _lif_backward[_grid(size)](grad_spikes, grad_spikes.stride(0), membrane, params, surrogate,
                                g_u, g_i, grad_current, steps, size,
                                SHARED=params.shape[1] == 1, DELTA=delta, SUBTRACT=subtract,
-                               DETACH=detach, KIND=kind, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                               DETACH=detach, KIND=kind, BLOCK=BLOCK, **_LAUNCH)
 
 
 def li_forward(current: torch.Tensor, params: torch.Tensor, v0: torch.Tensor,
@@ -266,7 +269,7 @@ def li_forward(current: torch.Tensor, params: torch.Tensor, v0: torch.Tensor,
     if steps == 0 or size == 0:
         return
     _li_forward[_grid(size)](current, current.stride(0), params, v0, out, steps, size,
-                             SHARED=params.shape[1] == 1, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                             SHARED=params.shape[1] == 1, BLOCK=BLOCK, **_LAUNCH)
 
 
 def li_backward(grad_out: torch.Tensor, params: torch.Tensor, g_v: torch.Tensor,
@@ -278,4 +281,4 @@ def li_backward(grad_out: torch.Tensor, params: torch.Tensor, g_v: torch.Tensor,
     if steps == 0 or size == 0:
         return
     _li_backward[_grid(size)](grad_out, grad_out.stride(0), params, g_v, grad_current, steps, size,
-                              SHARED=params.shape[1] == 1, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                              SHARED=params.shape[1] == 1, BLOCK=BLOCK, **_LAUNCH)

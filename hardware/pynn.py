@@ -40,6 +40,7 @@ in ``late_synapses``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -47,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -320,6 +322,32 @@ def mpirun_command() -> str | None:
     return shutil.which("mpirun") or shutil.which("mpiexec")
 
 
+@functools.lru_cache(maxsize=8)
+def nest_build_info(python: str | None = None) -> dict:
+    """NEST's version and whether it was built with MPI and threads (``have_mpi``,
+    ``have_threads``), asked in a fresh ``python`` (default: this interpreter)."""
+    code = ("import json, nest; b = nest.build_info; print(json.dumps({k: b[k] for k in "
+            "('version', 'have_mpi', 'have_threads')}))")
+    proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"could not import NEST in {python or sys.executable}:\n"
+                           f"{proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def _require_mpi(processes: int, simulator: str) -> None:
+    """Refuse ``processes > 1`` on a NEST built without MPI (before anything is launched)."""
+    if processes > 1 and simulator == "nest":
+        build = nest_build_info()
+        if not build["have_mpi"]:
+            raise RuntimeError(
+                f"processes={processes} needs NEST built with MPI, but this NEST "
+                f"({build['version']}) has have_mpi=False (NEST's pip wheel is built without "
+                "MPI): use processes=1 with threads, or install an MPI build (conda-forge "
+                "nest-simulator=*=mpi_openmpi*, see docs/pynn.md)")
+
+
 def run_script(script: str | os.PathLike, out: str | os.PathLike, threads: int = 1,
                processes: int = 1, simulator: str = "nest", duration: float | None = None,
                timeout: float | None = None, connect: str | None = None) -> dict:
@@ -342,6 +370,7 @@ def run_script(script: str | os.PathLike, out: str | os.PathLike, threads: int =
     if duration is not None:
         cmd += ["--duration", str(check_positive_time("duration", duration) * 1e3)]
     if processes > 1:
+        _require_mpi(processes, simulator)
         mpirun = mpirun_command()
         if mpirun is None:
             raise RuntimeError(f"processes={processes} needs mpirun on PATH (an MPI-enabled NEST; "
@@ -383,7 +412,9 @@ def run_on(network: Network, simulator: str = "nest", *, duration: float,
     its spikes, labelled as ours, under the network's spike monitor names.
 
     ``threads`` are NEST threads per process; ``processes > 1`` runs ``mpirun`` (needs an
-    MPI-enabled NEST). ``timing`` holds NEST's ``build_s`` and ``wall_s`` (simulation only).
+    MPI-enabled NEST). ``timing`` holds ``export_s``, NEST's ``build_s`` and ``wall_s``
+    (simulation only), and ``memory_gb``: the resident set size after the export and after
+    NEST loaded, built and ran the network (one MPI rank's with ``processes > 1``).
     ``connect="pynn"`` builds static projections as PyNN projections (``FromListConnector``,
     one NEST call per target neuron) instead of one ``nest.Connect`` each (the default).
     """
@@ -395,7 +426,11 @@ def run_on(network: Network, simulator: str = "nest", *, duration: float,
     processes = check_int("processes", processes, minimum=1)
     if importlib.util.find_spec("pyNN") is None:
         raise ModuleNotFoundError("run_on needs PyNN and NEST: pip install 'synaptica[peers]'")
+    _require_mpi(processes, simulator)
+    t0 = time.perf_counter()
     meta, arrays = to_pynn(network, duration, dt, seed, exact)
+    export_s = time.perf_counter() - t0
+    exported_gb = pynn_script.resident_gb()
     if processes == 1:
         out = pynn_script.run_loaded(meta, arrays, simulator, threads, connect=connect)
         info = out.pop("meta")
@@ -412,10 +447,12 @@ def run_on(network: Network, simulator: str = "nest", *, duration: float,
     res = Results(dt, int(meta["seed"]), f"pynn-{simulator}", 0,
                   int(round(meta["duration_ms"] / meta["dt_ms"])),
                   timing={"wall_s": info["run_s"], "build_s": info["build_s"],
-                          "threads": threads, "processes": info["processes"]})
+                          "export_s": export_s, "threads": threads,
+                          "processes": info["processes"],
+                          "memory_gb": {"exported": exported_gb, **info.get("memory_gb", {})}})
     res.spikes.update(read_spikes(meta, out, dt))
     return res
 
 
-__all__ = ["CM_NF", "export_pynn", "mpirun_command", "read_spikes", "run_on", "run_script",
-           "to_pynn"]
+__all__ = ["CM_NF", "export_pynn", "mpirun_command", "nest_build_info", "read_spikes", "run_on",
+           "run_script", "to_pynn"]

@@ -16,7 +16,8 @@ Units are PyNN's: ms, mV, nF, nA, uS, Hz.
 
 The output (``-o``, written by MPI rank 0) holds, for each recorded population ``P``,
 ``P.times`` (ms, as the simulator labels them) and ``P.indices``, plus ``meta`` (JSON: the
-simulator, its version, threads, processes, build and run wall times in seconds).
+simulator, its version, threads, processes, build and run wall times in seconds,
+resident memory in GB after loading, building and running, where the OS reports it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ FORMAT = "synaptica-pynn"
 VERSION = 1
 CONNECT_CHUNK = 1 << 20
 """Synapses per ``nest.Connect`` call on the direct path."""
+
+
+def resident_gb() -> float | None:
+    """This process's resident set size (GB) where the OS tells it (Linux), else None."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def load(path: str) -> tuple[dict, dict]:
@@ -186,13 +196,16 @@ def run_loaded(meta: dict, arrays: dict, simulator: str = "nest", threads: int =
         raise RuntimeError(f"started as {launched} MPI processes but pyNN.{simulator} sees "
                            f"{sim.num_processes()}: the simulator was built without MPI (NEST's "
                            "pip wheel is); install an MPI build (conda-forge nest-simulator)")
+    memory = {"loaded": resident_gb()}
     pops, _ = build(sim, meta, arrays, connect)
+    memory["built"] = resident_gb()
     t1 = time.perf_counter()
     sim.run(meta["duration_ms"] if duration is None else duration)
     t2 = time.perf_counter()
+    memory["run"] = resident_gb()
     info = {"simulator": simulator, "threads": threads, "connect": connect, "processes": sim.num_processes(),
             "build_s": t1 - t0, "run_s": t2 - t1, "duration_ms":
-            meta["duration_ms"] if duration is None else duration}
+            meta["duration_ms"] if duration is None else duration, "memory_gb": memory}
     if simulator == "nest":
         import nest
 

@@ -299,9 +299,30 @@ def test_nest_threads_give_the_same_spikes(nest_pynn):
 def test_processes_need_mpirun(nest_pynn, monkeypatch):
     import hardware.pynn as pynn
 
+    monkeypatch.setattr(pynn, "nest_build_info", lambda: {"version": "x", "have_mpi": True})
     monkeypatch.setattr(pynn, "mpirun_command", lambda: None)
     with pytest.raises(RuntimeError, match="mpirun"):
         run_on(random_network(0), "nest", duration=0.01, dt=DT, processes=2)
+
+
+def test_processes_refused_on_a_nest_without_mpi(nest_pynn, tmp_path):
+    """The pip NEST has no MPI: processes > 1 fails before anything is launched, naming
+    have_mpi and the way out (threads, or an MPI build)."""
+    import nest
+
+    from hardware.pynn import nest_build_info, run_script
+
+    info = nest_build_info()
+    assert info["have_mpi"] == nest.build_info["have_mpi"]
+    assert info["version"] == nest.build_info["version"]
+    if info["have_mpi"]:
+        pytest.skip("this NEST has MPI")
+    with pytest.raises(RuntimeError, match=r"have_mpi=False.*processes=1 with threads"):
+        run_on(random_network(0), "nest", duration=0.01, dt=DT, processes=2)
+    script = export_pynn(random_network(0), tmp_path / "net", duration=0.01, dt=DT)
+    with pytest.raises(RuntimeError, match="needs NEST built with MPI"):
+        run_script(script, tmp_path / "spikes.npz", processes=2)
+    assert not (tmp_path / "spikes.npz").exists()
 
 
 def test_exported_script_runs_standalone(nest_pynn, tmp_path):

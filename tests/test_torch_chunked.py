@@ -1,6 +1,6 @@
 """The chunked torch engine (whole chunks on the device, no host synchronisation) against the
 loop engine and the numba backend, on the CPU: the same code path as on CUDA minus the graph
-capture, with the Triton delivery kernel in Triton's interpreter."""
+capture, with the Triton kernels in Triton's interpreter."""
 
 from __future__ import annotations
 
@@ -64,19 +64,20 @@ def test_cuba_equals_loop_engine_and_numba_in_float64():
     assert a["spikes"].count > 300
     assert_same(a, b)
     assert_same(loop, b)
-    assert sim.options["engine"] == "chunked" and sim.options["delivery"] == "auto"
+    assert sim.options["engine"] == "chunked" and sim.options["kernels"] == "auto"
 
 
 def test_feedforward_poisson_with_triton_kernel_equals_numba():
-    """The Triton delivery kernel (interpreted on the CPU) and the torch delivery give the
-    same spikes as numba."""
-    net = feedforward()
-    a = numba(net, 0.03, 2)
+    """The Triton kernels (compaction, delivery, arrival; interpreted on the CPU) and their
+    torch equivalents give the same spikes as numba."""
+    net = feedforward(rate=80.0)
+    a = numba(net, 0.012, 2)
     assert a["s"].count > 30
-    for delivery in ("triton", "torch"):
-        if delivery == "triton" and not kernels.HAVE_TRITON:
+    for way in ("triton", "torch"):
+        if way == "triton" and not kernels.HAVE_TRITON:
             continue
-        assert_same(a, net.build(dt=DT, seed=2, delivery=delivery, **CHUNKED).run(0.03))
+        assert_same(a, net.build(dt=DT, seed=2, kernels=way, chunk_steps=50, spike_capacity=4,
+                                 **CHUNKED).run(0.012))
 
 
 def test_every_model_delays_subsets_and_state_monitors_equal_numba():
@@ -200,6 +201,34 @@ def test_delivery_kernels_equal_a_hand_written_scatter():
         np.testing.assert_allclose(ring.numpy(), expected, rtol=0, atol=1e-12, err_msg=way)
 
 
+def test_compaction_and_arrival_kernels():
+    """Compaction appends the codes of set flags after the count, drops (but counts) those
+    beyond the capacity and raises the peak; arrival adds a ring slot rounded to the target's
+    dtype and clears it."""
+    flags = torch.as_tensor(np.random.default_rng(1).random(3000) < 0.02)
+    want = (np.flatnonzero(flags.numpy()) + 4 * 3000).tolist()  # k - k0 = 4, stride 3000
+    ways = [False] + ([True] if kernels.HAVE_TRITON else [])
+    index = torch.arange(3000)
+    for use_triton in ways:
+        for capacity in (100, 20):
+            out = torch.full((capacity + 1,), -1)
+            count, peak = torch.tensor([5]), torch.tensor([0])
+            kernels.compact(flags, out, count, capacity, torch.tensor(9), torch.tensor(5), 3000,
+                            index, use_triton, peak=peak)
+            assert int(count) == 5 + len(want) and int(peak) == int(count)
+            got = out[5:capacity].tolist()
+            if capacity == 100:
+                assert sorted(got[:len(want)]) == want and got[len(want):] == [-1] * (95 - len(want))
+            else:
+                assert set(got) <= set(want) and len(set(got)) == 15  # the rest was dropped
+        ring = torch.arange(24, dtype=torch.float64).reshape(3, 2, 4) / 3
+        target = torch.ones((2, 4), dtype=torch.float32)
+        kernels.arrive(ring, target, torch.tensor(4), use_triton)  # slot (4 + 1) % 3 = 2
+        expected = 1 + (torch.arange(16, 24, dtype=torch.float64) / 3).to(torch.float32)
+        assert torch.equal(target, expected.reshape(2, 4))
+        assert torch.equal(ring[2], torch.zeros(2, 4)) and float(ring[1].sum()) > 0
+
+
 def test_random_streams_per_sample_equal_numba():
     j = torch.arange(5)
     streams = torch.tensor([[2], [9]])
@@ -213,8 +242,8 @@ def test_argument_errors_name_the_option():
     net = feedforward()
     with pytest.raises(ValueError, match="engine='fast' is not known"):
         net.build(backend="torch", engine="fast")
-    with pytest.raises(ValueError, match="delivery='cuda' is not known"):
-        net.build(backend="torch", engine="chunked", delivery="cuda")
+    with pytest.raises(ValueError, match="kernels='cuda' is not known"):
+        net.build(backend="torch", engine="chunked", kernels="cuda")
     with pytest.raises(ValueError, match="options of engine='chunked'"):
         net.build(backend="torch", spike_capacity=8)
     with pytest.raises(ValueError, match="spike_capacity"):
@@ -231,7 +260,7 @@ def test_cuda_graph_chunks_equal_the_loop_engine_on_the_gpu():
     loop = net.build(dt=DT, seed=11, backend="torch", dtype="float64", device="cuda",
                      engine="loop").run(0.05)
     for kw in ({}, {"cuda_graphs": False}, {"spike_capacity": 1, "chunk_steps": 100},
-               {"delivery": "torch"}):
+               {"kernels": "torch"}):
         sim = net.build(dt=DT, seed=11, device="cuda", **{**CHUNKED, **kw})
         assert sim._chunked.cuda_graphs == kw.get("cuda_graphs", True)
         assert_same(loop, sim.run(0.05))

@@ -16,7 +16,7 @@ Python loop over steps, samples and projections that asks the device whether any
 every step. The chunked engine (``engine="chunked"``, the default on CUDA;
 :mod:`snn.backends.torch.chunked`) runs whole chunks of steps on the device with no host
 synchronisation: the batch at once, spikes compacted into fixed-capacity index buffers,
-event-driven delivery of synapse rows (a Triton kernel, :mod:`snn.backends.torch.kernels`),
+event-driven delivery of synapse rows (Triton kernels, :mod:`snn.backends.torch.kernels`),
 monitors drained once per chunk, and on CUDA the step replayed as a CUDA graph. Both give
 the same spikes; on the CPU in float64 both equal the numba backend's.
 """
@@ -32,8 +32,8 @@ import torch
 
 from snn.backends import implementation_for
 from snn.backends.common import check_modulator, check_weights, weights_of
-from snn.backends.torch import kernels
 from snn.backends.torch.chunked import ChunkedEngine
+from snn.backends.torch.kernels import HAVE_TRITON
 from snn.backends.torch.plasticity import PlasticProjection
 from snn.network import BuiltNetwork
 from snn.results import Results, SpikeRecord, StateRecord
@@ -43,7 +43,7 @@ from snn.validate import check_int, check_positive_time
 BACKEND = "torch"
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 ENGINES = ("loop", "chunked")
-DELIVERIES = ("auto", "triton", "torch")
+KERNELS = ("auto", "triton", "torch")
 # Projections (per delay) with at least this fraction of all pre x post pairs connected are
 # stored as dense matrices (a batched matmul); sparser ones as CSR.
 DENSE_FRACTION = 0.25
@@ -60,9 +60,10 @@ class TorchSimulation(Simulation):
             engine's chunk length.
         engine: ``"loop"`` (a Python loop over steps; default on the CPU) or ``"chunked"``
             (whole chunks on the device, :mod:`snn.backends.torch.chunked`; default on CUDA).
-        delivery: chunked engine only: ``"auto"`` (the Triton kernel on CUDA, torch
-            operations elsewhere), ``"triton"`` (on the CPU only in Triton's interpreter,
-            ``TRITON_INTERPRET=1``) or ``"torch"``.
+        kernels: chunked engine only: how spikes are compacted, delivered and added to their
+            targets: ``"auto"`` (Triton kernels on CUDA, torch operations elsewhere),
+            ``"triton"`` (on the CPU only in Triton's interpreter, ``TRITON_INTERPRET=1``) or
+            ``"torch"``.
         spike_capacity: chunked engine only: starting capacity (spikes per step) of the
             per-population spike buffers; grown on overflow (None: 1/64 of the neurons).
         cuda_graphs: chunked engine on CUDA only: replay the step as a CUDA graph.
@@ -72,7 +73,7 @@ class TorchSimulation(Simulation):
 
     def __init__(self, built: BuiltNetwork, device: str | torch.device = "cpu",
                  dtype: str = "float32", chunk_steps: int = 2000, engine: str | None = None,
-                 delivery: str = "auto", spike_capacity: int | None = None,
+                 kernels: str = "auto", spike_capacity: int | None = None,
                  cuda_graphs: bool = True) -> None:
         t0 = time.perf_counter()
         if dtype not in _DTYPES:
@@ -89,7 +90,7 @@ class TorchSimulation(Simulation):
         self.engine = engine
         self.options = {"device": str(self.device), "dtype": dtype, "chunk_steps": self.chunk_steps,
                         "engine": engine}
-        use_triton = self._check_chunked_options(delivery, spike_capacity, cuda_graphs)
+        use_triton = self._check_chunked_options(kernels, spike_capacity, cuda_graphs)
         self.step = 0
         self.batch = built.batch
         n_pops = len(built.populations)
@@ -145,33 +146,33 @@ class TorchSimulation(Simulation):
             self._chunked = ChunkedEngine(self, use_triton, spike_capacity, cuda_graphs)
         self.build_s = time.perf_counter() - t0
 
-    def _check_chunked_options(self, delivery, spike_capacity, cuda_graphs) -> bool:
+    def _check_chunked_options(self, kernels, spike_capacity, cuda_graphs) -> bool:
         """Validate the chunked engine's options (recorded in ``options``); returns whether
-        it delivers with Triton."""
-        if delivery not in DELIVERIES:
-            raise ValueError(f"delivery={delivery!r} is not known; choose 'auto', 'triton' or "
+        it uses the Triton kernels."""
+        if kernels not in KERNELS:
+            raise ValueError(f"kernels={kernels!r} is not known; choose 'auto', 'triton' or "
                              "'torch'")
         if spike_capacity is not None:
             spike_capacity = check_int("spike_capacity", spike_capacity, minimum=1)
         if not isinstance(cuda_graphs, bool):
             raise TypeError(f"cuda_graphs must be True or False, not {cuda_graphs!r}")
         if self.engine == "loop":
-            if (delivery, spike_capacity, cuda_graphs) != ("auto", None, True):
-                raise ValueError("delivery=, spike_capacity= and cuda_graphs= are options of "
+            if (kernels, spike_capacity, cuda_graphs) != ("auto", None, True):
+                raise ValueError("kernels=, spike_capacity= and cuda_graphs= are options of "
                                  "engine='chunked'; pass engine='chunked' or drop them")
             return False
-        if delivery == "triton":
-            if not kernels.HAVE_TRITON:
-                raise ValueError("delivery='triton' needs the triton package (it ships with "
-                                 "CUDA builds of torch); use delivery='torch'")
+        if kernels == "triton":
+            if not HAVE_TRITON:
+                raise ValueError("kernels='triton' needs the triton package (it ships with "
+                                 "CUDA builds of torch); use kernels='torch'")
             if self.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-                raise ValueError("delivery='triton' on the CPU runs in Triton's interpreter: set "
+                raise ValueError("kernels='triton' on the CPU runs in Triton's interpreter: set "
                                  "TRITON_INTERPRET=1 before importing triton, or use "
-                                 "delivery='torch'")
-        self.options.update(delivery=delivery, spike_capacity=spike_capacity,
+                                 "kernels='torch'")
+        self.options.update(kernels=kernels, spike_capacity=spike_capacity,
                             cuda_graphs=cuda_graphs)
-        return delivery == "triton" or (delivery == "auto" and self.device.type == "cuda"
-                                        and kernels.HAVE_TRITON)
+        return kernels == "triton" or (kernels == "auto" and self.device.type == "cuda"
+                                       and HAVE_TRITON)
 
     @property
     def state(self) -> dict[str, dict[str, torch.Tensor]]:

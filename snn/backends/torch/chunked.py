@@ -57,22 +57,19 @@ class _Compaction:
 
     def __init__(self, size: int, capacity: int, device) -> None:
         self.size, self.capacity = size, capacity
-        self.arange = torch.arange(size, device=device)
+        self.index = torch.arange(size, device=device)
         self.count = torch.zeros(1, dtype=torch.int64, device=device)
         self.peak = torch.zeros(1, dtype=torch.int64, device=device)
         self.allocate(capacity)
 
     def allocate(self, capacity: int) -> None:
         self.capacity = capacity
-        self.spikes = torch.zeros(capacity + 1, dtype=torch.int64, device=self.arange.device)
+        self.spikes = torch.zeros(capacity + 1, dtype=torch.int64, device=self.index.device)
 
-    def __call__(self, fired: torch.Tensor) -> None:
-        flags = fired.reshape(-1)
-        pos = torch.cumsum(flags, 0, dtype=torch.int64) - 1
-        dest = torch.where(flags, pos.clamp(max=self.capacity), self.capacity)
-        self.spikes.scatter_(0, dest, self.arange)  # the spare last entry takes the rest
-        self.count.copy_(pos[-1:] + 1)
-        torch.maximum(self.peak, self.count, out=self.peak)
+    def __call__(self, fired: torch.Tensor, k: torch.Tensor, use_triton: bool) -> None:
+        self.count.zero_()
+        kernels.compact(fired.reshape(-1), self.spikes, self.count, self.capacity, k, k, 0,
+                        self.index, use_triton, peak=self.peak)
 
 
 class _SpikeRecorder:
@@ -81,7 +78,7 @@ class _SpikeRecorder:
     def __init__(self, name: str, pop: int, n: int, batch: int, subset, capacity: int,
                  device) -> None:
         self.name, self.pop, self.n, self.size = name, pop, n, batch * n
-        self.codes = torch.arange(self.size, device=device)
+        self.index = torch.arange(self.size, device=device)
         self.mask = None
         if subset is not None:
             mask = torch.zeros(n, dtype=torch.bool, device=device)
@@ -92,16 +89,15 @@ class _SpikeRecorder:
 
     def allocate(self, capacity: int) -> None:
         self.capacity = capacity
-        self.buffer = torch.zeros(capacity + 1, dtype=torch.int64, device=self.codes.device)
+        self.buffer = torch.zeros(capacity + 1, dtype=torch.int64, device=self.index.device)
 
-    def __call__(self, fired: torch.Tensor, offset: torch.Tensor) -> None:
+    def __call__(self, fired: torch.Tensor, k: torch.Tensor, k0: torch.Tensor,
+                 use_triton: bool) -> None:
         flags = fired.reshape(-1)
         if self.mask is not None:
             flags = flags & self.mask
-        pos = torch.cumsum(flags, 0, dtype=torch.int64) - 1 + self.count
-        dest = torch.where(flags, pos.clamp(max=self.capacity), self.capacity)
-        self.buffer.scatter_(0, dest, offset * self.size + self.codes)
-        self.count.copy_(pos[-1:] + 1)
+        kernels.compact(flags, self.buffer, self.count, self.capacity, k, k0, self.size,
+                        self.index, use_triton)
 
 
 class _StateRecorder:
@@ -219,11 +215,10 @@ class ChunkedEngine:
             else:  # constants that cannot be stacked: sample by sample, still on the device
                 fired.append(torch.stack([impl.sim_step(m, c, rows, k, sim.seed, s)
                                           for m, c, rows, s in samples]))
-        offset = k - self.k0
         for rec in self.spike_recorders:
-            rec(fired[rec.pop], offset)
+            rec(fired[rec.pop], k, self.k0, self.use_triton)
         for p, compaction in self.compactions.items():
-            compaction(fired[p])
+            compaction(fired[p], k, self.use_triton)
         by_name = None
         for pre, key, target in self.projections:
             ring = sim._rings[key]
@@ -237,10 +232,7 @@ class ChunkedEngine:
                     by_name = {sim.built.populations[i].name: f for i, f in enumerate(fired)}
                 target.step(self._k_host, fired[pre], fired[key[0]], ring, by_name)
         for (post, var), ring in sim._rings.items():
-            slot = ((k + 1) % ring.shape[0]).view(1)
-            value = self.pops[post][3][var]
-            value += ring.index_select(0, slot)[0].to(value.dtype)
-            ring.index_fill_(0, slot, 0.0)
+            kernels.arrive(ring, self.pops[post][3][var], k, self.use_triton)
         k.add_(1)
 
     def _steps(self, n: int) -> None:
@@ -320,7 +312,7 @@ class ChunkedEngine:
             n = min(chunk_steps, k_start + n_steps - k)
             self._chunk(k, n)
             for rec in self.spike_recorders:
-                codes = rec.buffer[:int(rec.count)].cpu()
+                codes = torch.sort(rec.buffer[:int(rec.count)]).values.cpu()  # Triton: any order
                 step = torch.div(codes, rec.size, rounding_mode="floor")
                 flat = codes - step * rec.size
                 where = flat.view(-1, 1) if self.sim.batch is None else \

@@ -82,6 +82,14 @@ def test_sinabs_iaf_same_spikes():
     assert agreement(ours, y) == (1.0, 1.0)
 
 
+def test_sinabs_batch_time_input_sized_by_its_weights():
+    """Sinabs's non-squeeze layers declare the Input as (time, features); the network import
+    sizes it by the weights it feeds and gives the same spikes."""
+    graph, x, y, info = fixture("sinabs_iaf_batch_time")
+    assert np.asarray(graph.nodes["input"].input_type["input"]).tolist() == [x.shape[1], x.shape[2]]
+    assert agreement(run_network(graph, x, dt=info["dt"]), y) == (1.0, 1.0)
+
+
 def sinabs_reference(graph, x: np.ndarray, lif: bool, multi: bool) -> np.ndarray:
     """Sinabs's own discrete dynamics, from the graph alone, in float32: ``v = a v + (1 - a) W x``
     with ``a = exp(-1/tau)`` for LIF (``norm_input``; IAF: ``a = 1``, gain 1), spikes

@@ -80,7 +80,8 @@ def _uniform_(linear, rng, low: float, high: float) -> None:
 def sinabs_fixtures(out: Path, seed: int) -> None:
     """Feed-forward sinabs nets (Linear -> neuron -> Linear -> neuron), single spikes per step,
     reset by subtraction (sinabs's default reset): IAF, LIF (tau_mem in steps,
-    ``norm_input=True``, sinabs's default), and IAF with sinabs's default ``MultiSpike``."""
+    ``norm_input=True``, sinabs's default), IAF with sinabs's default ``MultiSpike``, and IAF
+    with non-squeeze layers (traced on a batch)."""
     import sinabs
     import sinabs.layers as sl
     import torch
@@ -103,28 +104,35 @@ def sinabs_fixtures(out: Path, seed: int) -> None:
                        "norm_input=True"),
         "sinabs_iaf_multispike": (lambda: sl.IAFSqueeze(**squeeze), (-0.2, 0.45), (-0.3, 0.45),
                                   "IAFSqueeze() (defaults: spike_fn=MultiSpike, MembraneSubtract)"),
+        # Non-squeeze layers on (batch, time, features): the graph's Input is (time, N_IN).
+        "sinabs_iaf_batch_time": (lambda: sl.IAF(spike_fn=SingleSpike, reset_fn=MembraneSubtract()),
+                                  (-0.15, 0.2), (-0.3, 0.5),
+                                  "IAF(spike_fn=SingleSpike, reset_fn=MembraneSubtract())"),
     }
     for name, (neuron, w1, w2, what) in specs.items():
         net = nn.Sequential(nn.Linear(N_IN, N_HID, bias=False), neuron(),
                             nn.Linear(N_HID, N_OUT, bias=False), neuron())
         _uniform_(net[0], rng, *w1)
         _uniform_(net[2], rng, *w2)
-        # Traced on one sample, (time, features): the graph's Input is (N_IN,). (Traced with the
-        # non-squeeze layers on (batch, time, features), its Input is (time, N_IN), which
-        # nir 1.0.8's type inference rejects on reading.)
-        graph = sinabs.to_nir(net, torch.zeros(STEPS, N_IN))
+        squeezed = name != "sinabs_iaf_batch_time"
+        # Squeeze layers are traced on one sample, (time, features): the graph's Input is
+        # (N_IN,). Non-squeeze layers take (batch, time, features) and the Input becomes
+        # (time, N_IN), which nir 1.0.8's type check rejects.
+        sample = torch.zeros(STEPS, N_IN) if squeezed else torch.zeros(1, STEPS, N_IN)
+        graph = sinabs.to_nir(net, sample)
         for module in net:
             if hasattr(module, "reset_states"):
                 module.reset_states()
         with torch.no_grad():
-            y = net(torch.as_tensor(x).reshape(SAMPLES * STEPS, N_IN))
+            y = net(torch.as_tensor(x).reshape(SAMPLES * STEPS, N_IN) if squeezed
+                    else torch.as_tensor(x))
         y = y.reshape(SAMPLES, STEPS, N_OUT).numpy()
         _save(out, name, graph, x, y, {
             "library": "sinabs", "version": version("sinabs"), "seed": seed,
             "network": f"Linear({N_IN}, {N_HID}, bias=False) -> {what} -> Linear({N_HID}, "
                        f"{N_OUT}, bias=False) -> the same neuron",
             "dt": 1.0, "dt_note": "sinabs has no time unit: tau_mem is in steps, so dt = 1",
-            "exporter": "sinabs.to_nir(net, torch.zeros(STEPS, N_IN))"})
+            "exporter": f"sinabs.to_nir(net, torch.zeros({tuple(sample.shape)}))"})
 
 
 def rockpool_fixtures(out: Path, seed: int) -> None:

@@ -816,6 +816,10 @@ def _graph_network(graph, dt: float, reset, meta: dict, inputs: dict):
     for name, node in nodes.items():
         if isinstance(node, nir.Input):
             n = int(np.prod(np.asarray(list(node.input_type.values())[0])))
+            fed = {int(np.shape(nodes[b].weight)[1]) for a, b in graph.edges
+                   if a == name and isinstance(nodes.get(b), (nir.Linear, nir.Affine))}
+            if len(fed) == 1 and fed != {n}:
+                n = fed.pop()  # an Input declared with extra axes (Sinabs: time, Rockpool: batch)
             model = inputs.get(name, SpikeSource(spike_steps=[[] for _ in range(n)]))
             if not isinstance(model, NeuronModel):
                 raise TypeError(f"inputs[{name!r}] must be a spike-source model, got {model!r}")

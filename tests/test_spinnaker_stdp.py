@@ -47,6 +47,23 @@ def test_one_pairing_potentiates_and_depresses_by_the_hand_computed_amount():
     assert res.provenance["cores"][-1][PEV] == 1
 
 
+def test_flush_applies_the_pending_potentiation_and_nothing_twice():
+    rule = PairSTDP(a_plus=0.002, a_minus=0.001, w_min=0.0, w_max=0.01)
+    sim = _pairing_net([10, 40], [14], rule).build(dt=1e-3, backend="spinnaker",
+                                                    machine="spinn3", seed=1)
+    sim.run(0.03)
+    assert sim.weights("plastic")[0] == 0.005            # deferred: pending since the post
+    sim.flush_plasticity()
+    # the potentiation the pre spike at 40 would apply, without its depression:
+    # 163840 + 48544 = 212384 -> 212384 >> 11 = 103 (16-bit LSB 1/16 mV)
+    assert sim.weights("plastic")[0] == pytest.approx(103 / 16 * 1e-3, abs=1e-15)
+    sim.run(0.02)
+    # the pre spike at 40 no longer pairs with the post at 15 (flushed at 30: its window
+    # starts at 29), so only the depression by LUT[24] is left:
+    # (103 << 11 = 210944) - 9856 = 201088 >> 11 = 98
+    assert sim.weights("plastic")[0] == pytest.approx(98 / 16 * 1e-3, abs=1e-15)
+
+
 def _c_window(post_times, pre_prev, pre_now, d, w, a_plus, a_minus, w_max, shift,
               history=16):
     """sPyNNaker's deferred update of one synapse in plain ints: the last ``history - 1``
@@ -152,3 +169,34 @@ def test_set_weights_encodes_like_the_host_tools():
         sim.set_weights("plastic", [-0.001])
     with pytest.raises(KeyError, match="modulator"):
         sim.set_modulator("dopamine", 1.0)
+
+
+def test_pattern_detector_on_chip_flushes_before_reading_back(monkeypatch):
+    # the reference workload's detector (rules.stdp.pattern) with its builds sent to the chip:
+    # the deferred updates are applied one tick before training ends (then that tick's
+    # scaling normalises them), once; one pattern is then detected without error
+    import snn
+    from hardware.spinnaker.backend import SpiNNakerSimulation
+    from rules.pattern import PatternConfig, PatternDetector, make_patterns
+
+    build = snn.Network.build
+    monkeypatch.setattr(snn.Network, "build", lambda self, dt=1e-3, backend="numba", seed=None,
+                        batch=None, **kw: build(self, dt=dt, backend="spinnaker", seed=seed,
+                                                machine="spinn3", **kw))
+    flush, calls = SpiNNakerSimulation.flush_plasticity, []
+
+    def spy(sim):
+        calls.append(sim.step)
+        flush(sim)
+
+    monkeypatch.setattr(SpiNNakerSimulation, "flush_plasticity", spy)
+    config = PatternConfig(presentations=6)
+    rng = np.random.default_rng(np.random.SeedSequence([0, 6]))
+    single = make_patterns(32, 16, 1, None, rng)
+    model = PatternDetector(32, 1, config, 16, seed=0)
+    model.fit(single)
+    assert calls == [6 * 100 - 1]
+    np.testing.assert_array_equal(model.history["weights"][-1], model.weights)
+    # homeostasis normalised the flushed weights: the sum is the set point to 16-bit steps
+    assert model.weights.sum() == pytest.approx(model.weight_sum, rel=0.02)
+    assert model.evaluate(single, n_negatives=20, repeats=3)["accuracy"] == 1.0

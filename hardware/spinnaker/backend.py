@@ -196,6 +196,16 @@ class SpiNNakerSimulation(Simulation):
         for name, value in arrays.items():
             targets[name][...] = value
 
+    def flush_plasticity(self) -> None:
+        """Apply every plastic update the cores have deferred (pair STDP applies a synapse's
+        potentiation only when its pre neuron next spikes, so ``weights`` shows the rows as a
+        board's SDRAM holds them): each row is processed now, at the current step, as
+        :meth:`hardware.spinnaker.stdp.SpiNNakerPairSTDP.flush` describes. sPyNNaker 7.4.1 does
+        not do this at the end of a run (its issues #394 and #1492 ask for it); call it before
+        reading weights that must include the last post spikes' pairings."""
+        for x, impl, mech, arrays in self._mechs:
+            impl.flush(mech, self.step, self.built.projections[x], arrays, self._w16[x][0])
+
     def set_modulator(self, name: str, value: float) -> None:
         """No on-chip mechanism reads a neuromodulator: always a ``KeyError``."""
         raise KeyError(f"no mechanism reads a modulator named {name!r} on the SpiNNaker target "
@@ -249,6 +259,7 @@ class SpiNNakerSimulation(Simulation):
         self._state = []
         self._shifts = []
         self._w16 = {}
+        self._mechs = []
         pops = []
         ncyc = np.zeros(n_cores, np.int64)
         start_of = np.array([v.start for v in vertices], np.int64)
@@ -406,6 +417,7 @@ class SpiNNakerSimulation(Simulation):
                        "@n_post": str(b.populations[post].n)}
                 for name, value in arrays.items():
                     tok[f"@{name}"] = args.add(f"X{x}M{mi}_{name}", value)
+                self._mechs.append((x, impl, mech, arrays))
                 texts = {key: getattr(impl, key)(mech) for key in
                          ("pre_row", "synapse", "after_row", "post_spike", "tick_end")}
                 for loc in set(re.findall(r"%(\w+)", "\n".join(texts.values()))):

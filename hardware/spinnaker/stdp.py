@@ -30,13 +30,15 @@ plastic-event counter index.
 Differences from the float engine's :class:`~plasticity.PairSTDP` (which pairs firing steps,
 delays ignored, and updates at every pre and post spike): the delay shifts the post spike by
 ``d`` ticks; updates are deferred to the next pre spike, so ``sim.weights`` shows a weight as
-of its last pre spike (as reading a real board's SDRAM would); traces and table entries are
-s4.11 and the amplitudes s16.15.
+of its last pre spike (as reading a real board's SDRAM would; ``sim.flush_plasticity()``
+applies the pending potentiation, :meth:`SpiNNakerPlasticity.flush`); traces and table entries
+are s4.11 and the amplitudes s16.15.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from hardware.spinnaker import fixed
 from plasticity.stdp import PairSTDP
@@ -82,6 +84,11 @@ class SpiNNakerPlasticity:
         """Once per tick ``$k``, after every packet (``@ind`` the post neuron of each
         synapse, ``@n_post`` the post population's size)."""
         return ""
+
+    def flush(self, mech, k: int, proj, arrays: dict, w16: np.ndarray) -> None:
+        """Apply the updates the mechanism has deferred, at tick ``k`` (between runs;
+        ``arrays`` are its arrays as :meth:`arrays` made them, updated by the run). Nothing is
+        deferred by default."""
 
 
 def register_mechanism(mechanism_type):
@@ -196,6 +203,20 @@ if %valid:
 @pre_trace[$i] = %ntr
 """
 
+    def flush(self, mech, k, proj, arrays, w16):
+        """Every plastic row processed as if its pre neuron were fetched at tick ``k`` without
+        spiking (sPyNNaker issue #1492's proposal; sPyNNaker 7.4.1 itself leaves these updates
+        pending until the next pre spike): each synapse is potentiated by the post events of
+        its window ``(t_last_pre - d, k - d]`` exactly as at a pre spike, nothing is depressed
+        and nothing reaches a ring buffer; the pre trace is decayed to ``k`` (no new spike) and
+        ``k`` becomes the row's last time, so no pairing is applied twice."""
+        delays = proj.delays if proj.delays is not None else np.zeros(0, np.int64)
+        _flush_pair(int(k), proj.indptr.astype(np.int64), proj.indices.astype(np.int64),
+                    delays.astype(np.int64), int(proj.delay), w16, arrays["pre_time"],
+                    arrays["pre_trace"], arrays["post_t"], arrays["post_n"], arrays["lut_p"],
+                    int(arrays["a_plus"]), int(arrays["w_max"]), int(arrays["shift"]),
+                    mech.weight_dependence == "additive")
+
     def post_spike(self, mech):
         return f"""
 %pn = @post_n[$j]
@@ -213,6 +234,40 @@ else:
     @post_t[$j, {POST_HISTORY - 1}] = $k
     @post_tr[$j, {POST_HISTORY - 1}] = %ptr
 """
+
+
+@njit(cache=True, nogil=True)
+def _flush_pair(k, ptr, ind, delays, delay, w16, pre_time, pre_trace, post_t, post_n, lut_p,
+                a_plus, w_max, shift, additive):
+    """:meth:`SpiNNakerPairSTDP.flush` over a CSR projection (the potentiation loop of the
+    ``synapse`` fragment, without the depression and the ring-buffer add)."""
+    for i in range(ptr.size - 1):
+        lpt, lptr = pre_time[i], pre_trace[i]
+        for q in range(ptr[i], ptr[i + 1]):
+            j = ind[q]
+            d = delays[q] if delays.size else delay
+            w = np.int64(w16[q]) << shift
+            beg = lpt - d if lpt >= d else 0
+            end = k - d if k >= d else 0
+            n = post_n[j]
+            e = n - 1
+            while e > 0 and post_t[j, e] > beg:
+                e -= 1
+            e += 1
+            while e < n and post_t[j, e] <= end:
+                tp = post_t[j, e] + d - lpt
+                if tp > 0:
+                    dec = (lptr * (lut_p[tp] if tp < lut_p.shape[0] else 0)) >> 11
+                    if additive:
+                        w = min(w + ((a_plus * dec) >> 11), w_max)
+                    else:
+                        sc = min(max(((w_max - w) * a_plus) >> 15, -2147483648), 2147483647)
+                        w = w + ((sc * dec) >> 11)
+                e += 1
+            w16[q] = (w >> shift) & 0xFFFF
+        dt = k - lpt
+        pre_trace[i] = (lptr * (lut_p[dt] if dt < lut_p.shape[0] else 0)) >> 11
+        pre_time[i] = k
 
 
 __all__ = ["POST_HISTORY", "SpiNNakerPairSTDP", "SpiNNakerPlasticity", "register_mechanism",

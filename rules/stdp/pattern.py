@@ -194,10 +194,10 @@ class PatternDetector:
         targets = rng.permutation(np.repeat(np.arange(self.n_outputs), c.presentations))
         sim, _ = self._network(p[targets], targets, rng)
         t0 = time.perf_counter()
-        record = pl.record_weights(sim, "ff", duration=len(targets) * c.interval, every=c.interval)
-        self.weights = sim.weights("ff").reshape(self.n_inputs, self.n_outputs)
-        self.history = {"times": np.asarray(record.times),
-                        "weights": np.asarray(record.weights).reshape(-1, self.n_inputs, self.n_outputs),
+        times, weights = _train(sim, len(targets), c.interval, c.dt)
+        self.weights = weights[-1].reshape(self.n_inputs, self.n_outputs)
+        self.history = {"times": times,
+                        "weights": weights.reshape(-1, self.n_inputs, self.n_outputs),
                         "patterns": p, "targets": targets}
         return {"train_wall_s": time.perf_counter() - t0}
 
@@ -266,6 +266,29 @@ class PatternDetector:
         if arrays["labels"].size:
             model.history = {"patterns": arrays["labels"].astype(bool)}
         return model
+
+
+def _train(sim, presentations: int, interval: float, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Run the training presentations; the times (s) and the ``ff`` weights at the start and
+    after each presentation. A backend that defers STDP updates to the next pre spike (the
+    SpiNNaker target: ``sim.flush_plasticity``) would leave the last presentation's
+    potentiation of inputs that have not spiked since out of the weights read back, so its
+    pending updates are applied one tick before the end: that tick's homeostatic scaling then
+    normalises them, the order of the float engine (potentiation at the post spike, scaling
+    at the end of the interval)."""
+    flush = getattr(sim, "flush_plasticity", None)
+    times, rows = [sim.step * dt], [sim.weights("ff")]
+    for r in range(presentations):
+        if flush is not None and r == presentations - 1:
+            if interval - dt > 0.5 * dt:
+                sim.run(interval - dt)
+            flush()
+            sim.run(dt)
+        else:
+            sim.run(interval)
+        times.append(sim.step * dt)
+        rows.append(sim.weights("ff"))
+    return np.asarray(times), np.stack(rows)
 
 
 def _check_patterns(patterns, n_inputs: int, n_rows: int | None) -> np.ndarray:

@@ -186,6 +186,27 @@ def test_layers_dispatch_to_the_kernels_and_gradients_equal_snntorch(readout, st
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5 * scale)
 
 
+def test_conv_stack_in_chunks_equals_the_numba_loops():
+    """A convolutional LIF layer (5-D currents) and an LI read-out, time in chunks of 3."""
+    from snn.layers import Conv2d, Flatten, Linear, MaxPool2d, Sequential
+
+    torch.manual_seed(4)
+    net = Sequential(Conv2d(1, 3, 3, snn.LIF.from_beta(0.85, v_thresh=0.5), padding=1),
+                     MaxPool2d(2), Flatten(), Linear(27, 4, snn.LI.from_beta(0.85)), chunk_steps=3)
+    g = torch.Generator().manual_seed(6)
+    x = snn.encoding.rate(torch.rand(2, 1, 6, 6, generator=g), 7, gain=0.8, generator=g)
+    results = []
+    for model, inputs, context in ((copy.deepcopy(net).to(DEVICE), x.to(DEVICE), kernels()),
+                                   (net, x, contextlib.nullcontext())):
+        with context:
+            out = model(snn.layers.mark_binary(inputs))
+        grads = torch.autograd.grad(out.pow(2).sum(), list(model.parameters()))
+        results.append([out.detach().cpu()] + [t.cpu() for t in grads])
+    assert results[1][0].abs().sum() > 0
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6 * float(b.abs().max()))
+
+
 def test_dispatch_rules(monkeypatch):
     """What :func:`fused_gpu.runs` chooses: CUDA tensors of float32/64 with a built-in
     surrogate (the LI read-out has none) when Triton is installed; CPU tensors only inside

@@ -39,6 +39,7 @@ NUM_WARPS = 4
 # membrane on the threshold fires on the GPU exactly when it fires on the CPU.
 _LAUNCH = {"num_warps": NUM_WARPS, "enable_fp_fusion": False}
 
+
 @triton.jit
 def _param(ptr, row, offs, mask, size, SHARED: tl.constexpr):
     """Row ``row`` of the parameter tensor: a scalar when SHARED, else the block's values."""

@@ -106,8 +106,17 @@ def delays1k():
     return net
 
 
+def songabbott():
+    """Song, Miller & Abbott's experiment as ``benchmarks/spinnaker_song_abbott.py`` runs it
+    (1000 Poisson sources onto one current-based LIF through pair STDP): sPyNNaker's own
+    ring-buffer shift for a plastic projection beside ours."""
+    from snn.bench.stdp import song_abbott_network
+
+    return song_abbott_network(0, membrane="example")
+
+
 NETWORKS = {"cuba4k": cuba4k, "ffrec1k": ffrec1k, "stdp1k": stdp1k, "cuba64k": cuba64k,
-            "delays1k": delays1k}
+            "delays1k": delays1k, "songabbott": songabbott}
 #: Networks handed to sPyNNaker as FixedProbabilityConnector (it samples and expands the
 #: synapses itself): listing 5.1 million synapses takes sPyNNaker more than half an hour.
 PROBABILISTIC = {"cuba64k"}
@@ -349,7 +358,8 @@ def compare(name: str, python: str, seed: int = 1, reports: str | None = None) -
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--networks", nargs="+", default=["cuba4k", "ffrec1k", "stdp1k", "delays1k"],
+    ap.add_argument("--networks", nargs="+",
+                    default=["cuba4k", "ffrec1k", "stdp1k", "delays1k", "songabbott"],
                     choices=list(NETWORKS),
                     help="networks to compare (cuba64k: 5.1M synapses, sPyNNaker takes minutes)")
     ap.add_argument("--seed", type=int, default=1)

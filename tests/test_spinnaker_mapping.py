@@ -310,7 +310,7 @@ SPYNNAKER = os.environ.get("SYNAPTICA_SPYNNAKER_PYTHON") or (
 @pytest.mark.skipif(not SPYNNAKER, reason="needs sPyNNaker: pip install synaptica[spinnaker], or "
                     "set SYNAPTICA_SPYNNAKER_PYTHON to an interpreter with spynnaker and "
                     "pyNN 0.13.0 (e.g. /work/venvs/spynnaker/bin/python)")
-@pytest.mark.parametrize("network", ["ffrec1k", "delays1k",
+@pytest.mark.parametrize("network", ["ffrec1k", "delays1k", "songabbott",
                                      pytest.param("cuba4k", marks=pytest.mark.slow),
                                      pytest.param("stdp1k", marks=pytest.mark.slow)])
 def test_mapping_equals_spynnakers_own(network, tmp_path):

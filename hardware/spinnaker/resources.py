@@ -14,10 +14,13 @@ checked against its data specifications on a virtual board, ``benchmarks/spynnak
     ``master_pop_table`` 8 B + 20 B per source population + 4 B per incoming projection;
     ``neuron_params`` and ``initial_values`` 4 B + the neuron struct per neuron (IF_curr_exp:
                          15 words, see :data:`WORDS_PER_NEURON`) each;
-    ``neuron_core_params`` 28 B + a 4-byte key per neuron; ``recording_setup`` 52 B + 8 B per
-                         neuron; ``synapse_params`` 28 B + 4 B (a shift) per synapse type;
-    ``bit_field``        8 B + per source population one bit per neuron (whole words) + 32 B
-                         (the two constants fitted to sPyNNaker's sizes for 1 and 2 sources);
+    ``neuron_core_params`` 28 B + a 4-byte key per neuron; ``recording_setup`` 52 B + for
+                         each of the 4 recordables a 16-bit index per neuron, padded to
+                         whole words (8 B a neuron for an even slice); ``synapse_params``
+                         28 B + 4 B (a shift) per synapse type;
+    ``bit_field``        8 B + per source population 16 B + one bit per neuron (whole words),
+                         and 16 B + one bit per neuron and delay stage (whole words; none
+                         without a delay extension), as ``get_sdram_for_bit_field_region``;
     ``stdp_params``      with an incoming pair-STDP projection: 4 B + per exponential
                          lookup table (tau_plus, tau_minus) 4 B + 2 B an entry + 16 B per
                          synapse type (additive or multiplicative weight dependence);
@@ -311,7 +314,7 @@ def estimate_resources(built, vertices, edges, neurons_per_core: list[int]) -> R
                     1 for pr in built.projections if pr.post == v.pop_index) + len(delayed)))
             sdram["initial_values"] = sdram["neuron_params"]
             sdram["neuron_core_params"] = 28 + 4 * v.n
-            sdram["recording_setup"] = 52 + 8 * v.n
+            sdram["recording_setup"] = 52 + 4 * 4 * ((2 * v.n + 3) // 4)
             sdram["synapse_params"] = 28 + 4 * n_types
             sdram["bit_field"] = 8 + sum(
                 4 * ((built.populations[q].n + 31) // 32) + 32

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"CUBA {row['neurons']:>7} {engine:>8}: {r['wall_s_per_simulated_s']:8.3f} s per "
                   f"simulated s, {r['rate_hz']:.2f} Hz")
         for engine, ratio in row.get("chunked_speedup", {}).items():
-            print(f"CUBA {row['neurons']:>7} chunked is x{ratio:.2f} the speed of {engine}")
+            print(f"CUBA {row['neurons']:>7} chunked is x{ratio:.3g} the speed of {engine}")
     print(json.dumps({"benchmark": "cuda_cuba", "device": out["device"], "gpu": out["gpu"],
                       "wall_s_per_simulated_s": {
                           str(row["neurons"]): {e: round(r["wall_s_per_simulated_s"], 4)

@@ -106,6 +106,15 @@ def test_per_sample_spike_trains_that_cannot_be_stacked_step_sample_by_sample():
     assert got == [(0, 0, 1), (0, 0, 3), (1, 0, 2), (1, 1, 1), (1, 1, 2), (1, 1, 4)]
 
 
+def test_a_network_without_projections_or_spike_monitors():
+    net = snn.Network()
+    pop = net.population(5, snn.LIF(tau_m=10e-3, v_rest=-0.04), name="p")
+    net.state_monitor(pop, "v", name="v")
+    a, b = numba(net, 0.01, 0), net.build(dt=DT, seed=0, **CHUNKED).run(0.01)
+    assert a["v"].data.shape == (100, 1, 5)
+    assert_same(a, b)
+
+
 def test_plastic_projections_equal_numba_and_their_weights_learn():
     net = plastic_network()
     ref = net.build(dt=DT, seed=3)

@@ -65,7 +65,8 @@ class TorchSimulation(Simulation):
             ``"triton"`` (on the CPU only in Triton's interpreter, ``TRITON_INTERPRET=1``) or
             ``"torch"``.
         spike_capacity: chunked engine only: starting capacity (spikes per step) of the
-            per-population spike buffers; grown on overflow (None: 1/64 of the neurons).
+            per-population spike buffers; grown on overflow (None: 1/1024 of the neurons
+            times the batch, at least 64).
         cuda_graphs: chunked engine on CUDA only: replay the step as a CUDA graph.
     """
 

@@ -41,8 +41,8 @@ import torch
 from snn.backends.torch import kernels
 
 # Starting capacities; an overflow grows them (and re-runs the chunk).
-_MIN_SPIKE_CAPACITY = 32
-_SPIKE_FRACTION = 1 / 64  # of a population's neurons (x batch) spiking in one step
+_MIN_SPIKE_CAPACITY = 64
+_SPIKE_FRACTION = 1 / 1024  # of a population's neurons (x batch) spiking in one step
 _MONITOR_RATE = 1 / 500  # monitored spikes per neuron and step (200 Hz at dt = 0.1 ms)
 
 
@@ -132,9 +132,10 @@ class ChunkedEngine:
     Args:
         sim: the simulation (its state tensors, ring buffers and plastic projections are
             used in place).
-        use_triton: deliver spikes with the Triton kernel (else with torch operations).
+        use_triton: compact, deliver and add spikes with the Triton kernels (else with torch
+            operations).
         spike_capacity: starting capacity of each population's per-step spike buffer (None:
-            1/64 of its neurons times the batch, at least 32); grown on overflow.
+            1/1024 of its neurons times the batch, at least 64); grown on overflow.
         cuda_graphs: on CUDA, capture the step as a CUDA graph and replay it.
     """
 
@@ -285,8 +286,9 @@ class ChunkedEngine:
             for rec in self.spike_recorders:
                 rec.count.zero_()
             self._steps(n)
-            counts = torch.cat([c.peak for c in self.compactions.values()]
-                               + [r.count for r in self.spike_recorders]).tolist()  # the sync
+            watched = [c.peak for c in self.compactions.values()] + \
+                [r.count for r in self.spike_recorders]
+            counts = torch.cat(watched).tolist() if watched else []  # the one sync
             over = False
             for c, peak in zip(self.compactions.values(), counts, strict=False):
                 if peak > c.capacity:

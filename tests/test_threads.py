@@ -151,7 +151,9 @@ def test_threads_argument_is_checked():
         net.build(dt=DT, threads="all")
 
 
-def test_auto_takes_a_thread_per_block_of_neurons(monkeypatch):
+def test_auto_takes_a_thread_per_block_of_neurons_on_idle_cores(monkeypatch):
+    import numba
+
     import snn.backends.numba as backend
 
     net = snn.Network()
@@ -159,14 +161,24 @@ def test_auto_takes_a_thread_per_block_of_neurons(monkeypatch):
     net.population(300, snn.IF(), name="b")
     built = net.build(dt=DT).built
     cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(backend, "busy_cores", lambda cpus: 0.0)  # an idle machine
     monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 1300)
     assert backend.check_threads("auto", built) == 1
     monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 650)
     assert backend.check_threads("auto", built) == min(2, cores)
     monkeypatch.setattr(backend, "NEURONS_PER_THREAD", 1)
-    import numba
-
     assert backend.check_threads("auto", built) == min(cores, numba.config.NUMBA_NUM_THREADS)
+    # other processes keep all but one core busy: one thread
+    monkeypatch.setattr(backend, "busy_cores", lambda cpus: len(cpus) - 0.6)
+    assert backend.check_threads("auto", built) == 1
+
+
+def test_busy_cores_reads_the_machine():
+    from snn.backends.numba import busy_cores
+
+    cpus = os.sched_getaffinity(0)
+    assert 0.0 <= busy_cores(cpus, window=0.05) <= len(cpus) + 1e-9
+    assert busy_cores(set(), window=0.01) == 0.0
 
 
 def test_atomics_and_barrier_across_threads():

@@ -1,22 +1,27 @@
 """Thread synchronisation for the numba run loop on several threads: atomics and a barrier.
 
 numba has no atomic operations on the CPU, so these are LLVM intrinsics: ``atomic_add``
-(sequentially consistent read-modify-write), ``atomic_load`` (acquire), ``cpu_pause`` (the
-spin-wait hint: ``pause`` on x86-64, ``yield`` on Arm) and ``yield_cpu`` (``sched_yield``,
-which hands the core to another runnable thread). They compile into cached machine code like
-any other njit function.
+(read-modify-write) and ``atomic_load``, both sequentially consistent; ``cpu_pause`` (the
+spin-wait hint: ``pause`` on x86-64, ``yield`` on Arm); ``futex_wait`` / ``futex_wake``
+(Linux's futex system call: sleep until a word changes, wake its sleepers),
+``yield_cpu`` (``sched_yield``) where there is no futex, and ``nonnegative`` (a promise to
+LLVM that an index is >= 0, so the threads' block loops vectorise). They compile into cached machine
+code like any other njit function.
 
-:func:`barrier` is a counting barrier on one ``int64`` word: the ``e``-th barrier of a thread
-adds one to the word and waits until it reaches ``e * threads``, so it needs no reset between
+:func:`barrier` is a counting barrier on an ``int64`` array: the ``e``-th barrier of a thread
+adds one to word 0 and waits until it reaches ``e * threads``, so it needs no reset between
 barriers (the counter is zeroed once per call of the run loop). A waiting thread spins
-:data:`SPINS` times with ``cpu_pause`` (a few microseconds: the usual imbalance between
-threads on idle cores) and then yields its core between checks, so a thread that waits for a
-descheduled one does not keep that one off a busy machine's cores.
+:data:`SPINS` times with ``cpu_pause`` (tens of microseconds: more than the usual imbalance
+between threads on idle cores), then sleeps on the futex of word 0 (registered in word 1,
+so the last thread to arrive makes the wake-up call only when someone sleeps). On a busy
+machine a waiting thread therefore gives its core to the thread it waits for instead of
+burning it.
 """
 
 from __future__ import annotations
 
 import platform
+import sys
 
 from llvmlite import ir
 from numba import njit, types
@@ -31,6 +36,13 @@ SPINS = 500
 _PAUSE = {"x86_64": ("llvm.x86.sse2.pause", ()), "amd64": ("llvm.x86.sse2.pause", ()),
           "aarch64": ("llvm.aarch64.hint", (1,)), "arm64": ("llvm.aarch64.hint", (1,))
           }.get(platform.machine().lower())
+# Linux's futex system call number on this processor (None: no futex, waiters yield instead).
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98, "ppc64le": 221,
+              "s390x": 238, "riscv64": 98}.get(platform.machine().lower()) \
+    if sys.platform.startswith("linux") else None
+_FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
+#: Whether waiting threads sleep on a futex (Linux) rather than yield between checks.
+HAS_FUTEX = _SYS_FUTEX is not None
 
 
 def _word_pointer(context, builder, sig, args):
@@ -60,13 +72,13 @@ def atomic_add(typingctx, arr, index, value):
 
 @intrinsic
 def atomic_load(typingctx, arr, index):
-    """``arr[index]`` read with acquire ordering (later reads see what the writer wrote
-    before its release)."""
+    """``arr[index]`` read atomically (sequentially consistent: later reads see what the
+    writer wrote before its atomic add)."""
     _check_word_array(arr)
     sig = types.int64(arr, index)
 
     def codegen(context, builder, sig, args):
-        return builder.load_atomic(_word_pointer(context, builder, sig, args), "acquire", 8)
+        return builder.load_atomic(_word_pointer(context, builder, sig, args), "seq_cst", 8)
 
     return sig, codegen
 
@@ -102,20 +114,92 @@ def yield_cpu(typingctx):
     return sig, codegen
 
 
+def _syscall(builder, number: int, *values) -> None:
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True),
+                                        "syscall")
+    builder.call(fn, [ir.Constant(i64, number), *values])
+
+
+@intrinsic
+def futex_wait(typingctx, arr, index, expected):
+    """Sleep while the low 32 bits of ``arr[index]`` equal those of ``expected`` (returns at
+    once if they differ; may return early, so callers check again)."""
+    _check_word_array(arr)
+    sig = types.void(arr, index, expected)
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        ptr = builder.bitcast(_word_pointer(context, builder, sig, args), ir.IntType(8).as_pointer())
+        low = builder.and_(context.cast(builder, args[2], sig.args[2], types.int64),
+                           ir.Constant(i64, 0xFFFFFFFF))
+        _syscall(builder, _SYS_FUTEX, ptr, ir.Constant(i64, _FUTEX_WAIT_PRIVATE), low,
+                 ir.Constant(ir.IntType(8).as_pointer(), None))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def futex_wake(typingctx, arr, index):
+    """Wake every thread sleeping in :func:`futex_wait` on ``arr[index]``."""
+    _check_word_array(arr)
+    sig = types.void(arr, index)
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        ptr = builder.bitcast(_word_pointer(context, builder, sig, args), ir.IntType(8).as_pointer())
+        _syscall(builder, _SYS_FUTEX, ptr, ir.Constant(i64, _FUTEX_WAKE_PRIVATE),
+                 ir.Constant(i64, 2**31 - 1))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def barrier(count, target: int) -> int:
     """Arrive at a barrier and wait until ``count[0]`` reaches ``target`` (``threads`` times
-    the number of barriers each thread has passed, this one included). Returns the number of
-    checks this thread waited for (0: it arrived last)."""
-    atomic_add(count, 0, 1)
+    the number of barriers each thread has passed, this one included); ``count[1]`` counts
+    the threads asleep. Returns the number of checks this thread waited for (0: it arrived
+    last)."""
+    if atomic_add(count, 0, 1) + 1 == target:
+        if HAS_FUTEX and atomic_load(count, 1) > 0:
+            futex_wake(count, 0)
+        return 0
     waits = 0
-    while atomic_load(count, 0) < target:
+    while True:
+        now = atomic_load(count, 0)
+        if now >= target:
+            return waits
         waits += 1
         if waits < SPINS:
             cpu_pause()
+        elif HAS_FUTEX:
+            atomic_add(count, 1, 1)
+            # the last thread's add changes word 0 before it reads word 1, so either it sees
+            # this sleeper or the futex sees a changed word and returns at once
+            futex_wait(count, 0, now)
+            atomic_add(count, 1, -1)
         else:
             yield_cpu()
-    return waits
 
 
-__all__ = ["SPINS", "atomic_add", "atomic_load", "barrier", "cpu_pause", "yield_cpu"]
+
+
+@intrinsic
+def nonnegative(typingctx, value):
+    """``value``, with the promise to LLVM that it is >= 0 (so loops from it index arrays without
+    the negative-index check, and vectorise)."""
+    sig = value(value)
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(1)]), "llvm.assume")
+        builder.call(fn, [builder.icmp_signed(">=", args[0], ir.Constant(args[0].type, 0))])
+        return args[0]
+
+    return sig, codegen
+
+
+__all__ = ["HAS_FUTEX", "SPINS", "atomic_add", "atomic_load", "barrier", "cpu_pause", "futex_wait",
+           "futex_wake", "nonnegative", "yield_cpu"]

@@ -66,6 +66,9 @@ CM_NF = 1.0
 EARLY_MS = 1e-6
 """Spike-source times are written this much (ms) before their step (see ``_population``)."""
 
+EXPORT_CHUNK = 1 << 20
+"""Synapses a projection's export converts at a time (bounds its temporary arrays)."""
+
 SIMULATORS_WITH_LABELS = ("nest",)
 """Simulators whose spike labels :func:`run_on` converts to ours."""
 
@@ -189,61 +192,82 @@ def _stdp(rule, name: str, scale: float) -> dict:
 
 def _projection(i: int, proj: BuiltProjection, pops: list[_Pop], built_pops, arrays: dict,
                 exact: bool) -> tuple[list[dict], int]:
+    """The connection lists of one projection, split by NEST receptor, written into ``arrays``
+    in slices of :data:`EXPORT_CHUNK` synapses: beside the lists (24 bytes a synapse) the
+    export holds 5 bytes a synapse and one slice's temporaries."""
     pre_pop, post_pop = pops[proj.pre], pops[proj.post]
     pre_name, post_name = built_pops[proj.pre].name, built_pops[proj.post].name
     where = f"projection {proj.name!r}"
-    counts = np.diff(np.asarray(proj.indptr))
-    pre = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    post = np.asarray(proj.indices, dtype=np.int64)
-    w = proj.synapse_weights().astype(np.float64)
-    d = (proj.delays.astype(np.int64) if proj.delays is not None
-         else np.full(post.size, proj.delay, dtype=np.int64))
+    indices = np.asarray(proj.indices)
+    n = indices.size
+    pre = np.repeat(np.arange(len(proj.indptr) - 1, dtype=np.int32), np.diff(proj.indptr))
+    w32 = proj.synapse_weights()
     # NEST labels a neuron's spike one step later than we do; its delay counts from the label.
-    d_nest = d - (0 if pre_pop.kind == "source" else 1)
-    late_mask = d_nest < 1
-    late = int(np.count_nonzero(late_mask))
+    shift = 0 if pre_pop.kind == "source" else 1
+    late_mask = (None if proj.delays is None else np.asarray(proj.delays) - shift < 1)
+    late = (int(np.count_nonzero(late_mask)) if late_mask is not None
+            else n * int(proj.delay - shift < 1))
     if late and exact:
         raise ValueError(
             f"{where}: {late} synapses between neurons have a delay of 1 step, which arrives one "
             "step before NEST's minimal delay can; give them delay >= 2, or pass exact=False "
             "(CLI: --inexact) to accept NEST's minimal delay (one step late)")
-    d_nest = np.maximum(d_nest, 1)
     if post_pop.kind == "current":
-        scale = post_pop.scale[post] * 1e3  # V -> mV -> nA
-        inhibitory = w < 0
-        moved = inhibitory != (proj.synapse == "inh")
-        if np.any(moved & (post_pop.tau_e[post] != post_pop.tau_i[post])):
-            raise ValueError(
-                f"{where}: weights of the wrong sign for synapse={proj.synapse!r} (NEST routes a "
-                "current by its sign) onto neurons whose tau_syn_exc != tau_syn_inh; use "
-                "non-negative weights on 'exc' and non-positive ones on 'inh'")
+        scale_of = post_pop.scale * 1e3  # V -> mV -> nA, per target neuron
+        inhibitory = w32 < 0
+        if np.any(inhibitory != (proj.synapse == "inh")):
+            moved = inhibitory != (proj.synapse == "inh")
+            if np.any(post_pop.tau_e[indices[moved]] != post_pop.tau_i[indices[moved]]):
+                raise ValueError(
+                    f"{where}: weights of the wrong sign for synapse={proj.synapse!r} (NEST routes "
+                    "a current by its sign) onto neurons whose tau_syn_exc != tau_syn_inh; use "
+                    "non-negative weights on 'exc' and non-positive ones on 'inh'")
     elif post_pop.kind == "conductance":
-        scale = post_pop.scale[post]
-        inhibitory = np.full(post.size, proj.synapse == "inh")
+        scale_of = post_pop.scale
+        inhibitory = np.full(n, proj.synapse == "inh")
     else:
         raise ValueError(f"{where}: targets a spike source")
     synapse = {"type": "static"}
     if proj.plasticity:
-        if len(proj.plasticity) != 1 or np.any(w < 0) or np.ptp(scale) > 1e-12 * np.max(scale):
+        targeted = scale_of[np.unique(indices)]
+        if len(proj.plasticity) != 1 or np.any(w32 < 0) or \
+                np.ptp(targeted) > 1e-12 * np.max(targeted):
             raise ValueError(
                 f"{where}: PyNN carries one PairSTDP on non-negative weights onto neurons with "
                 "one tau_m; split the projection or remove the extra mechanisms")
-        synapse = _stdp(proj.plasticity[0], proj.name, float(scale[0]) / 1e3
-                        if post_pop.kind == "current" else float(scale[0]))
+        synapse = _stdp(proj.plasticity[0], proj.name, float(targeted[0]) / 1e3
+                        if post_pop.kind == "current" else float(targeted[0]))
     specs = []
     for part in ("excitatory", "inhibitory"):
-        sel = inhibitory if part == "inhibitory" else ~inhibitory
-        if not np.any(sel):
+        want = part == "inhibitory"
+        size = int(np.count_nonzero(inhibitory == want))
+        if not size:
             continue
         key = f"proj{i}_{part[:3]}"
-        arrays[f"{key}_pre"] = pre[sel].astype(np.int32)
-        arrays[f"{key}_post"] = post[sel].astype(np.int32)
-        arrays[f"{key}_weight"] = w[sel] * scale[sel]
-        arrays[f"{key}_delay"] = d_nest[sel].astype(np.float64)  # steps; scaled below
+        out = {"pre": np.empty(size, np.int32), "post": np.empty(size, np.int32),
+               "weight": np.empty(size, np.float64), "delay": np.empty(size, np.float64)}
+        at, n_late = 0, 0
+        for a in range(0, n, EXPORT_CHUNK):
+            b = min(a + EXPORT_CHUNK, n)
+            sel = np.flatnonzero(inhibitory[a:b] == want) + a
+            k = sel.size
+            post = indices[sel]
+            out["pre"][at:at + k] = pre[sel]
+            out["post"][at:at + k] = post
+            out["weight"][at:at + k] = w32[sel].astype(np.float64) * scale_of[post]
+            d = proj.delay if proj.delays is None else np.asarray(proj.delays)[sel].astype(np.int64)
+            out["delay"][at:at + k] = np.maximum(d - shift, 1)  # steps; scaled in to_pynn
+            if late_mask is not None:
+                n_late += int(np.count_nonzero(late_mask[sel]))
+            at += k
+        if late_mask is None:
+            n_late = size * int(proj.delay - shift < 1)
+        for name, arr in out.items():
+            arrays[f"{key}_{name}"] = arr
         specs.append({"name": f"{proj.name}_{part[:3]}", "source": pre_name, "target": post_name,
                       "receptor": part, "synapse": synapse, "pre": f"{key}_pre",
                       "post": f"{key}_post", "weight": f"{key}_weight", "delay": f"{key}_delay",
-                      "late_synapses": int(np.count_nonzero(late_mask[sel]))})
+                      "late_synapses": n_late})
     return specs, late
 
 
@@ -272,7 +296,7 @@ def to_pynn(network: Network, duration: float, dt: float = DEFAULT_DT, seed: int
                       "step later than ours (exact=False)", stacklevel=2)
     dt_ms = built.dt * 1e3
     for spec in projections:
-        arrays[spec["delay"]] = arrays[spec["delay"]] * dt_ms
+        arrays[spec["delay"]] *= dt_ms
     labels = {p.spec["name"]: (0 if p.kind == "source" else 1) for p in pops}
     meta = {
         "format": pynn_script.FORMAT, "version": pynn_script.VERSION, "dt_ms": dt_ms,

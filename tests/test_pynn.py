@@ -90,6 +90,22 @@ def test_export_writes_units_delays_and_times_by_hand(tmp_path):
     assert meta["nest_label_shift"] == {"S": 0, "P": 1}
 
 
+def test_export_in_slices_equals_one_slice(monkeypatch):
+    """The export converts a projection in slices of EXPORT_CHUNK synapses (bounded memory);
+    slices of 7 synapses give the same lists as one slice, late-synapse counts included."""
+    import hardware.pynn as pynn
+
+    nets = [random_network(2), random_network(4, late=True)]
+    whole = [to_pynn(net, 0.01, DT, seed=2, exact=False) for net in nets]
+    monkeypatch.setattr(pynn, "EXPORT_CHUNK", 7)
+    for net, (meta, arrays) in zip(nets, whole, strict=True):
+        meta7, arrays7 = to_pynn(net, 0.01, DT, seed=2, exact=False)
+        assert meta7 == meta and arrays7.keys() == arrays.keys()
+        for key, value in arrays.items():
+            assert arrays7[key].dtype == value.dtype and np.array_equal(arrays7[key], value), key
+    assert whole[0][0]["late_synapses"] == 0 and whole[1][0]["late_synapses"] > 0
+
+
 def test_one_step_delay_between_neurons_needs_exact_false():
     with pytest.raises(ValueError, match="exact=False"):
         to_pynn(_two_neurons(delay=1), duration=0.01, dt=DT)

@@ -10,6 +10,12 @@ after: the threads meet once a step, so other busy processes on the same cores s
 runs far more than one-thread runs; a wall-clock speedup means something only on idle cores.
 The last line printed is the whole report as one JSON line.
 
+Beside the wall clock, an estimate that other processes on the same cores spoil much less:
+each thread's CPU seconds minus its spinning at barriers (spin checks times the measured cost
+of a ``pause``) is its work; threads on idle cores take about the largest work plus a
+microsecond a barrier, so ``one thread's CPU seconds / largest work`` is the speedup they can
+reach (``work_speedup``).
+
 Run: ``python benchmarks/threads_cuba.py [--neurons 64000] [--duration 0.5] [--threads 1,2]
 [--rounds 3] [--json out.json]``.
 """
@@ -33,6 +39,7 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     import numba
 
     from snn.backends.numba import NumbaSimulation
+    from snn.backends.numba_sync import SPINS
     from snn.bench.cuba import DT, cuba_network
 
     built = cuba_network(neurons).instantiate(DT, seed)  # sampled once; a copy per count
@@ -45,6 +52,8 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     walls = {t: [] for t in threads}
     cpus = {t: [] for t in threads}
     waits = {t: np.zeros(t) for t in threads}
+    work = {t: [] for t in threads}
+    pause = pause_seconds()
     spikes = {}
     for r in range(rounds):
         for t, sim in sims.items():
@@ -54,8 +63,14 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
             cpus[t].append(time.process_time() - cpu)
             walls[t].append(res.timing["wall_s"])
             after = sim.thread_stats()
-            waits[t] += ((np.array(after["waits"]) - before["waits"])
-                         / max(1, after["barriers"] - before["barriers"]))
+            barriers = after["barriers"] - before["barriers"]
+            waited = np.array(after["waits"]) - before["waits"]
+            waits[t] += waited / max(1, barriers)
+            if t > 1:  # CPU seconds of each thread minus its spinning
+                spun = np.minimum(waited, barriers * SPINS) * pause
+                work[t].append(max(np.array(after["cpu_s"]) - before["cpu_s"] - spun))
+            else:
+                work[t].append(cpus[t][-1])
             rec = res["spikes"]
             spikes.setdefault(r, {})[t] = (rec.steps, rec.indices)
     load_after = os.getloadavg()
@@ -66,7 +81,8 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     rows = [{"threads": t, "wall_s": min(walls[t]), "wall_s_runs": walls[t],
              "wall_s_per_simulated_s": min(walls[t]) / duration,
              "speedup_vs_first": base / min(walls[t]), "cpu_s": min(cpus[t]), "cpu_s_runs": cpus[t],
-             "waits_per_barrier": (waits[t] / rounds).tolist(), "build_s": builds[t]}
+             "waits_per_barrier": (waits[t] / rounds).tolist(), "work_s": min(work[t]),
+             "work_speedup": min(work[threads[0]]) / min(work[t]), "build_s": builds[t]}
             for t in threads]
     return {
         "benchmark": "threads_cuba", "neurons": neurons, "synapses": sims[threads[0]].built.n_synapses,
@@ -75,9 +91,26 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
         "identical_spikes": identical, "rows": rows,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-                    "usable_cores": len(os.sched_getaffinity(0)),
+                    "usable_cores": len(os.sched_getaffinity(0)), "pause_s": pause,
                     "loadavg_before": load_before, "loadavg_after": load_after},
     }
+
+
+def pause_seconds(n: int = 200000) -> float:
+    """Seconds one spin-wait hint (``cpu_pause``) takes on this machine."""
+    from numba import njit
+
+    from snn.backends.numba_sync import cpu_pause
+
+    @njit(nogil=True)
+    def spin(n):
+        for _ in range(n):
+            cpu_pause()
+
+    spin(1)
+    t0 = time.perf_counter()
+    spin(n)
+    return (time.perf_counter() - t0) / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in out["rows"]:
         print(f"threads {row['threads']:>2}: {row['wall_s_per_simulated_s']:.3f} s per simulated "
               f"s, speedup x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s); "
-              f"CPU {row['cpu_s']:.3f} s; waits per barrier "
+              f"CPU {row['cpu_s']:.3f} s; largest work {row['work_s']:.3f} s (x"
+              f"{row['work_speedup']:.2f}); waits per barrier "
               + " ".join(f"{w:.0f}" for w in row["waits_per_barrier"]))
     print(f"identical spikes: {out['identical_spikes']}; load average before/after: "
           f"{out['machine']['loadavg_before'][0]:.1f} / {out['machine']['loadavg_after'][0]:.1f} "
@@ -104,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                                   for r in out["rows"]},
                       "wall_s_per_simulated_s": {str(r["threads"]): r["wall_s_per_simulated_s"]
                                                  for r in out["rows"]},
+                      "work_speedup": {str(r["threads"]): round(r["work_speedup"], 3)
+                                       for r in out["rows"]},
                       "identical_spikes": out["identical_spikes"],
                       "loadavg": [out["machine"]["loadavg_before"][0],
                                   out["machine"]["loadavg_after"][0]],

@@ -93,9 +93,10 @@ class NumbaSimulation(Simulation):
         check_int("spike_capacity", spike_capacity, minimum=1)
         self.threads = check_threads(threads, built)
         if self.threads > 1:
-            # The barrier's counter; per thread: checks spent waiting at barriers, barriers
-            # passed (a cache line each). Threads 1.. of the run loop come from a pool made on
-            # the first run (again in a forked child); thread 0 is the caller's.
+            # The barrier's counter; per thread (a cache line each): checks spent waiting at
+            # barriers, barriers passed, CPU nanoseconds in the run loop. Threads 1.. of the
+            # run loop come from a pool made on the first run (again in a forked child);
+            # thread 0 is the caller's.
             self._barrier = np.zeros(8, np.int64)
             self._waits = np.zeros((self.threads, 8), np.int64)
             self._pool: tuple[int, ThreadPoolExecutor] | None = None
@@ -143,15 +144,16 @@ class NumbaSimulation(Simulation):
                     impl.set_modulator(mech, arrays, self.step, value)
 
     def thread_stats(self) -> dict[str, object]:
-        """How the threads of the run loop synchronised since the build: ``barriers`` each
-        thread passed and, per thread, the ``waits`` (spin checks, each a ``pause`` of
-        roughly 10-50 ns or, after :data:`snn.backends.numba_sync.SPINS` of them, a
-        ``sched_yield``) it spent at them. A thread that waits much more than the others
-        finished its blocks early (imbalance), or the others were descheduled (a busy machine)."""
+        """How the threads of the run loop worked since the build: ``barriers`` each thread
+        passed and, per thread, the ``waits`` it spent at them (checks of the barrier: a
+        ``pause`` of roughly 10-50 ns each for the first :data:`snn.backends.numba_sync.SPINS`
+        of a barrier, then one per futex sleep) and its ``cpu_s`` (CPU seconds in the run
+        loop, waiting included). A thread that waits much more than the others finished its
+        blocks early (imbalance), or the others were descheduled (a busy machine)."""
         if self.threads == 1:
-            return {"threads": 1, "barriers": 0, "waits": [0]}
+            return {"threads": 1, "barriers": 0, "waits": [0], "cpu_s": [None]}
         return {"threads": self.threads, "barriers": int(self._waits[0, 1]),
-                "waits": self._waits[:, 0].tolist()}
+                "waits": self._waits[:, 0].tolist(), "cpu_s": (self._waits[:, 2] * 1e-9).tolist()}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every array the run loop changes (state, ring buffers, plastic weights and
@@ -481,11 +483,18 @@ class NumbaSimulation(Simulation):
         if self._pool is None or self._pool[0] != os.getpid():
             self._pool = (os.getpid(), ThreadPoolExecutor(self.threads - 1, "synaptica-numba"))
         self._barrier[0] = 0
-        others = [self._pool[1].submit(self._kernel, *head, blk, *sync)
+        others = [self._pool[1].submit(self._thread, blk, head, sync)
                   for blk in range(1, self.threads)]
-        reached = int(self._kernel(*head, 0, *sync))
+        reached = self._thread(0, head, sync)
         if any(f.result() != reached for f in others):
             raise RuntimeError("numba threads stopped at different steps (a bug: please report)")
+        return reached
+
+    def _thread(self, blk: int, head: tuple, sync: tuple) -> int:
+        """Thread ``blk``'s part of a call of the run loop, its CPU time counted."""
+        cpu = time.thread_time_ns()
+        reached = int(self._kernel(*head, blk, *sync))
+        self._waits[blk, 2] += time.thread_time_ns() - cpu
         return reached
 
     # -- recordings --------------------------------------------------------------------

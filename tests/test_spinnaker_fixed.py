@@ -45,9 +45,11 @@ def test_synaptic_shaping_constants_and_sticky_negative_residue():
     # truncated), decay = expulr(-6553 / 2**15); kdivk(5.0, 1.0) = 5.0 exactly, init =
     # 5 * (0xFFFFFFFF - decay) (1.0ulr saturates to 2**32 - 1).
     decay, init = fixed.synapse_decay_init(5.0, 1.0)
-    assert decay == round(math.exp(-6553 / 32768) * 2**32) == 3516486197
+    # the library's expulr: 4114 / 2**32 above the nearest u0.32 value 3516486197
+    assert decay == fixed.expulr(-6553) == 3516490311
+    assert decay - round(math.exp(-6553 / 32768) * 2**32) == 4114
     assert init == 5 * (2**32 - 1 - decay)
-    assert init / 2**32 == pytest.approx(0.906272, abs=1e-6)
+    assert init / 2**32 == pytest.approx(0.906267, abs=1e-6)
     # a jump of input 1.0 nA (s16.15 32768) lands as floor(32768 * init) = 29696
     assert fixed.decay_s1615(32768, init) == 29696
     # truncation toward -inf: +1 LSB decays to 0, -1 LSB sticks forever
@@ -83,12 +85,33 @@ def test_host_encoding_rounds_to_even_and_names_the_parameter_out_of_range():
         fixed.encode_s1615("v", float("nan"))
 
 
+def test_expk_and_expulr_are_the_librarys():
+    # spinn_common's stdfix-exp.c: whole numbers straight from the table of e^z · 2^32
+    # (rounded), truncated to the format: e^-1 · 2^32 = 1580030168.7 -> 1580030169, and
+    # expk keeps its top bits: 1580030169 >> 17 = 12054 (the nearest s16.15 is 12055)
+    assert fixed.expk(0) == 32768 and fixed.expk(-32768) == 12054
+    assert round(math.exp(-1) * 32768) == 12055
+    assert fixed.expulr(-32768) == 1580030169 == round(math.exp(-1) * 2**32)
+    assert fixed.expk(32768) == 11674931555 >> 17 == 89072
+    # expulr returns the 32.32 result's low word: e^0 = 2^32 wraps to 0
+    assert fixed.expulr(0) == 0
+    # saturation as the library: above x = 363408 / 2^15 and below -340695 / 2^15
+    assert fixed.expk(363409) == 2**31 - 1 and fixed.expk(-340696) == 0
+    # elsewhere within one LSB below e^x (s16.15) and 1.3e-6 of it (u0.32)
+    for raw in range(-340000, 0, 1013):
+        exact = math.exp(raw / 32768)
+        assert -1.04 < fixed.expk(raw) - exact * 32768 < 0.03
+        assert abs(fixed.expulr(raw) - exact * 2**32) < 5300
+
+
 def test_membrane_decay_and_refractory_ticks():
     assert fixed.exp_s1615(-1.0 / 20.0) == round(math.exp(-0.05) * 32768) == 31170
     # exp_TC = expk(-kdivk(ts, tau_m)): dt 1 ms -> (32768 << 15) // 655360 = 1638 (1638.4);
     # dt 0.1 ms -> ts = round(0.1 * 2**15) = 3277, (3277 << 15) // 655360 = 163 (163.85)
-    assert fixed.lif_exp_tc(20.0, 1.0) == round(math.exp(-1638 / 32768) * 32768) == 31170
-    assert fixed.lif_exp_tc(20.0, 0.1) == round(math.exp(-163 / 32768) * 32768) == 32605
+    assert fixed.lif_exp_tc(20.0, 1.0) == fixed.expk(-1638) == 31170
+    assert fixed.lif_exp_tc(20.0, 0.1) == fixed.expk(-163) == 32605
+    # the chip's 1 - exp_TC at dt 0.1 ms is 0.26 % short of 1 - exp(-dt / tau_m)
+    assert (32768 - 32605) / 32768 / -math.expm1(-0.1 / 20) == pytest.approx(0.9974, abs=1e-4)
     assert fixed.kdivk(3277, 20 * 32768) == 163
     assert fixed.refractory_ticks(0.1e-3, 1e-3) == 1   # PyNN default 0.1 ms at dt 1 ms
     assert fixed.refractory_ticks(2e-3, 1e-4) == 20

@@ -20,10 +20,10 @@ raises a ``ValueError`` naming the parameter outside the s16.15 range; weights u
 
 Decays are computed "on the core at load time" by the C code's route (:func:`lif_exp_tc`,
 :func:`synapse_decay_init`, :func:`refractory_ticks`: the time step and time constants
-encoded as s16.15, divided with the truncating :func:`kdivk`, then ``expk``/``expulr``). The
-chip's ``expk``/``expulr`` are accurate to about one LSB; we compute the exponential of the
-already quantised argument in double precision and round it to the format, which may differ
-from the chip's routine in the last bit (documented in ``docs/spinnaker.md``).
+encoded as s16.15, divided with the truncating :func:`kdivk`, then :func:`expk` /
+:func:`expulr`, spinn_common's routines bit for bit: whole-number table, 1/16 steps and a
+fitted quadratic, truncated). :func:`exp_s1615` and :func:`decay_u032` are the correctly
+rounded exponentials, for constants the C code does not compute (TESS on chip).
 
 The scalar helpers are plain Python on ints (they are the reference the tests check the
 compiled core program against); the array versions use int64 NumPy arithmetic.
@@ -32,6 +32,7 @@ compiled core program against); the array versions use int64 NumPy arithmetic.
 from __future__ import annotations
 
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 
@@ -116,6 +117,72 @@ def decay_u032(x: float) -> int:
     return min(int(np.rint(math.exp(x) * U032_ONE)), U032_ONE - 1)
 
 
+def _exp_tables() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    with localcontext() as ctx:
+        ctx.prec = 50
+        whole = tuple(int(round(Decimal(z).exp() * U032_ONE)) for z in range(-13, 13))
+        sixteenths = tuple(int(round((1 - (Decimal(-m) / 16).exp()) * U032_ONE))
+                           for m in range(16))
+    return whole, sixteenths
+
+
+#: The tables of spinn_common's ``stdfix-exp.c`` (the exponential sPyNNaker's cores link):
+#: ``e^z · 2^32`` for whole ``z`` in [-13, 12] and ``(1 - e^(-m/16)) · 2^32`` for m in 0..15,
+#: each rounded (computed here; equal to the library's constants), and the library's fitted
+#: quadratic for ``(1 - e^(-x)) · 2^32`` with ``x`` below 1/16 (its three coefficients).
+_EXP_WHOLE, _EXPM1_SIXTEENTHS = _exp_tables()
+_EXP_SERIES = (5294, 4293434720, 2081624032)
+_EXP_MAX_RAW, _EXP_MIN_RAW = 363408, -340695    # saturation limits of expk / expulr
+
+
+def _scale_u032(x: int, y: int) -> int:
+    """``scale64``: the 64-bit ``x`` times the u0.32 ``y``, the low word's product rounded
+    (up from ``2^31 - 1``) and the high word's exact."""
+    low = (x & 0xFFFFFFFF) * y
+    return (low >> 32) + ((low & 0xFFFFFFFF) >= 0x7FFFFFFF) + (x >> 32) * y
+
+
+def _exp_u3232(raw: int) -> int:
+    """``__expi64``: ``e^x`` as an unsigned 32.32 integer for the s16.15 ``raw``: the whole
+    part from the table, then two factors ``(1 - t)`` for the fraction's 1/16 steps and its
+    remainder (the quadratic)."""
+    z, f = raw >> S1615_FRAC_BITS, raw & (S1615_ONE - 1)
+    if f == 0:
+        return _EXP_WHOLE[13 + z]
+    z, f = z + 1, S1615_ONE - f                   # x = z - f / 2^15, 0 < f < 2^15
+    out = _EXP_WHOLE[13 + z]
+    out -= _scale_u032(out, _EXPM1_SIXTEENTHS[f >> 11])
+    y = (f & 0x7FF) << 17
+    c0, c1, c2 = _EXP_SERIES
+    t = (c1 - ((c2 * y) >> 32)) & 0xFFFFFFFF
+    t = (((t * y) >> 32) + c0) & 0xFFFFFFFF
+    return out - _scale_u032(out, t)
+
+
+def expk(raw: int) -> int:
+    """spinn_common's ``expk`` bit for bit: ``e^x`` of the s16.15 ``raw`` as s16.15, the
+    32.32 result truncated (so ``expk(-1.0) = 12054``, not the nearest 12055); saturates to
+    ``2^31 - 1`` above ``x = 11.09`` and to 0 below ``-10.40``."""
+    raw = int(raw)
+    if raw > _EXP_MAX_RAW:
+        return S1615_MAX_RAW
+    if raw < _EXP_MIN_RAW:
+        return 0
+    return _exp_u3232(raw) >> 17
+
+
+def expulr(raw: int) -> int:
+    """spinn_common's ``expulr`` bit for bit: ``e^x`` of the s16.15 ``raw`` as u0.32 (the
+    32.32 result's low word: truncated, and ``expulr(0) = 0`` as the cast wraps ``2^32``);
+    ``2^31 - 1`` above ``x = 11.09`` and 0 below ``-10.40``, as the library saturates."""
+    raw = int(raw)
+    if raw > _EXP_MAX_RAW:
+        return S1615_MAX_RAW
+    if raw < _EXP_MIN_RAW:
+        return 0
+    return _exp_u3232(raw) & 0xFFFFFFFF
+
+
 def kdivk(a: int, b: int) -> int:
     """``kdivk`` of sPyNNaker's ``maths-util.h``: s16.15 / s16.15 -> s16.15 as
     ``(a << 15) / b`` in unsigned 64-bit integers (truncating; ``a >= 0``, ``b > 0``)."""
@@ -123,27 +190,29 @@ def kdivk(a: int, b: int) -> int:
 
 
 def lif_exp_tc(tau_m_ms: float, dt_ms: float) -> int:
-    """The membrane factor as IF_curr_exp's ``neuron_model_initialise`` computes it on the core:
-    ``exp_TC = expk(-kdivk(ts, tau_m))``, ``ts`` and ``tau_m`` the host's s16.15 encodings.
-    ``ts / tau_m`` is truncated to s16.15 first (dt 0.1 ms, tau_m 20 ms: 163/2**15, not
-    163.84/2**15); ``expk`` is taken as correctly rounded."""
+    """The membrane factor as IF_curr_exp's ``neuron_model_initialise`` computes it on the core
+    (sPyNNaker 7.4.1 ``neuron_model_lif_impl.h``): ``exp_TC = expk(-kdivk(ts, tau_m))``, ``ts``
+    and ``tau_m`` the host's s16.15 encodings (``ts = kdivui(time_step, 1)``), :func:`expk` the
+    library's. ``ts / tau_m`` is truncated to s16.15 first (dt 0.1 ms, tau_m 20 ms: 163/2**15,
+    not 163.84/2**15), so ``1 - exp_TC`` is 0.26 % short of ``dt / tau_m``'s."""
     ts = encode_s1615("time step (ms)", dt_ms)
     q = kdivk(ts, encode_s1615("tau_m (ms)", tau_m_ms))
-    return exp_s1615(-q / S1615_ONE)
+    return expk(-q)
 
 
 def synapse_decay_init(tau_syn_ms: float, dt_ms: float) -> tuple[int, int]:
     """Exponential synapse constants as the core computes them at load time
     (``synapse_types_exponential_impl.h``, ``decay_and_init``): ``decay =
-    expulr(-kdivk(ts, tau))`` in u0.32 and ``init = decay_s1615_to_u032(kdivk(tau, ts),
-    1.0ulr - decay)``, i.e. ``(tau/ts · (1 - decay) · 2**32)`` with both divisions truncated
-    to s16.15, the product shifted down by 15 (floor), and ``1.0ulr`` saturated to
-    ``2**32 - 1``. Both are ``(0, 2**32 - 1)`` for a delta synapse (``tau_syn = 0``)."""
+    expulr(-kdivk(ts, tau))`` in u0.32 (:func:`expulr`, the library's) and ``init =
+    decay_s1615_to_u032(kdivk(tau, ts), 1.0ulr - decay)``, i.e. ``tau/ts · (1 - decay) ·
+    2**32`` with both divisions truncated to s16.15, the product shifted down by 15 (floor),
+    and ``1.0ulr`` saturated to ``2**32 - 1``. Both are ``(0, 2**32 - 1)`` for a delta
+    synapse (``tau_syn = 0``)."""
     if tau_syn_ms <= 0:
         return 0, U032_ONE - 1
     ts = encode_s1615("time step (ms)", dt_ms)
     tau = encode_s1615("tau_syn (ms)", tau_syn_ms)
-    decay = decay_u032(-kdivk(ts, tau) / S1615_ONE)
+    decay = expulr(-kdivk(ts, tau))
     init = (kdivk(tau, ts) * (U032_ONE - 1 - decay)) >> S1615_FRAC_BITS
     return decay, min(init, U032_ONE - 1)
 
@@ -241,7 +310,8 @@ def stdp_lut(tau: float, dt: float) -> np.ndarray:
 __all__ = [
     "MAX_WEIGHT_SHIFT", "RING_BUFFER_MAX", "RING_BUFFER_SIGMA", "S1615_ONE", "SPIKES_PER_SECOND",
     "STDP_ONE", "U032_ONE", "decay_s1615", "decay_u032", "decode_s1615", "decode_weights",
-    "encode_s1615", "encode_weights", "exp_s1615", "kdivk", "lif_exp_tc", "mul_s1615",
+    "encode_s1615", "encode_weights", "exp_s1615", "expk", "expulr", "kdivk", "lif_exp_tc",
+    "mul_s1615",
     "mul_s1615_round", "poisson_upper_bound", "refractory_ticks", "ring_buffer_add", "saturate32", "stdp_lut",
     "stdp_mul", "synapse_decay_init", "weight_shift",
 ]

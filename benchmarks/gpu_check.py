@@ -6,8 +6,8 @@ SIGKILL 20 s later), is recorded with what it finished so far, and the next stag
 
 1. ``tests`` (75 s): the test modules that exercise CUDA, Triton and the chunked engine;
 2. ``cuba`` (100 s): CUBA at 4k, 64k and 512k neurons on the torch backend (CUDA, float32,
-   its default engine) beside the numba backend on every core and on one thread, wall
-   seconds per simulated second and rates;
+   its default engine; the dry run asks for the chunked engine on the CPU) beside the numba
+   backend on every core and on one thread, wall seconds per simulated second and rates;
 3. ``threads`` (70 s): numba thread scaling on CUBA 64k and 512k, 1, 2, 4, 8, 16 threads
    (``benchmarks/threads_cuba.py``: identical spikes checked, CPU seconds, barrier waits);
 4. ``bptt_step`` (50 s): one BPTT step of 784-500-10, batch 128, T = 25, 100, 400: ours
@@ -95,11 +95,17 @@ def _cuba_run(built, backend: str, options: dict, duration: float) -> dict:
 
 
 def stage_cuba(cpu: bool, emit, budget: float) -> None:
+    import inspect
+
+    from snn.backends import get_backend
     from snn.bench.cuba import DT, cuba_network
 
     sizes = ((1000, 0.02),) if cpu else ((4000, 1.0), (64000, 0.4), (512000, 0.2))
     cores = len(os.sched_getaffinity(0))
-    runs = [("torch", "torch", {"device": "cpu" if cpu else "cuda", "dtype": "float32"}),
+    torch_options = {"device": "cpu" if cpu else "cuda", "dtype": "float32"}
+    if cpu and "engine" in inspect.signature(get_backend("torch")).parameters:
+        torch_options["engine"] = "chunked"  # the engine CUDA runs by default, here on the CPU
+    runs = [("torch", "torch", torch_options),
             ("numba", "numba", {"threads": cores}), ("numba-1-thread", "numba", {"threads": 1})]
     rows: list[dict] = []
     for n, duration in sizes:

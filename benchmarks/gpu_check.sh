@@ -6,7 +6,7 @@
 #        bash benchmarks/gpu_check.sh --cpu [--tests] [--out FILE]      (the CPU dry run, CI)
 #        bash benchmarks/gpu_check.sh --prepare   (here, once: wheels the device lacks + MNIST
 #                                                  into .gpu_carry/, git-ignored; carry it)
-# Stays under 8 minutes on a fresh machine: stages share a 470 s budget; killed at 530 s.
+# Stays under 8 minutes on a fresh machine: stages share a 455 s budget; killed at 478 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
@@ -32,4 +32,4 @@ if [ "$PY" = python3 ] && compgen -G "$CARRY/wheels/*.whl" > /dev/null; then  # 
 fi
 [ -d "$CARRY/mnist" ] && export SYNAPTICA_DATA="${SYNAPTICA_DATA:-$PWD/$CARRY/mnist}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-exec timeout 530 "$PY" benchmarks/gpu_check.py "$@"
+exec timeout 478 "$PY" benchmarks/gpu_check.py "$@"

@@ -9,9 +9,10 @@ and ``hardware.pynn.export_pynn`` copies it verbatim next to the data file as ``
     python run.py network.npz --simulator spiNNaker --no-record
 
 The data file (``numpy.savez``) holds ``meta``, a JSON document, and the arrays it names:
-populations with a PyNN cell type, its parameters (scalars or per-neuron arrays) and initial
-values, and projections as explicit connection lists (pre index, post index, weight, delay)
-with their receptor type and synapse type (static, or STDP where PyNN has the mechanism).
+populations with a PyNN cell type, its parameters (scalars or per-neuron arrays), initial
+values and what to record (``record``: false, true, or an array of neuron indices), and
+projections as explicit connection lists (pre index, post index, weight, delay) with their
+receptor type and synapse type (static, or STDP where PyNN has the mechanism).
 Units are PyNN's: ms, mV, nF, nA, uS, Hz.
 
 The output (``-o``, written by MPI rank 0) holds, for each recorded population ``P``,
@@ -119,7 +120,10 @@ def build(sim, meta: dict, arrays: dict, connect: str = "pynn") -> tuple[dict, l
         initial = {k: _value(v, arrays) for k, v in pop.get("initial", {}).items()}
         if initial:
             p.initialize(**initial)
-        if pop.get("record"):
+        record = pop.get("record")
+        if isinstance(record, dict):  # only these neurons (indices)
+            p[_value(record, arrays)].record("spikes")
+        elif record:
             p.record("spikes")
         pops[pop["name"]] = p
     projections = []

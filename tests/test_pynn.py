@@ -191,6 +191,24 @@ def test_random_networks_spike_for_spike_in_nest(nest_pynn, seed):
     assert _pairs(theirs) == _pairs(ours)
 
 
+def test_monitor_of_a_view_records_only_its_neurons(nest_pynn):
+    """A spike monitor on P[::3] exports `record` as those indices (NEST's recorder costs about
+    30 kB per connected neuron) and gives our spikes of those neurons."""
+    net = random_network(1)
+    P = net.populations[1]
+    net.spike_monitors.clear()
+    net.spike_monitor(P[::3], name="sub")
+    meta, arrays = to_pynn(net, 0.05, DT, seed=1)
+    spec = meta["populations"][1]
+    assert spec["name"] == "P" and spec["record"] == {"array": "pop1_recorded"}
+    assert meta["populations"][0]["record"] is False
+    np.testing.assert_array_equal(arrays["pop1_recorded"], np.arange(0, P.n, 3))
+    ours = net.run(0.05, dt=DT, seed=1)["sub"]
+    theirs = run_on(net, "nest", duration=0.05, dt=DT, seed=1)["sub"]
+    assert ours.count > 10 and set(theirs.indices.tolist()) <= set(range(0, P.n, 3))
+    assert _pairs(theirs) == _pairs(ours)
+
+
 def test_pynn_projections_give_the_same_spikes(nest_pynn):
     """PyNN's own FromListConnector path (the one sPyNNaker takes) equals nest.Connect's."""
     net = random_network(7)

@@ -173,6 +173,22 @@ def test_auto_takes_a_thread_per_block_of_neurons_on_idle_cores(monkeypatch):
     assert backend.check_threads("auto", built) == 1
 
 
+def test_snapshots_keep_auto_and_restore_on_any_thread_count(tmp_path):
+    from snn.snapshot import Simulation
+
+    sim = whole_network().build(dt=DT, seed=3, threads=2)
+    sim.run(0.02)
+    sim.save(tmp_path / "two.h5")
+    rest = outcome(sim)
+    one = Simulation.restore(tmp_path / "two.h5", threads=1)
+    assert one.threads == 1
+    assert_same(rest, outcome(one))
+    auto = whole_network().build(dt=DT, seed=3)
+    assert auto.options["threads"] == "auto" and auto.threads == 1
+    auto.save(tmp_path / "auto.h5")
+    assert Simulation.restore(tmp_path / "auto.h5").options["threads"] == "auto"
+
+
 def test_busy_cores_reads_the_machine():
     from snn.backends.numba import busy_cores
 

@@ -109,7 +109,9 @@ class NumbaSimulation(Simulation):
         self.exact_input = bool(exact_input)
         self._spike_capacity = int(spike_capacity)
         self.options = {"chunk_steps": self.chunk_steps, "spike_capacity": self._spike_capacity,
-                        "exact_input": self.exact_input, "threads": self.threads}
+                        "exact_input": self.exact_input,
+                        # as asked: a snapshot of an "auto" run restores as "auto" elsewhere
+                        "threads": threads if threads == "auto" else self.threads}
         source, self._args, self._layout = self._generate()
         self.source = source
         self._kernel = load_kernel(source, "kernel")

@@ -122,12 +122,10 @@ def _fire(model, c, state, k, v0, v, r, threshold=None):
     active = k >= r
     v = torch.where(active, v, v0)
     spiked = active & (v > threshold)
-    if model.reset == "value":
-        after = torch.zeros_like(v) + c["v_reset"]
-    else:
-        after = v - (threshold - c["v_reset"])
+    # (v0 and r are read before the state is overwritten, so they may be the state itself)
+    after = c["v_reset"] if model.reset == "value" else v - (threshold - c["v_reset"])
     state["v"].copy_(torch.where(spiked, after, v))
-    state["refractory_until"].copy_(torch.where(spiked, k + c["n_ref"] + 1, r))
+    state["refractory_until"].copy_(torch.where(spiked, k + (c["n_ref"] + 1), r))
     return spiked
 
 
@@ -173,7 +171,7 @@ class TorchLIF(TorchNeuron):
         v = v0 * c["em"] + c["c0"] + ie * c["ke"] + ii * c["ki"]
         ie.mul_(c["de"])
         ii.mul_(c["di"])
-        return _fire(model, c, state, k, v0.clone(), v, r.clone())
+        return _fire(model, c, state, k, v0, v, r)
 
 
 @implements(LI, "torch")
@@ -197,7 +195,7 @@ class TorchIF(TorchNeuron):
         return as_tensors(step_constants.if_constants(model, n, dt), device, dtype)
 
     def sim_step(self, model, c, state, k, seed, stream):
-        v0, r = state["v"].clone(), state["refractory_until"].clone()
+        v0, r = state["v"], state["refractory_until"]
         v = v0 + state["i_syn"] + c["drive"]
         state["i_syn"].zero_()
         return _fire(model, c, state, k, v0, v, r)
@@ -323,7 +321,7 @@ class TorchConductanceLIF(TorchNeuron):
         v = conductance_membrane(c, v0, ge, gi)
         ge.mul_(c["de"])
         gi.mul_(c["di"])
-        return _fire(model, c, state, k, v0.clone(), v, r.clone())
+        return _fire(model, c, state, k, v0, v, r)
 
 
 @implements(AdaptiveConductanceLIF, "torch")

@@ -20,9 +20,13 @@ class definitions) could not be retrieved; what is used here is stated in each d
 * meta-neuron: :class:`snn.models.MetaNeuron` (escape noise ``p = sigmoid((v - theta)/kappa)``,
   Bernoulli spike, straight-through gradient; learned: ``tau_m``, ``v_thresh``, ``v_reset``,
   ``kappa``).
-* supervised STDP (:func:`train_stdp`): one layer, the target class's output neuron gets a
-  teacher current, pair-based trace STDP on the weights; learned intrinsics = a homeostatic
-  threshold moving each output's rate toward ``target_rate`` (a local rule).
+* supervised STDP (``train_stdp`` in ``benchmarks/lzc_intrinsics.py``): one layer, the target
+  class's output neuron gets a teacher current, pair-based trace STDP on the weights; learned
+  intrinsics = a homeostatic threshold moving each output's rate toward ``target_rate`` (a
+  local rule). Its output trains are also read by a trained read-out
+  (:class:`CountDecision` on spike counts, or SNN-LZC).
+* the Tempotron with meta-neurons (:class:`MetaTempotron`): the Tempotron rule on the
+  meta-neuron's membrane, learned threshold and leak.
 """
 
 from __future__ import annotations

@@ -120,6 +120,13 @@ def test_threads_give_identical_runs(name, tmp_path):
         assert_same(ref, {k: data[k] for k in data.files})
 
 
+def test_batched_runs_are_identical():
+    """Per-sample state and random streams: each sample is one call of every thread."""
+    ref = outcome(whole_network().build(dt=DT, seed=4, batch=2, threads=1), duration=0.04)
+    assert_same(ref, outcome(whole_network().build(dt=DT, seed=4, batch=2, threads=2),
+                             duration=0.04))
+
+
 def test_blocks_split_rows_at_post_boundaries():
     bounds = block_bounds(200, 3)
     assert bounds.tolist() == [0, 64, 128, 200]

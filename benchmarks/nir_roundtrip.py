@@ -18,6 +18,10 @@ v_reset, snnTorch's LIF export (r = tau/dt) in Norse (which ignores r), snnTorch
 recurrent export re-imported by snnTorch 1.0.0, an accepted subtract reset in snnTorch (which
 always resets to zero) and in Norse (reset_subtract with CubaLIF carriers, exact).
 
+Last, the graphs Sinabs 3.1.3 and Rockpool 3.1.0 exported (``tests/data/nir_peers``, made by
+``tools/nir_peer_fixtures.py`` in each library's environment) imported by us and compared with
+the library's own outputs on the fixture's inputs.
+
 Writes ``nir_roundtrip.md`` and ``nir_roundtrip.json`` to ``--out`` (default out/) and prints
 the markdown.
 """
@@ -35,10 +39,13 @@ import torch
 
 from hardware.nir import from_nir, to_nir
 from hardware.nir.peers import (
+    PEER_FIXTURES,
     agreement,
+    count_agreement,
     export_norse,
     export_snntorch,
     norse_network,
+    run_fixture,
     run_norse,
     run_norse_import,
     run_snntorch,
@@ -48,6 +55,7 @@ from hardware.nir.peers import (
     train_snntorch,
 )
 
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "nir_peers"
 KINDS = ("ff", "conv", "recurrent")
 NAMES = {"ff": "feed-forward", "conv": "conv", "recurrent": "recurrent"}
 
@@ -140,7 +148,24 @@ def measure(n: int, steps: int, seed: int) -> dict:
                 "norse": getattr(norse, "__version__", "?"), "torch": torch.__version__,
                 "python": platform.python_version()}
     return {"inputs": n, "steps": steps, "seed": seed, "dt": 1e-4, "versions": versions,
-            "table": main, "conventions": other}
+            "table": main, "conventions": other, "peer_exports": peer_exports(FIXTURES)}
+
+
+def peer_exports(folder: Path) -> list[dict]:
+    """The graphs Sinabs and Rockpool exported (fixtures, with the library's own outputs)
+    imported by us: one row each (empty when the fixtures are absent)."""
+    if not folder.is_dir():
+        return []
+    rows = []
+    for name, (mode, convention) in PEER_FIXTURES.items():
+        ours, theirs, info = run_fixture(folder, name)
+        samples, entries = count_agreement(ours, theirs)
+        rows.append({"fixture": name, "library": f"{info['library']} {info['version']}",
+                     "nir": info["nir"], "network": info["network"], "import": mode,
+                     "dt": info["dt"], "identical_inputs": samples, "identical_entries": entries,
+                     "spikes_source": int(theirs.sum()), "spikes_importer": int(ours.sum()),
+                     "convention": convention})
+    return rows
 
 
 def markdown(report: dict) -> str:
@@ -167,6 +192,15 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['pair']} | {r['net']} | {100 * r['identical_inputs']:.0f}% | "
                      f"{100 * r['identical_entries']:.2f}% | {r['spikes_source']} / {r['spikes_importer']} | "
                      f"{r['convention']} |")
+    if report.get("peer_exports"):
+        lines += ["", "Graphs exported by Sinabs and Rockpool (fixtures in tests/data/nir_peers, each "
+                  "library's own outputs), imported by us with reset='subtract':", "",
+                  "| library (nir) -> us | fixture | import, dt | identical inputs | identical entries | "
+                  "spikes library / us | convention |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in report["peer_exports"]:
+            lines.append(f"| {r['library']} (nir {r['nir']}) | {r['fixture']} | {r['import']}, {r['dt']:g} | "
+                         f"{100 * r['identical_inputs']:.0f}% | {100 * r['identical_entries']:.2f}% | "
+                         f"{r['spikes_source']} / {r['spikes_importer']} | {r['convention']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,6 @@ The fixtures (``tests/data/nir_peers/``) were made by ``tools/nir_peer_fixtures.
 library's own environment; see docs/nir.md for the table.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,50 +15,20 @@ import pytest
 pytest.importorskip("nir")
 torch = pytest.importorskip("torch")
 
-from hardware.nir import from_nir, read_nir  # noqa: E402
-from snn.models import SpikeSource  # noqa: E402
+from hardware.nir import read_nir  # noqa: E402
+from hardware.nir.peers import (  # noqa: E402
+    PEER_FIXTURES,
+    count_agreement,
+    load_fixture,
+    run_fixture,
+    run_imported_network,
+)
 
 DATA = Path(__file__).parent / "data" / "nir_peers"
 
 
 def fixture(name: str):
-    """(graph, inputs (samples, steps, n_in), library outputs (samples, steps, n_out), info)."""
-    with np.load(DATA / f"{name}.npz", allow_pickle=False) as fh:
-        x, y, info = fh["inputs"].astype(np.float32), fh["outputs"], json.loads(str(fh["info"]))
-    return read_nir(DATA / f"{name}.nir", type_check=False), x, y, info
-
-
-def agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
-    """(fraction of samples whose output trains are identical, fraction of equal entries)."""
-    same = ours == theirs
-    return float(same.all(axis=(1, 2)).mean()), float(same.mean())
-
-
-def run_stack(graph, x: np.ndarray, dt: float) -> np.ndarray:
-    net = from_nir(graph, dt=dt, reset="subtract")
-    with torch.no_grad():
-        out = net(torch.as_tensor(x).transpose(0, 1))
-    return out.transpose(0, 1).numpy()
-
-
-def run_network(graph, x: np.ndarray, dt: float) -> np.ndarray:
-    """The graph as an engine network, one run per sample; each projection delays by one step,
-    so the output of the second layer is read ``2`` steps later."""
-    (last,) = [a for a, b in graph.edges if b == "output"]
-    samples, steps, n_in = x.shape
-    out = None
-    for s in range(samples):
-        trains = [np.flatnonzero(x[s, :, i]).tolist() for i in range(n_in)]
-        net = from_nir(graph, dt=dt, as_network=True, reset="subtract",
-                       inputs={"input": SpikeSource(spike_steps=trains)})
-        (pop,) = [p for p in net.populations if p.name == f"n_{last}"]
-        net.spike_monitor(pop, name="out")
-        rec = net.run((steps + 2) * dt, dt=dt)["out"]
-        if out is None:
-            out = np.zeros((samples, steps, pop.n), np.float32)
-        keep = rec.steps >= 2
-        np.add.at(out[s], (rec.steps[keep] - 2, rec.indices[keep]), 1)
-    return out
+    return load_fixture(DATA, name)
 
 
 def layers(graph) -> list[tuple[np.ndarray, object]]:
@@ -74,12 +43,12 @@ def layers(graph) -> list[tuple[np.ndarray, object]]:
 
 def test_sinabs_iaf_same_spikes():
     """IAF (single spikes, subtract reset, time in steps: dt = 1) as a network: identical."""
-    graph, x, y, info = fixture("sinabs_iaf")
+    graph, _, y, info = fixture("sinabs_iaf")
     assert info["library"] == "sinabs" and info["nir"] == "1.0.4"
     assert type(graph.nodes["1"]).__name__ == "IF"
-    ours = run_network(graph, x, dt=info["dt"])
+    ours, theirs, _ = run_fixture(DATA, "sinabs_iaf")
     assert y.sum() > 1000 and y.max() == 1
-    assert agreement(ours, y) == (1.0, 1.0)
+    assert count_agreement(ours, theirs) == (1.0, 1.0)
 
 
 def test_sinabs_batch_time_input_sized_by_its_weights():
@@ -87,7 +56,7 @@ def test_sinabs_batch_time_input_sized_by_its_weights():
     sizes it by the weights it feeds and gives the same spikes."""
     graph, x, y, info = fixture("sinabs_iaf_batch_time")
     assert np.asarray(graph.nodes["input"].input_type["input"]).tolist() == [x.shape[1], x.shape[2]]
-    assert agreement(run_network(graph, x, dt=info["dt"]), y) == (1.0, 1.0)
+    assert count_agreement(run_imported_network(graph, x, dt=info["dt"]), y) == (1.0, 1.0)
 
 
 def sinabs_reference(graph, x: np.ndarray, lif: bool, multi: bool) -> np.ndarray:
@@ -118,8 +87,8 @@ def test_sinabs_lif_exponential_decay_convention():
     the entries and no whole sample."""
     graph, x, y, info = fixture("sinabs_lif")
     assert np.array_equal(sinabs_reference(graph, x, lif=True, multi=False), y)
-    ours = run_stack(graph, x, dt=info["dt"])
-    samples, entries = agreement(ours, y)
+    ours, theirs, _ = run_fixture(DATA, "sinabs_lif")
+    samples, entries = count_agreement(ours, theirs)
     assert samples == 0.0 and entries == pytest.approx(0.752, abs=0.005)
 
 
@@ -129,9 +98,9 @@ def test_sinabs_multispike_convention():
     graph, x, y, info = fixture("sinabs_iaf_multispike")
     assert y.max() > 1
     assert np.array_equal(sinabs_reference(graph, x, lif=False, multi=True), y)
-    ours = run_network(graph, x, dt=info["dt"])
+    ours, theirs, _ = run_fixture(DATA, "sinabs_iaf_multispike")
     assert ours.max() == 1
-    samples, entries = agreement(ours, y)
+    samples, entries = count_agreement(ours, theirs)
     assert samples == 0.0 and entries == pytest.approx(0.585, abs=0.005)
 
 
@@ -165,10 +134,15 @@ def test_rockpool_cubalif_convention():
     assert info["library"] == "rockpool" and info["version"] == "3.1.0"
     assert [type(n).__name__ for _, n in layers(graph)] == ["CubaLIF", "CubaLIF"]
     np.testing.assert_array_equal(rockpool_reference(graph, x, info["dt"]), y)
-    ours = run_stack(graph, x, dt=info["dt"])
-    assert y.sum() > 300 and ours.sum() == 0
+    ours, theirs, _ = run_fixture(DATA, "rockpool_lif")
+    assert theirs.sum() > 300 and ours.sum() == 0
 
 
 def test_type_check_failure_names_the_way_out():
     with pytest.raises(ValueError, match="type_check=False"):
         read_nir(DATA / "sinabs_lif.nir")
+
+
+def test_every_fixture_is_in_the_table():
+    assert {p.stem for p in DATA.glob("*.nir")} == set(PEER_FIXTURES)
+    assert {p.stem for p in DATA.glob("*.npz")} == set(PEER_FIXTURES)

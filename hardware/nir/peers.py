@@ -6,6 +6,10 @@ The imported peer modules are stepped one sample at a time, because the NIR ``Fl
 (``start_dim = 0`` counts without batch) becomes ``torch.nn.Flatten(0)`` in both importers,
 which would fold the batch axis into the features. Needs ``snntorch``, ``norse``, ``nir``
 and ``nirtorch`` (the ``peers`` extra plus norse, see ``docs/nir.md``).
+
+The fixture runners (:func:`run_fixture`) import graphs that Sinabs and Rockpool exported
+(``tests/data/nir_peers``, made by ``tools/nir_peer_fixtures.py``) and take inputs of shape
+``(samples, steps, n_in)``, as those libraries do; they need only ``nir`` and torch.
 """
 
 from __future__ import annotations
@@ -231,5 +235,91 @@ def export_snntorch(net: torch.nn.Module, input_shape: tuple[int, ...]):
     return graph
 
 
-__all__ = ["agreement", "export_norse", "export_snntorch", "norse_network", "run_norse", "run_norse_import",
-           "run_snntorch", "run_snntorch_import", "snntorch_network", "synaptica_network", "train_snntorch"]
+# -- graphs exported by Sinabs and Rockpool (fixtures made by tools/nir_peer_fixtures.py) ---------
+
+PEER_FIXTURES = {
+    "sinabs_iaf": ("network", "none (time in steps: dt = 1; each engine projection adds one step)"),
+    "sinabs_iaf_batch_time": ("network", "none (the Input, declared (time, features), is sized by "
+                                         "the weights it feeds)"),
+    "sinabs_lif": ("stack", "decay: Sinabs decays by exp(-1/tau) and scales its input by "
+                            "1 - exp(-1/tau), and writes LIF(tau, r=1); NIR's Euler reading is "
+                            "1 - 1/tau and 1/tau"),
+    "sinabs_iaf_multispike": ("network", "spikes per step: Sinabs's default MultiSpike emits "
+                                         "floor(v/theta) a step; NIR's IF and our neurons one"),
+    "rockpool_lif": ("stack", "input gain: Rockpool's CubaLIF is its own LIFTorch (input added to the "
+                              "current with gain 1, exponential decays; it writes w_in = 1); NIR's "
+                              "equations scale the input by dt/tau_syn"),
+}
+"""Fixture name -> (how we import it: layer ``"stack"`` or engine ``"network"``, the convention
+that decides the comparison)."""
+
+
+def load_fixture(folder, name: str):
+    """A peer fixture: (graph, inputs (samples, steps, n_in), the library's outputs (samples,
+    steps, n_out), info dict). The graph is read without nir's type check, which the
+    libraries' shapes fail (``hardware.nir.read_nir``)."""
+    import json
+    from pathlib import Path
+
+    from hardware.nir import read_nir
+
+    folder = Path(folder)
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as fh:
+        x, y, info = fh["inputs"].astype(np.float32), fh["outputs"], json.loads(str(fh["info"]))
+    return read_nir(folder / f"{name}.nir", type_check=False), x, y, info
+
+
+def run_imported_stack(graph, x: np.ndarray, dt: float) -> np.ndarray:
+    """``from_nir(graph, dt=dt, reset="subtract")`` as a layer stack on ``x`` (samples, steps,
+    n_in); output spikes (samples, steps, n_out)."""
+    from hardware.nir import from_nir
+
+    net = from_nir(graph, dt=dt, reset="subtract")
+    with torch.no_grad():
+        out = net(torch.as_tensor(x).transpose(0, 1))
+    return out.transpose(0, 1).numpy()
+
+
+def run_imported_network(graph, x: np.ndarray, dt: float) -> np.ndarray:
+    """The graph as an engine network (``as_network=True``, reset by subtraction), one run per
+    sample with the inputs as spike sources. Each projection delays by one step, so the second
+    layer's output is read two steps later; output spike counts (samples, steps, n_out)."""
+    from hardware.nir import from_nir
+    from snn.models import SpikeSource
+
+    (last,) = [a for a, b in graph.edges if b == "output"]
+    samples, steps, n_in = x.shape
+    out = None
+    for s in range(samples):
+        trains = [np.flatnonzero(x[s, :, i]).tolist() for i in range(n_in)]
+        net = from_nir(graph, dt=dt, as_network=True, reset="subtract",
+                       inputs={"input": SpikeSource(spike_steps=trains)})
+        (pop,) = [p for p in net.populations if p.name == f"n_{last}"]
+        net.spike_monitor(pop, name="out")
+        rec = net.run((steps + 2) * dt, dt=dt)["out"]
+        if out is None:
+            out = np.zeros((samples, steps, pop.n), np.float32)
+        keep = rec.steps >= 2
+        np.add.at(out[s], (rec.steps[keep] - 2, rec.indices[keep]), 1)
+    return out
+
+
+def count_agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """Spike counts (samples, steps, n): (fraction of samples whose outputs are identical,
+    fraction of equal entries)."""
+    same = np.asarray(ours) == np.asarray(theirs)
+    return float(same.all(axis=(1, 2)).mean()), float(same.mean())
+
+
+def run_fixture(folder, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Import fixture ``name`` as :data:`PEER_FIXTURES` says and run it on its inputs:
+    (our outputs, the library's outputs, info)."""
+    graph, x, y, info = load_fixture(folder, name)
+    run = run_imported_network if PEER_FIXTURES[name][0] == "network" else run_imported_stack
+    return run(graph, x, info["dt"]), y, info
+
+
+__all__ = ["PEER_FIXTURES", "agreement", "count_agreement", "export_norse", "export_snntorch",
+           "load_fixture", "norse_network", "run_fixture", "run_imported_network",
+           "run_imported_stack", "run_norse", "run_norse_import", "run_snntorch",
+           "run_snntorch_import", "snntorch_network", "synaptica_network", "train_snntorch"]

@@ -28,9 +28,9 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: Spin-wait iterations (``pause`` hints, about 5-40 ns each) before a waiting thread starts
-#: yielding its core between checks.
-SPINS = 500
+#: Spin-wait iterations (``pause`` hints, about 10-40 ns each) before a waiting thread sleeps
+#: (or, without a futex, yields its core between checks).
+SPINS = 1000
 
 # The spin-wait hint as an LLVM intrinsic (name, arguments) for this processor.
 _PAUSE = {"x86_64": ("llvm.x86.sse2.pause", ()), "amd64": ("llvm.x86.sse2.pause", ()),

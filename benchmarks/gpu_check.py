@@ -187,9 +187,17 @@ def stage_bench_rules(cpu: bool, emit, budget: float, data_dir: str) -> None:
 def stage_brian2cuda(cpu: bool, emit, budget: float) -> None:
     from snn.bench.cuba import PEERS, run_peer_cuba
 
-    if cpu or "brian2cuda" not in PEERS or importlib.util.find_spec("brian2cuda") is None:
-        why = ("no GPU in the dry run" if cpu else "bench cuba has no brian2cuda peer"
-               if "brian2cuda" not in PEERS else "brian2cuda is not installed")
+    why = "no GPU in the dry run" if cpu else None
+    if why is None and "brian2cuda" not in PEERS:
+        why = "bench cuba has no brian2cuda peer"
+    if why is None:
+        try:  # what is missing (GPU, nvcc, brian2cuda), as `bench cuba --vs brian2cuda` says
+            from snn.peers.brian2cuda import unavailable
+
+            why = unavailable()
+        except ImportError:
+            why = None if importlib.util.find_spec("brian2cuda") else "brian2cuda is not installed"
+    if why is not None:
         emit({"skipped": why})
         return
     rows = []

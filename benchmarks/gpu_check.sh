@@ -31,5 +31,11 @@ if [ "$PY" = python3 ] && compgen -G "$CARRY/wheels/*.whl" > /dev/null; then  # 
     export PYTHONPATH="/tmp/gpu_check_site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 [ -d "$CARRY/mnist" ] && export SYNAPTICA_DATA="${SYNAPTICA_DATA:-$PWD/$CARRY/mnist}"
+if [ -z "${CUDA_PATH:-}" ] && ! command -v nvcc > /dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+    # Brian2CUDA needs nvcc: the CUDA toolkit's pip wheels put it under site-packages/nvidia
+    nvcc=$("$PY" -c 'import glob, site; print(next(iter(sorted(p for d in site.getsitepackages()
+        for p in glob.glob(d + "/nvidia/**/bin/nvcc", recursive=True))), ""))' 2>/dev/null || true)
+    [ -n "$nvcc" ] && export CUDA_PATH="$(dirname "$(dirname "$nvcc")")"
+fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec timeout 478 "$PY" benchmarks/gpu_check.py "$@"

@@ -239,7 +239,7 @@ class NumbaSimulation(Simulation):
     def _generate(self):
         b = self.built
         batch = b.batch
-        par = self.threads > 1  # neuron blocks, one per thread (see _threaded_step)
+        par = self.threads > 1  # neuron blocks, one per thread (see _threaded_loop)
         args = KernelArgs([], [])
         layout = {"spike_mons": [], "state_mons": []}
         counters = np.zeros(len(b.spike_monitors) + len(b.state_monitors) + 1, np.int64)

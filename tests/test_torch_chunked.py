@@ -177,13 +177,23 @@ def test_float32_equals_the_loop_engine():
     assert_same(a, b)
 
 
+def pooled_cuba_counts(**torch_kw) -> tuple[int, int]:
+    """CUBA 4000 for 1 s on seeds 1-3: total spikes of numba (float64) and of torch float32.
+    Single runs of this chaotic network differ by up to about 3% either way once float32
+    rounding has made the trajectories diverge (measured: -2.8%, +2.5%, -0.3%), so the
+    rate is compared over three seeds."""
+    net = cuba_network(4000)
+    a = sum(net.build(dt=DT, seed=s).run(1.0)["spikes"].count for s in (1, 2, 3))
+    b = sum(net.build(dt=DT, seed=s, backend="torch", dtype="float32", **torch_kw).run(1.0)
+            ["spikes"].count for s in (1, 2, 3))
+    return a, b
+
+
 @pytest.mark.slow
 def test_cuba_float32_rate_within_two_percent_of_numba():
-    net = cuba_network(4000)
-    a = net.build(dt=DT, seed=1).run(1.0)
-    b = net.build(dt=DT, seed=1, backend="torch", dtype="float32", engine="chunked").run(1.0)
-    assert a["spikes"].count > 10000
-    assert abs(b["spikes"].count / a["spikes"].count - 1) < 0.02
+    a, b = pooled_cuba_counts(engine="chunked")
+    assert a > 30000
+    assert abs(b / a - 1) < 0.02
 
 
 def test_delivery_kernels_equal_a_hand_written_scatter():
@@ -283,7 +293,5 @@ def test_cuda_float32_agrees_with_numba():
     ka = set(zip(a["s"].steps.tolist(), a["s"].indices.tolist(), strict=True))
     kb = set(zip(b["s"].steps.tolist(), b["s"].indices.tolist(), strict=True))
     assert len(ka & kb) / len(ka | kb) >= 0.999
-    c = cuba_network(4000)
-    rates = [c.build(dt=DT, seed=1, **kw).run(1.0)["spikes"].count
-             for kw in ({}, {"backend": "torch", "device": "cuda"})]
-    assert abs(rates[1] / rates[0] - 1) < 0.02
+    a, b = pooled_cuba_counts(device="cuda")
+    assert abs(b / a - 1) < 0.02

@@ -25,6 +25,7 @@ SoftHebb (Journé et al., ICLR 2023; Moraitis et al. 2022), as in the official c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +151,9 @@ def _soft_wta_kernel(u, t_invert, out):
 
 
 @njit(cache=True, nogil=True)
-def _softhebb_kernel(w, x, u, y, lr, power_lr, anti_hebbian, normalize, out):
-    """SoftHebb's dw from pre-activations ``u`` (B, K) and soft-WTA activity ``y`` (B, K)."""
+def _softhebb_sum_kernel(w, x, u, y, anti_hebbian, out):
+    """SoftHebb's summed ``Δw`` (before normalisation and rate) from pre-activations ``u``
+    (B, K) and soft-WTA activity ``y`` (B, K)."""
     batch, post = u.shape
     signed = y.copy()
     yu = np.zeros(post, dtype=u.dtype)
@@ -167,12 +169,20 @@ def _softhebb_kernel(w, x, u, y, lr, power_lr, anti_hebbian, normalize, out):
         for k in range(post):
             yu[k] += signed[n, k] * u[n, k]
     _outer_sum(signed, x, out)
+    for k in range(post):
+        for i in range(w.shape[1]):
+            out[k, i] = out[k, i] - yu[k] * w[k, i]
+
+
+@njit(cache=True, nogil=True)
+def _softhebb_scale_kernel(w, lr, power_lr, normalize, out):
+    """``out`` (the summed ``Δw``) divided by ``max |Δw|`` (with ``normalize``) and scaled by
+    each neuron's radius-dependent rate, in place."""
+    post = w.shape[0]
     biggest = 0.0
     for k in range(post):
         for i in range(w.shape[1]):
-            d = out[k, i] - yu[k] * w[k, i]
-            out[k, i] = d
-            biggest = max(biggest, abs(d))
+            biggest = max(biggest, abs(out[k, i]))
     scale = 1.0 / (biggest + 1e-30) if normalize else 1.0
     for k in range(post):
         sq = 0.0
@@ -283,25 +293,33 @@ def radius_lr(term: SoftHebbTerm, w: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def softhebb_update(term: SoftHebbTerm, w: torch.Tensor, x: torch.Tensor,
-                    y: torch.Tensor | None = None,
-                    backend: str = "torch") -> tuple[torch.Tensor, torch.Tensor]:
+                    y: torch.Tensor | None = None, backend: str = "torch",
+                    reduce: Callable[[torch.Tensor], None] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """SoftHebb's weight change and the pre-activations: ``(dw, u)`` with ``u = x w^T``.
 
     ``y`` is the soft-WTA activity, ``soft_wta(term, u)`` unless given (a spiking layer passes
-    its spike rates); losers are negated inside when ``term.anti_hebbian``."""
+    its spike rates); losers are negated inside when ``term.anti_hebbian``. ``reduce``, if
+    given, is called on the batch's summed ``Δw`` before the normalisation and may change it in
+    place (data-parallel training adds the other processes' sums:
+    :func:`rules.distributed.all_reduce_sum`)."""
     x, y = _check(w, x, y, backend)
     u = x @ w.t()
     if y is None:
         y = soft_wta(term, u, backend)
     if backend == "numba":
         out = torch.empty_like(w)
-        _softhebb_kernel(_np(w), _np(x), _np(u), _np(y), term.lr, term.power_lr,
-                         term.anti_hebbian, term.normalize, out.numpy())
+        _softhebb_sum_kernel(_np(w), _np(x), _np(u), _np(y), term.anti_hebbian, out.numpy())
+        if reduce is not None:
+            reduce(out)
+        _softhebb_scale_kernel(_np(w), term.lr, term.power_lr, term.normalize, out.numpy())
         return out, u
     if term.anti_hebbian:
         sign = torch.full_like(y, -1.0).scatter_(1, u.argmax(1, keepdim=True), 1.0)
         y = y * sign
     dw = y.t() @ x - (y * u).sum(0).unsqueeze(1) * w
+    if reduce is not None:
+        reduce(dw)
     if term.normalize:
         dw = dw / (dw.abs().amax() + 1e-30)
     return radius_lr(term, w).unsqueeze(1) * dw, u

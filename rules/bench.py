@@ -84,10 +84,16 @@ def _snntorch_twin(sizes: list[int], ours, beta: float, slope: float, readout: s
     return twin
 
 
+BPTT_PEERS = ("snntorch", "spikingjelly")  # peers of bench_bptt (snn.peers.spikingjelly_bptt)
+
+
 def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, device: str = "cpu",
                repeat: int = 5, vs: tuple[str, ...] = ("snntorch",), seed: int = 0,
                beta: float = 0.9, slope: float = 25.0, chunk_steps: int | None = 25) -> dict:
-    """Time per training step and memory saved for backward, ours and each peer.
+    """Time per training step and memory saved for backward, ours and each peer of
+    :data:`BPTT_PEERS` in ``vs`` (SpikingJelly: its multi-step LIF kernels with
+    ``SoftSign(alpha=slope)``, our fast sigmoid scaled by ``slope / 2``; its row names its
+    ``version``, ``implementation`` and ``surrogate``; see :mod:`snn.peers.spikingjelly_bptt`).
 
     ``kernels`` in the report names what ran our layers' time loops: ``"numba"`` (the CPU
     loops), ``"triton"`` (the fused CUDA kernels) or ``"torch"``. With ``"triton"`` the row
@@ -118,10 +124,19 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
             return torch.nn.functional.cross_entropy(out.sum(0), y)
 
         runners["unfused"], models["unfused"] = unfused, net
+    notes = {}
     for peer in vs:
-        if peer != "snntorch":
-            raise ValueError(f"--vs {peer!r} is unknown; choose from snntorch")
-        twin = _snntorch_twin(sizes, net, beta, slope)
+        if peer == "snntorch":
+            twin = _snntorch_twin(sizes, net, beta, slope)
+        elif peer == "spikingjelly":
+            from snn.peers import spikingjelly_bptt
+
+            twin, exact = spikingjelly_bptt.twin(sizes, net, beta, FastSigmoid(slope))
+            notes[peer] = {"version": spikingjelly_bptt.version(),
+                           "implementation": spikingjelly_bptt.implementation(device),
+                           "surrogate": f"SoftSign(alpha={slope:g})", "surrogate_exact": exact}
+        else:
+            raise ValueError(f"--vs {peer!r} is unknown; choose from {', '.join(BPTT_PEERS)}")
         runners[peer] = lambda twin=twin: torch.nn.functional.cross_entropy(twin(x), y)
         models[peer] = twin
     memory = {name: _saved_bytes(fn) for name, fn in runners.items()}
@@ -158,7 +173,7 @@ def bench_bptt(arch: str = "784-500-10", steps: int = 25, batch: int = 128, devi
                                         / report["time_per_step_s"])
     for peer in vs:
         report.setdefault(peer, {}).update(time_per_step_s=statistics.median(times[peer]),
-                                           peak_memory_bytes=memory[peer])
+                                           peak_memory_bytes=memory[peer], **notes.get(peer, {}))
     if vs:
         ref = report[vs[0]]
         report["time_ratio"] = report["time_per_step_s"] / ref["time_per_step_s"]

@@ -85,6 +85,7 @@ import torch
 from torch import nn
 
 from rules import register
+from rules.distributed import batch_mean, gather_rows, sync_gradients
 from rules.ff import LocalTrainer, check_choice, check_positive, input_ops, local_gradients, window_activity
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -193,6 +194,7 @@ class CounterCurrent(LocalTrainer):
 
     rule_name = "ccl"
     config_class = CCLConfig
+    data_parallel = True  # rules.distributed: batch statistics global, gradients synced before clipping
 
     def __init__(self, forward: list[nn.Module], feedback: list[nn.Module], config: CCLConfig | None = None,
                  device: str = "cpu", n_classes: int = 10) -> None:
@@ -398,14 +400,16 @@ class CounterCurrent(LocalTrainer):
             return rows((a - b).pow(2)).mean()
         target = torch.nn.functional.one_hot(y, self.n_classes).to(a.dtype)
         if cfg.loss == "similarity":
-            if cfg.center:
-                a, b = a - a.mean(0, keepdim=True), b - b.mean(0, keepdim=True)
+            if cfg.center:  # over the global batch when data parallel (rules.distributed)
+                a, b = a - batch_mean(a), b - b.mean(0, keepdim=True)
             return cfg.kappa * (256.0 / a.shape[1]) * rows((a @ b.t() - target).pow(2)).mean()
         an = a / (a.norm(dim=1, keepdim=True) + 1e-8)
         bn = b / (b.norm(dim=1, keepdim=True) + 1e-8)
-        eye_a = torch.eye(a.shape[0], device=a.device, dtype=a.dtype)
+        # this process's rows of the sample-by-sample Gram matrix of the (global) batch
+        everyone, start = gather_rows(an)
+        eye_a = torch.eye(everyone.shape[0], device=a.device, dtype=a.dtype)[start:start + a.shape[0]]
         eye_b = torch.eye(b.shape[0], device=a.device, dtype=a.dtype)
-        self_terms = rows((an @ an.t() - eye_a).pow(2)).mean() + (bn @ bn.t() - eye_b).pow(2).mean()
+        self_terms = rows((an @ everyone.t() - eye_a).pow(2)).mean() + (bn @ bn.t() - eye_b).pow(2).mean()
         return cfg.kappa * rows((an @ bn.t() - target).pow(2)).mean() + cfg.kappa_self * self_terms
 
     def local_losses(self, x: torch.Tensor, y: torch.Tensor, stats: dict | None = None
@@ -467,6 +471,7 @@ class CounterCurrent(LocalTrainer):
             group["lr"] = self.learning_rate(self._step)
         self._step += 1
         if self.config.clip > 0:
+            sync_gradients()  # data parallel: the global batch's gradients before the clipping
             for net in (self.forward_net, self.feedback_net):
                 torch.nn.utils.clip_grad_norm_(net.parameters(), self.config.clip)
         self.optimizer.step()

@@ -146,7 +146,10 @@ class SoftHebbLinear(nn.Module):
               backend: str = "torch") -> torch.Tensor:
         """Apply one SoftHebb update from rates ``x`` (batch, in) (and activity ``y``); returns
         the pre-activations ``u`` before the update."""
-        dw, u = softhebb_update(term, self.weight, x, y, backend)
+        from rules.distributed import all_reduce_sum
+
+        # data parallel: the processes' summed Δw are added before the normalisation
+        dw, u = softhebb_update(term, self.weight, x, y, backend, reduce=all_reduce_sum)
         self.weight.add_(dw)
         return u
 
@@ -156,6 +159,7 @@ class SoftHebb:
     """Train SoftHebb layers plus a linear read-out; see the module docstring."""
 
     uses_autograd = False  # the Hebbian layers; the read-out alone uses autograd
+    data_parallel = True  # rules.distributed: summed Hebbian Δw all-reduced; read-out gradients
 
     def __init__(self, sizes: list[int], config: SoftHebbConfig | None = None, device: str = "cpu") -> None:
         self.config = config if config is not None else SoftHebbConfig()
@@ -222,7 +226,10 @@ class SoftHebb:
         """Rate trace of a stochastic WTA layer driven by ``spikes`` (T, batch, in)."""
         u = spikes @ layer.weight.t()
         p = soft_wta(self.term, u)
-        draw = torch.rand((*u.shape[:2], 1), generator=self._sampler, device=u.device, dtype=u.dtype)
+        from rules.distributed import per_sample
+
+        draw = per_sample(lambda n: torch.rand((u.shape[0], n, 1), generator=self._sampler,
+                                               device=u.device, dtype=u.dtype), u.shape[1], dim=1)
         winner = (p.cumsum(2) < draw).sum(2, keepdim=True).clamp_(max=u.shape[2] - 1)
         return torch.zeros_like(u).scatter_(2, winner, 1.0)
 

@@ -142,6 +142,8 @@ class Tempotron:
     history: list[EpochRecord] = field(default_factory=list)
 
     uses_autograd: ClassVar[bool] = False
+    #: rules.distributed: the summed corrections and intrinsic changes are all-reduced
+    data_parallel: ClassVar[bool] = True
     #: hidden layers of its default architecture in ``synaptica train``: none (one layer)
     default_hidden: ClassVar[tuple[int, ...]] = ()
 
@@ -296,9 +298,11 @@ class Tempotron:
         """One Tempotron update on the encoded batch ``x`` ``(T, batch, n_in)``: the summed
         error-driven updates of the batch. Returns the Tempotron cost (mean over the batch of
         ``sum |V(t_max) - theta|`` over erroneous neurons) and the scores before the update."""
+        from rules.distributed import all_reduce_sum, world
+
         self._check_batch(x, y)
-        if self.config.backend == "numba":
-            return self._train_batch_numba(x, y)
+        if self.config.backend == "numba" and world()[1] == 1:
+            return self._train_batch_numba(x, y)  # data parallel: potentials from numba, sums below
         x = x.to(self.net.weight.dtype)
         vmax, tmax, current = self.potentials(x)
         theta = self.net.threshold()
@@ -311,14 +315,17 @@ class Tempotron:
         tau = self.net.log_tau.exp().view(1, -1, 1)
         k, dk = self._kernel(lag, tau)
         psp = torch.einsum("boj,jbi->boi", k * err.unsqueeze(-1), x)  # err-weighted PSPs at t_max
-        step = self.config.lr * psp.sum(0)
-        self.velocity.mul_(self.config.momentum).add_(step)
+        sums = [psp.sum(0)]
+        if self.config.learn_intrinsics:
+            dv_dlogtau = torch.einsum("boj,jbo->bo", dk, current)
+            sums += [(err * dv_dlogtau).sum(0), err.sum(0)]
+        all_reduce_sum(*sums)  # data parallel: the global batch's sums (rules.distributed)
+        self.velocity.mul_(self.config.momentum).add_(self.config.lr * sums[0])
         self.net.weight.add_(self.velocity)
         if self.config.learn_intrinsics:
             lr = self.config.intrinsic_lr
-            dv_dlogtau = torch.einsum("boj,jbo->bo", dk, current)
-            self.net.log_tau.add_(lr * (err * dv_dlogtau).sum(0))
-            self.net.threshold_raw.sub_(lr * err.sum(0) * torch.sigmoid(self.net.threshold_raw))
+            self.net.log_tau.add_(lr * sums[1])
+            self.net.threshold_raw.sub_(lr * sums[2] * torch.sigmoid(self.net.threshold_raw))
         return loss, scores
 
     def fit(self, train: Dataset, test: Dataset | None = None, epochs: int = 1,

@@ -115,6 +115,7 @@ PEERS = {
     "brian2-cpp": ("brian2_cuba", ["--device", "cpp_standalone"]),
     "brian2-numpy": ("brian2_cuba", ["--device", "numpy"]),
     "nest": ("nest_cuba", []),
+    "brian2cuda": ("brian2_cuba", ["--device", "cuda_standalone"]),  # GPU, nvcc: peers.brian2cuda
 }
 
 
@@ -127,6 +128,13 @@ def run_peer_cuba(peer: str, neurons: int, duration: float, seed: int, repeat: i
     module, extra = PEERS[peer]
     args = ["--neurons", str(neurons), "--duration", str(duration), "--seed", str(seed),
             "--repeat", str(repeat), *extra]
+    if peer == "brian2cuda":
+        from snn.peers import brian2cuda
+
+        reason = brian2cuda.unavailable()
+        if reason is not None:
+            raise RuntimeError(reason)
+        return run_peer(module, args, python=brian2cuda.interpreter(), env=brian2cuda.environment())
     return run_peer(module, args)
 
 

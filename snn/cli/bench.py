@@ -4,6 +4,7 @@ learning-rules comparison."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 
@@ -32,6 +33,12 @@ def cmd_bench_cuba(a: argparse.Namespace) -> int:
     for peer in peers:
         if peer not in PEERS:
             raise UsageError(f"--vs {peer!r} is unknown; choose from {', '.join(PEERS)}")
+        if peer == "brian2cuda":  # refused before any work where it cannot run
+            from snn.peers import brian2cuda
+
+            reason = brian2cuda.unavailable()
+            if reason is not None:
+                raise UsageError(reason)
     plot = _plot_path(a.plot, f"cuba_{a.neurons}.png") if a.plot else None
     chip = {"time_scale_factor": a.time_scale_factor, "machine": a.machine}
     chip = {key: value for key, value in chip.items() if value is not None}
@@ -126,15 +133,18 @@ def cmd_bench_stdp(a: argparse.Namespace) -> int:
 def cmd_bench_bptt(a: argparse.Namespace) -> int:
     import torch
 
-    from rules.bench import bench_bptt
+    from rules.bench import BPTT_PEERS, bench_bptt
 
     if a.threads:
         torch.set_num_threads(a.threads)
     check_device(a.device)
     peers = peer_list(a.vs)
     for peer in peers:
-        if peer != "snntorch":
-            raise UsageError(f"--vs {peer!r} is unknown; choose from snntorch")
+        if peer not in BPTT_PEERS:
+            raise UsageError(f"--vs {peer!r} is unknown; choose from {', '.join(BPTT_PEERS)}")
+        if peer == "spikingjelly" and importlib.util.find_spec("spikingjelly") is None:
+            raise UsageError("--vs spikingjelly needs SpikingJelly: pip install --no-deps "
+                             "spikingjelly==2.0.0 'loguru>=0.7,<1' (docs/benchmarks.md)")
     report = bench_bptt(arch="-".join(map(str, a.arch)), steps=a.T, batch=a.batch, device=a.device,
                         repeat=a.repeat, vs=tuple(peers), seed=a.seed, chunk_steps=a.chunk or None)
     if a.json:
@@ -284,7 +294,8 @@ def add_parser(subparsers) -> None:
                            "(default spinn5)")
     cuba.add_argument("--vs", action="append", default=[], metavar="PEER",
                       help="peer to run side by side: brian2 (Cython runtime), brian2-cpp "
-                           "(cpp_standalone), brian2-numpy, nest; repeat or comma-separate")
+                           "(cpp_standalone), brian2-numpy, nest, brian2cuda (GPU and nvcc); "
+                           "repeat or comma-separate")
     cuba.add_argument("--seed", type=non_negative_int, default=1)
     cuba.add_argument("--repeat", type=positive_int, default=1,
                       help="timed runs per simulator (ours and peers alike); wall_s is the "
@@ -324,7 +335,9 @@ def add_parser(subparsers) -> None:
     bptt.add_argument("--T", type=positive_int, default=25, help="time steps (default 25)")
     bptt.add_argument("--batch", type=positive_int, default=128)
     bptt.add_argument("--device", default="cpu", help="cpu or cuda")
-    bptt.add_argument("--vs", action="append", default=[], metavar="PEER", help="snntorch")
+    bptt.add_argument("--vs", action="append", default=[], metavar="PEER",
+                      help="snntorch, spikingjelly (its multi-step LIF kernels); repeat or "
+                           "comma-separate")
     bptt.add_argument("--repeat", type=positive_int, default=5, help="timed steps; median counts")
     bptt.add_argument("--threads", type=non_negative_int, default=0,
                       help="torch CPU threads (default: torch's)")

@@ -344,8 +344,8 @@ def _train_parallel(a: argparse.Namespace) -> dict:
     if a.rule in LEARNERS:
         _refuse_flags(a, a.rule, ["nproc"], "no --nproc (it trains one network on the engine)")
     if not getattr(rules.get(a.rule), "data_parallel", False):
-        raise UsageError(f"--nproc does not apply to {a.rule}: it updates weights outside an "
-                         "optimiser step; data-parallel rules: " + ", ".join(
+        raise UsageError(f"--nproc does not apply to {a.rule}: it does not declare "
+                         "data_parallel = True (docs/distributed.md); data-parallel rules: " + ", ".join(
                              n for n in _trainable() if n not in LEARNERS
                              and getattr(rules.get(n), "data_parallel", False)))
     report = distributed.launch(_train_rule, a.nproc, (a,), device=a.device)

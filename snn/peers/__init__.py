@@ -12,10 +12,12 @@ import subprocess
 import sys
 
 
-def run_peer(module: str, args: list[str], timeout: float = 3600) -> dict:
-    """Run ``python -m snn.peers.<module> args`` and return its JSON output."""
-    cmd = [sys.executable, "-m", f"snn.peers.{module}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run_peer(module: str, args: list[str], timeout: float = 3600, python: str | None = None,
+             env: dict[str, str] | None = None) -> dict:
+    """Run ``python -m snn.peers.<module> args`` (``python``: this interpreter unless given,
+    ``env``: this environment unless given) and return its JSON output."""
+    cmd = [python or sys.executable, "-m", f"snn.peers.{module}", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise RuntimeError(f"peer run {' '.join(cmd[2:])} failed:\n" + "\n".join(tail))

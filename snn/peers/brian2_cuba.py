@@ -1,8 +1,10 @@
 """CUBA in Brian2, printing the benchmark figures as JSON (run as a subprocess).
 
 ``--device runtime`` uses the Cython runtime, ``cpp_standalone`` the C++ standalone device,
-``numpy`` the NumPy runtime. ``wall_s`` is Brian2's own main-loop time (``_last_run_time``),
-which excludes code generation and compilation, as our ``wall_s`` excludes the build.
+``numpy`` the NumPy runtime, ``cuda_standalone`` Brian2CUDA's device (generated CUDA, compiled
+with nvcc, run on the GPU; see :mod:`snn.peers.brian2cuda`). ``wall_s`` is Brian2's own
+main-loop time (``_last_run_time``), which excludes code generation and compilation, as our
+``wall_s`` excludes the build.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--neurons", type=int, default=4000)
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--device", choices=["runtime", "cpp_standalone", "numpy"], default="runtime")
+    ap.add_argument("--device", choices=["runtime", "cpp_standalone", "numpy", "cuda_standalone"],
+                    default="runtime")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs; wall_s is the fastest")
     a = ap.parse_args(argv)
 
@@ -27,10 +30,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from snn.bench import cuba
 
+    standalone = a.device in ("cpp_standalone", "cuda_standalone")
+    versions = {}
+    if a.device == "cuda_standalone":
+        import brian2cuda  # registers the cuda_standalone device
+
+        versions["brian2cuda_version"] = brian2cuda.__version__
     t0 = time.perf_counter()
     b2.start_scope()
-    if a.device == "cpp_standalone":
-        b2.set_device("cpp_standalone", directory=tempfile.mkdtemp(prefix="brian2_cuba_"))
+    if standalone:
+        b2.set_device(a.device, directory=tempfile.mkdtemp(prefix=f"brian2_{a.device}_cuba_"))
     else:
         b2.prefs.codegen.target = "cython" if a.device == "runtime" else "numpy"
     b2.seed(a.seed)
@@ -60,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     Ci.connect(j="k for k in sample(N_post, p=p)", namespace={"p": p})
     mon = b2.SpikeMonitor(P)
     net = b2.Network(P, Ce, Ci, mon)
-    if a.device != "cpp_standalone":
+    if not standalone:
         net.run(0 * ms)  # code generation and compilation happen here, outside the timing
     net.run(a.duration * b2.second)
     total = time.perf_counter() - t0
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = np.rint(np.asarray(mon.t / b2.second) / cuba.DT).astype(np.int64)
     idx = np.asarray(mon.i)
     for _ in range(a.repeat - 1):
-        if a.device == "cpp_standalone":
+        if standalone:
             device.run()  # re-executes the compiled binary
         else:
             net.run(a.duration * b2.second)  # continues the same network
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     events = int((out_e + out_i)[idx].sum())
     stats = cuba.spike_statistics(steps, idx, n, a.duration, cuba.DT)
     print(json.dumps({
-        "simulator": f"brian2-{a.device}", "version": b2.__version__, "neurons": n,
+        "simulator": f"brian2-{a.device}", "version": b2.__version__, **versions, "neurons": n,
         "synapses": n_syn, "duration_s": a.duration, **stats, "events": events,
         "wall_s": wall, "wall_s_runs": walls, "build_s": total - walls[0],
         "events_per_s": events / wall if wall > 0 else None,

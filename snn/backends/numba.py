@@ -306,6 +306,7 @@ class NumbaSimulation(Simulation):
 
         # Monitors.
         spike_mon_code, state_mon_code, capacity_checks = [], [], []
+        direct_mons: list[tuple[int, int, str, str]] = []
         for m, (name, pop_i, subset) in enumerate(b.spike_monitors):
             n = b.populations[pop_i].n
             cap = max(self._spike_capacity, 4 * n)
@@ -320,6 +321,9 @@ class NumbaSimulation(Simulation):
                 mask[subset] = True
                 cond = f"if {args.add(f'SM{m}_mask', mask)}[i]:\n        "
             pad = "    " if cond else ""
+            if par and subset is None:  # every thread records its own block (_threaded_loop)
+                direct_mons.append((m, pop_i, s_arg, i_arg))
+                continue
             spike_mon_code.append(
                 f"c = counters[{m}]\n"
                 f"for s in range(nsp{pop_i}):\n"
@@ -427,7 +431,7 @@ class NumbaSimulation(Simulation):
         lines.extend(bind)
         if par:
             monitors = ([p for _n, p, _s in b.spike_monitors],
-                        [base + m for m in range(len(b.state_monitors))])
+                        [base + m for m in range(len(b.state_monitors))], direct_mons)
             lines.append(_threaded_loop(b.populations, pops, monitors, capacity_checks,
                                         state_mon_code, spike_mon_code, deliver_code, static,
                                         plastic_code, arrival_code))
@@ -548,16 +552,18 @@ def _threaded_loop(populations, pops, monitors, capacity_checks, state_mon_code,
     and the deliveries. Spike lists alternate between two buffers (``SPK<i>[k & 1]``), so a
     thread that starts step ``k + 1`` while another still delivers step ``k`` writes the other
     buffer; a thread cannot be two steps ahead, since it would have to pass the barrier of step
-    ``k + 1``. After the barrier, thread 0 merges the spike lists that serial code reads
-    (monitors, plastic projections) and records the spike monitors. A plastic projection runs on
-    thread 0 alone, between two barriers (its traces are indexed by presynaptic neuron, which
-    no block owns). Every thread counts monitor entries itself, so all stop at the same step
-    when a spike monitor's buffer could overflow (``reached``)."""
+    ``k + 1``. After the barrier, every thread records its block's spikes in the spike
+    monitors that watch whole populations (after the entries of the blocks before it), and
+    thread 0 merges the spike lists that serial code reads (monitors of a subset, plastic
+    projections). A plastic projection runs on thread 0 alone, between two barriers (its
+    traces are indexed by presynaptic neuron, which no block owns). Every thread counts
+    monitor entries itself, so all stop at the same step when a spike monitor's buffer could
+    overflow (``reached``)."""
 
     def block(parts, indent):
         return "\n".join(render_fragment(p, {}, indent) for p in parts if p)
 
-    spike_pops, state_slots = monitors
+    spike_pops, state_slots, direct = monitors
     serial = [*spike_mon_code, *(c for c, st in zip(deliver_code, static, strict=True) if not st),
               *plastic_code]
     merged = [i for i in range(len(pops))
@@ -610,6 +616,15 @@ BN{i}[kp, 8 * blk] = c{i} - B{i}[blk]""", {}, 8))
         lines.append(f"            BN{i}[kp, 0] = ns{i}")
     sync = ["        ep += 1", "        waited += barrier(BAR, ep * NB)"]
     lines += sync
+    for m, p, s_arg, i_arg in direct:  # after the entries of the blocks before this one
+        lines.append(render_fragment(f"""
+off = cb{m}
+for bb in range(blk):
+    off += BN{p}[kp, 8 * bb]
+for s in range(B{p}[blk], B{p}[blk] + BN{p}[kp, 8 * blk]):
+    {s_arg}[off] = k
+    {i_arg}[off] = SV{p}[s]
+    off += 1""", {}, 8))
     for m, p in enumerate(spike_pops):
         lines.append(f"        for bb in range(NB):\n            cb{m} += BN{p}[kp, 8 * bb]")
     if merged or spike_mon_code:
@@ -641,9 +656,10 @@ for bb in range(NB):
         lines.append("        if blk == 0:")
         lines.append(block(codes, 12))
         lines += sync
-    if state_slots:
+    if state_slots or direct:
         lines.append("    if blk == 0:")
         lines += [f"        counters[{slot}] = vr{m}" for m, slot in enumerate(state_slots)]
+        lines += [f"        counters[{m}] = cb{m}" for m, _p, _s, _i in direct]
     lines += ["    WAITS[blk, 0] += waited", "    WAITS[blk, 1] += ep", "    return reached"]
     return "\n".join(lines)
 

@@ -25,12 +25,12 @@ monitor buffer holds) has lost nothing that matters: the state at the chunk's st
 saved, so it is restored, the capacity grown to fit, and the chunk run again. Then the
 monitor buffers are drained to the host.
 
-On CUDA the step is captured once as a CUDA graph (``torch.cuda.CUDAGraph``) and replayed
-for every step of every chunk (recaptured when a capacity grows), which removes the launch
-overhead of its many small kernels. Plastic projections need the host each step (their
-mechanisms work on the synapses of the spikes that happened), so a network with any runs its
-chunks eagerly. On the CPU the same step runs eagerly, so the CPU tests exercise everything
-but the capture.
+On CUDA ``GRAPH_STEPS`` steps are captured once as a CUDA graph (``torch.cuda.CUDAGraph``)
+and replayed through every chunk (the last few steps of a chunk run eagerly; recaptured when
+a capacity grows), which removes the launch overhead of the step's many small kernels.
+Plastic projections need the host each step (their mechanisms work on the synapses of the
+spikes that happened), so a network with any runs its chunks eagerly. On the CPU the same
+step runs eagerly, so the CPU tests exercise everything but the capture.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from snn.backends.torch import kernels
 _MIN_SPIKE_CAPACITY = 64
 _SPIKE_FRACTION = 1 / 1024  # of a population's neurons (x batch) spiking in one step
 _MONITOR_RATE = 1 / 500  # monitored spikes per neuron and step (200 Hz at dt = 0.1 ms)
+GRAPH_STEPS = 10  # steps per CUDA graph replay (one replay's host cost spread over them)
 
 
 def _grown(capacity: int, needed: int) -> int:
@@ -237,16 +238,12 @@ class ChunkedEngine:
         k.add_(1)
 
     def _steps(self, n: int) -> None:
-        """Run ``n`` steps from ``self.k`` (a CUDA graph's replays, or eagerly)."""
-        if not self.cuda_graphs:
-            for _ in range(n):
-                self._step()
-                self._k_host += 1
-            return
+        """Run ``n`` steps from ``self.k``: eagerly, or on CUDA by replaying a CUDA graph of
+        ``GRAPH_STEPS`` steps (the remainder eagerly)."""
         done = 0
-        if self._graph is None:
+        if self.cuda_graphs and self._graph is None:
             # Warm up (compile Triton kernels, initialise libraries) with one real step on a
-            # side stream, as CUDA graph capture requires; then capture the step.
+            # side stream, as CUDA graph capture requires; then capture GRAPH_STEPS steps.
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
@@ -255,10 +252,16 @@ class ChunkedEngine:
             done = 1
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                self._step()  # recorded, not run
+                for _ in range(GRAPH_STEPS):
+                    self._step()  # recorded, not run
             self._graph = graph
+        if self.cuda_graphs:
+            while n - done >= GRAPH_STEPS:
+                self._graph.replay()
+                done += GRAPH_STEPS
         for _ in range(n - done):
-            self._graph.replay()
+            self._step()
+            self._k_host += 1
 
     # -- chunks --------------------------------------------------------------------------
     def _save(self) -> list:

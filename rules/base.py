@@ -92,7 +92,9 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
     :func:`epoch_generator`), a progress bar, one :class:`EpochRecord` per epoch appended to
     ``rule.history`` (test accuracy when ``test`` is given), the checkpoint saved after every
     epoch, and ``resume`` from it. The rule provides ``config.seed``, ``config.batch_size``,
-    ``device``, ``_inputs(ds) -> (x, y)`` and ``_encode(x, generator)``. Hooks:
+    ``device``, ``_inputs(ds) -> (x, y)`` and ``_encode(x, generator)`` (or ``_stream(x,
+    generator)``, the same spikes as a :class:`snn.encoding.SpikeStream`, used when present, for
+    a rule that reads its input a chunk of steps at a time). Hooks:
     ``start_epoch(epoch, epochs)`` before an epoch's first batch (0-based ``epoch``) and
     ``before_batch(position, epochs)`` before each batch, ``position`` in epochs (fractional);
     ``correct(scores, labels)`` counts a batch's correct predictions (default: argmax);
@@ -125,7 +127,8 @@ def fit_epochs(rule, train, test, epochs: int, progress: bool, checkpoint, resum
                 x, y = x_all[idx], y_all[idx]
                 if before_batch is not None:
                     before_batch(epoch + start / len(order), epochs)
-                encoded = rule._encode(x, gen)  # the whole global batch: the same noise as one process
+                # the whole global batch: the same noise as one process
+                encoded = getattr(rule, "_stream", rule._encode)(x, gen)
                 if sync is not None:
                     part = distributed.shard(len(idx), rank, world)
                     encoded, y = encoded[:, part], y[part]
@@ -191,7 +194,8 @@ def evaluate_accuracy(rule, ds, batch_size: int,
     correct = 0
     for start in range(0, len(ds), batch_size):
         x, y = x_all[start:start + batch_size], y_all[start:start + batch_size]
-        correct += int((scores(rule._encode(x, gen), gen).argmax(1) == y).sum())
+        encoded = getattr(rule, "_stream", rule._encode)(x, gen)
+        correct += int((scores(encoded, gen).argmax(1) == y).sum())
     return correct / len(ds)
 
 
@@ -320,6 +324,27 @@ def cuda_peak_bytes(step, device: str | torch.device) -> int:
     return int(torch.cuda.max_memory_allocated() - before)
 
 
-__all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "cuda_peak_bytes", "epoch_generator",
+def cpu_peak_bytes(step) -> int:
+    """The peak of the bytes torch's CPU allocator holds during ``step()`` above what was held
+    before it: every tensor the step creates (its inputs' chunks, temporaries, saved tensors,
+    state), from the allocation and free events torch's profiler records. Measured on a second
+    call after a warm-up call, as :func:`cuda_peak_bytes`; ``step`` runs twice."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    cpu = torch._C._autograd.DeviceType.CPU
+    events = [e for e in prof.profiler.kineto_results.events()
+              if e.name() == "[memory]" and e.device_type() == cpu]
+    live = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        live += e.nbytes()
+        peak = max(peak, live)
+    return int(peak)
+
+
+__all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "cpu_peak_bytes", "cuda_peak_bytes",
+           "epoch_generator",
            "optimizer_arrays", "peak_training_bytes", "progress_bar", "read_run_record",
            "restore_optimizer", "resume_from", "save_with_record"]

@@ -86,7 +86,17 @@ from torch import nn
 
 from rules import register
 from rules.distributed import batch_mean, gather_rows, sync_gradients
-from rules.ff import LocalTrainer, check_choice, check_positive, input_ops, local_gradients, window_activity
+from rules.ff import (
+    LocalTrainer,
+    Steps,
+    StepSequence,
+    check_choice,
+    check_positive,
+    input_ops,
+    local_gradients,
+    step_chunks,
+    window_activity,
+)
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
 from snn.layers import Conv2d, Linear, SpikingLayer, mark_binary
@@ -352,8 +362,8 @@ class CounterCurrent(LocalTrainer):
             if spiking:
                 if train is None:
                     raise ValueError("a spiking layer cannot follow a non-spiking one")
-                inp = train.detach()
-                train, q = window_activity(m, inp, "count")
+                inp = train.detach() if isinstance(train, torch.Tensor) else train  # sequences: no graph
+                train, q = window_activity(m, inp, "count", self.config.chunk_steps)
                 if grad:
                     q = q.detach().requires_grad_(True)
             else:
@@ -368,17 +378,28 @@ class CounterCurrent(LocalTrainer):
             static = q
         return results
 
-    def _static(self, x: torch.Tensor) -> torch.Tensor:
-        """The non-spiking input ``a_0``: the time average of the encoded ``x``, standardised
-        by ``input_mean`` / ``input_std``."""
-        x = x.mean(0)
+    def _static(self, x: Steps) -> torch.Tensor:
+        """The non-spiking input ``a_0``: the time average of the encoded ``x`` (a stream summed
+        chunk by chunk: for spikes, exactly ``x.mean(0)``), standardised by ``input_mean`` /
+        ``input_std``."""
+        if isinstance(x, torch.Tensor):
+            x = x.mean(0)
+        else:
+            x = sum(c.sum(0) for c in step_chunks(x, self.config.chunk_steps)) / x.shape[0]
         cfg = self.config
         return x if (cfg.input_mean, cfg.input_std) == (0.0, 1.0) else (x - cfg.input_mean) / cfg.input_std
 
-    def _feedback_input(self, target: torch.Tensor) -> torch.Tensor | None:
+    def _feedback_input(self, target: torch.Tensor) -> StepSequence | None:
+        """The targets as constant spike trains over ``steps``, a chunk at a time."""
         if not isinstance(self.feedback_net[-1], SpikingLayer):
             return None
-        return mark_binary(target.unsqueeze(0).expand(self.config.steps, *target.shape).contiguous())
+        steps = self.config.steps
+
+        def make(size: int):
+            for start in range(0, steps, size):
+                yield target.unsqueeze(0).expand(min(size, steps - start), *target.shape)
+
+        return StepSequence((steps, *target.shape), target.dtype, target.device, make, binary=True)
 
     def _targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.config.task == "autoencoder":

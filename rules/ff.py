@@ -33,7 +33,7 @@ not on T.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -52,13 +52,85 @@ from rules.base import (
     restore_module,
     restore_optimizer,
 )
+from rules.metrics import observe_spikes, recomputing
 from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
-from snn.encoding import ENCODERS
+from snn.encoding import DEFAULT_CHUNK_STEPS, ENCODERS, SpikeStream
 from snn.layers import SpikingLayer, mark_binary
 from snn.validate import check_int
 
 QUANTITIES = ("count", "membrane")
+
+
+# -- sequences over time, read a chunk of steps at a time -----------------------------------
+class StepSequence:
+    """A ``(T, batch, ...)`` sequence whose steps are computed a chunk at a time, every time it
+    is read (a hidden layer's spikes regenerated from its input rather than stored, the input
+    with its label written in): what a local rule holds of it is one chunk, whatever ``T``.
+    ``make(chunk_steps)`` yields the chunks in order; ``binary``: they hold only 0 and 1."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+                 make: Callable[[int], Iterator[torch.Tensor]], binary: bool = False) -> None:
+        self.shape = torch.Size(shape)
+        self.dtype, self.device, self.binary = dtype, device, bool(binary)
+        self._make = make
+
+    def dim(self) -> int:
+        """Number of dimensions (T, batch, ...)."""
+        return len(self.shape)
+
+    def chunks(self, chunk_steps: int) -> Iterator[torch.Tensor]:
+        """The steps in order, ``chunk_steps`` at a time."""
+        for chunk in self._make(chunk_steps):
+            yield mark_binary(chunk) if self.binary else chunk
+
+
+Steps = torch.Tensor | SpikeStream | StepSequence
+
+
+def is_binary(x: Steps) -> bool:
+    """Whether ``x`` holds spikes (only 0 and 1), so a synaptic layer keeps it as bool."""
+    if isinstance(x, SpikeStream):
+        return x.encoder != "direct"
+    if isinstance(x, StepSequence):
+        return x.binary
+    return bool(getattr(x, "_synaptica_binary", False))
+
+
+def step_chunks(x: Steps, chunk_steps: int) -> Iterator[torch.Tensor]:
+    """The steps of ``x`` ``(T, batch, ...)`` in order, ``chunk_steps`` at a time (views of a
+    tensor; computed chunks of a stream or sequence)."""
+    if isinstance(x, torch.Tensor):
+        binary = is_binary(x)
+        for chunk in x.split(chunk_steps):
+            yield mark_binary(chunk) if binary else chunk
+    else:
+        yield from x.chunks(chunk_steps)
+
+
+def cat_steps(parts: list[Steps], dim: int) -> Steps:
+    """``torch.cat(parts, dim)`` of sequences (``dim`` >= 1), chunk by chunk when any is not a
+    tensor; spikes if every part is."""
+    binary = all(is_binary(p) for p in parts)
+    if all(isinstance(p, torch.Tensor) for p in parts):
+        out = torch.cat(parts, dim=dim)
+        return mark_binary(out) if binary else out
+    shape = list(parts[0].shape)
+    shape[dim] = sum(p.shape[dim] for p in parts)
+
+    def make(size: int) -> Iterator[torch.Tensor]:
+        for chunks in zip(*(step_chunks(p, size) for p in parts), strict=True):
+            yield torch.cat(chunks, dim=dim)
+
+    return StepSequence(tuple(shape), parts[0].dtype, parts[0].device, make, binary)
+
+
+def dense_steps(x: Steps) -> torch.Tensor:
+    """The whole of ``x`` as one tensor."""
+    if isinstance(x, torch.Tensor):
+        return x
+    out = torch.cat(list(step_chunks(x, x.shape[0])))
+    return mark_binary(out) if is_binary(x) else out
 
 
 # -- spiking layers over a window, with gradients confined to one step ---------------------
@@ -81,29 +153,56 @@ def _steps(layer: SpikingLayer, current: torch.Tensor, state: dict | None, quant
 
 
 @torch.no_grad()
-def window_activity(layer: nn.Module, x: torch.Tensor, quantity: str = "count"):
+def window_activity(layer: nn.Module, x: Steps, quantity: str = "count",
+                    chunk_steps: int = DEFAULT_CHUNK_STEPS) -> tuple[Steps, torch.Tensor]:
     """Outputs ``(T, batch, ...)`` of ``layer`` on ``x`` and its window activity ``q``
     ``(batch, ...)``, without autograd: the mean over steps of the spikes (``"count"``: a firing
     rate per step) or of the positive part of the membrane (``"membrane"``). For a non-spiking
-    layer ``q`` is the mean output."""
+    layer ``q`` is the mean output.
+
+    A spiking layer runs ``chunk_steps`` steps at a time and keeps none of its outputs: they
+    come back as a :class:`StepSequence` that reruns the layer on ``x`` whenever it is read
+    (under :func:`rules.metrics.recomputing`), so memory does not grow with ``T``."""
     if not isinstance(layer, SpikingLayer):
-        out = layer(x)
+        out = layer(dense_steps(x))
         return out, out.mean(0)
-    outs, acc, _ = _steps(layer, layer.synapses(x), None, quantity)
-    out = torch.stack(outs)
-    return (mark_binary(out) if layer.spiking else out), acc / x.shape[0]
+    acc, state = 0.0, None
+    for chunk in step_chunks(x, chunk_steps):
+        outs, part, state = _steps(layer, layer.synapses(chunk), state, quantity)
+        observe_spikes(layer, torch.stack(outs))
+        acc = acc + part
+
+    def make(size: int) -> Iterator[torch.Tensor]:
+        state = None
+        for chunk in step_chunks(x, size):
+            with torch.no_grad(), recomputing():
+                outs, _, state = _steps(layer, layer.synapses(chunk), state, quantity)
+            yield torch.stack(outs)
+
+    shape = (*x.shape[:2], *layer_output_shape(layer, x))
+    return StepSequence(shape, x.dtype, x.device, make, layer.spiking), acc / x.shape[0]
 
 
-def window_terms(layer: SpikingLayer, x: torch.Tensor, delta: torch.Tensor, quantity: str = "count",
-                 chunk_steps: int = 5) -> Iterator[torch.Tensor]:
+def layer_output_shape(layer: nn.Module, x: Steps) -> tuple[int, ...]:
+    """The per-sample output shape of ``layer`` on ``x`` ``(T, batch, ...)``, from one step of
+    one sample (no operation counted)."""
+    if hasattr(layer, "out_features"):
+        return (layer.out_features,)
+    first = next(step_chunks(x, 1))[:, :1]
+    with torch.no_grad(), recomputing():
+        return tuple(layer.synapses(first).shape[2:])
+
+
+def window_terms(layer: SpikingLayer, x: Steps, delta: torch.Tensor, quantity: str = "count",
+                 chunk_steps: int = DEFAULT_CHUNK_STEPS) -> Iterator[torch.Tensor]:
     """Scalars whose gradients, summed, are ``delta . dq/dparams`` for the window activity ``q``
     of :func:`window_activity`, with the neuron state detached after every step. One scalar per
     chunk of ``chunk_steps`` steps; call ``backward()`` on each before asking for the next."""
     steps = x.shape[0]
     state = None
-    for start in range(0, steps, chunk_steps):
-        chunk = x[start:start + chunk_steps].clone()  # autograd then holds this chunk, not all of x
-        if getattr(x, "_synaptica_binary", False):
+    for part in step_chunks(x, chunk_steps):
+        chunk = part.clone()  # autograd then holds this chunk, not all of x
+        if is_binary(x):
             mark_binary(chunk)
         with torch.no_grad():
             state = None if state is None else {k: v.detach() for k, v in state.items()}
@@ -111,23 +210,32 @@ def window_terms(layer: SpikingLayer, x: torch.Tensor, delta: torch.Tensor, quan
         yield (delta * acc).sum() / steps
 
 
-def input_ops(layer: nn.Module, x: torch.Tensor) -> float:
+def input_ops(layer: nn.Module, x: Steps) -> float:
     """Synaptic operations of one pass of ``x`` ``(T, batch, ...)`` through ``layer``, summed
     over the batch: input events (non-zeros) x fan-out for a spiking layer, multiply-accumulates
     for a non-spiking one."""
     weight = layer.weight
     fan_out = weight.shape[0] * (int(np.prod(weight.shape[2:])) if weight.dim() > 2 else 1)
     if isinstance(layer, SpikingLayer):
-        return float(torch.count_nonzero(x)) * fan_out
-    return float(x.numel()) * fan_out
+        return float(sum(int(torch.count_nonzero(c)) for c in step_chunks(x, DEFAULT_CHUNK_STEPS))) * fan_out
+    return float(np.prod(x.shape)) * fan_out
 
 
-def rms_normalise(out: torch.Tensor, q: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def rms_normalise(out: Steps, q: torch.Tensor, eps: float = 1e-6) -> Steps:
     """``out`` (T, batch, d) scaled per sample so that its window activity ``q`` (batch, d) has
-    unit root mean square; spikes stay events, each carrying the sample's gain."""
+    unit root mean square; spikes stay events, each carrying the sample's gain (a sequence is
+    scaled chunk by chunk as it is read)."""
     d = q[0].numel()
     gain = math.sqrt(d) / (q.reshape(q.shape[0], -1).norm(dim=1) + eps)
-    return out * gain.view(1, -1, *([1] * (out.dim() - 2)))
+    gain = gain.view(1, -1, *([1] * (out.dim() - 2)))
+    if isinstance(out, torch.Tensor):
+        return out * gain
+
+    def make(size: int) -> Iterator[torch.Tensor]:
+        for chunk in step_chunks(out, size):
+            yield chunk * gain
+
+    return StepSequence(tuple(out.shape), out.dtype, out.device, make)
 
 
 def local_gradients(loss: torch.Tensor, windows: list[tuple], chunk_steps: int,
@@ -170,6 +278,14 @@ class LocalTrainer:
         if self.config.encoder == "rate":
             return self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
         return self.encode(x, self.config.steps)
+
+    def _stream(self, x: torch.Tensor, generator: torch.Generator) -> SpikeStream:
+        """The encoded batch as a :class:`snn.encoding.SpikeStream` (what the epoch loop and
+        evaluation hand ``train_batch`` and ``scores``): every layer reads it a chunk of
+        ``chunk_steps`` steps at a time, so memory does not grow with ``steps``; the same spikes
+        as :meth:`_encode`."""
+        return SpikeStream(x, self.config.steps, self.config.encoder, gain=self.config.gain,
+                           generator=generator, chunk_steps=self.config.chunk_steps)
 
     def fit(self, train: Dataset, test: Dataset | None = None, epochs: int = 1, progress: bool = False,
             checkpoint: str | Path | None = None, resume: bool = False) -> list[EpochRecord]:
@@ -361,29 +477,39 @@ class ForwardForward(LocalTrainer):
         return cls(layers, k, config, device=device)
 
     # -- inputs ---------------------------------------------------------------------------
-    def embed(self, x: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+    def embed(self, x: Steps, label: torch.Tensor | None) -> Steps:
         """``x`` (T, batch, n_in) with the label written in: one-hot rows of ``label`` (batch,),
-        or ``1/K`` everywhere when ``label`` is None (the neutral label of the read-out)."""
+        or ``1/K`` everywhere when ``label`` is None (the neutral label of the read-out); a
+        stream stays a stream, labelled chunk by chunk."""
         steps, batch = x.shape[:2]
         k = self.n_classes
         if label is None:
             code = torch.full((batch, k), 1.0 / k, device=x.device, dtype=x.dtype)
         else:
             code = torch.nn.functional.one_hot(label, k).to(x.dtype)
-        code = code.unsqueeze(0).expand(steps, batch, k)
-        if self.config.label_input == "append":
-            out = torch.cat([x, code], dim=2)
-        else:
-            out = torch.cat([code, x[..., k:]], dim=2)
-        binary = getattr(x, "_synaptica_binary", False) and label is not None
-        return mark_binary(out) if binary else out
+        binary = is_binary(x) and label is not None
 
-    def _class_batch(self, x: torch.Tensor) -> torch.Tensor:
+        def labelled(chunk: torch.Tensor) -> torch.Tensor:
+            codes = code.unsqueeze(0).expand(chunk.shape[0], batch, k)
+            if self.config.label_input == "append":
+                return torch.cat([chunk, codes], dim=2)
+            return torch.cat([codes, chunk[..., k:]], dim=2)
+
+        if isinstance(x, torch.Tensor):
+            out = labelled(x)
+            return mark_binary(out) if binary else out
+        width = x.shape[2] + (k if self.config.label_input == "append" else 0)
+        return StepSequence((steps, batch, width), x.dtype, x.device,
+                            lambda size: (labelled(c) for c in step_chunks(x, size)), binary)
+
+    def _class_batch(self, x: Steps) -> Steps:
         """The data ``x`` followed by the K class inputs (negative-free variant)."""
         gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 3)
-        classes = self._encode(self.modules.class_inputs, gen)
-        out = torch.cat([x, classes], dim=1)
-        return mark_binary(out) if getattr(x, "_synaptica_binary", False) else out
+        if isinstance(x, torch.Tensor):
+            classes = self._encode(self.modules.class_inputs, gen)
+            out = torch.cat([x, classes], dim=1)
+            return mark_binary(out) if is_binary(x) else out
+        return cat_steps([x, self._stream(self.modules.class_inputs, gen)], dim=1)
 
     def _wrong_labels(self, y: torch.Tensor) -> torch.Tensor:
         from rules.distributed import per_sample
@@ -415,16 +541,16 @@ class ForwardForward(LocalTrainer):
         a leaf that requires grad."""
         h = x
         for i, layer in enumerate(self.layers):
-            h = h.detach()
+            h = h.detach() if isinstance(h, torch.Tensor) else h  # a sequence is computed without autograd
             if grad and not isinstance(layer, SpikingLayer):
-                out = layer(h)
+                out = layer(dense_steps(h))
                 q = out.mean(0)
             else:
-                out, q = window_activity(layer, h, self.config.goodness)
+                out, q = window_activity(layer, h, self.config.goodness, self.config.chunk_steps)
                 if grad:
                     q = q.detach().requires_grad_(True)
             yield i, h, out, q
-            h = rms_normalise(out.detach(), q.detach())
+            h = rms_normalise(out.detach() if isinstance(out, torch.Tensor) else out, q.detach())
 
     def local_losses(self, x: torch.Tensor, y: torch.Tensor, stats: dict | None = None
                      ) -> Iterator[tuple[str, torch.Tensor]]:
@@ -436,9 +562,7 @@ class ForwardForward(LocalTrainer):
         stats = stats if stats is not None else {}
         stats["loss"] = 0.0
         if cfg.negatives == "label":
-            data = torch.cat([self.embed(x, y), self.embed(x, self._wrong_labels(y))], dim=1)
-            if getattr(x, "_synaptica_binary", False):
-                mark_binary(data)
+            data = cat_steps([self.embed(x, y), self.embed(x, self._wrong_labels(y))], dim=1)
         else:
             data = self._class_batch(x)
             proto = 0.0
@@ -532,7 +656,7 @@ class ForwardForward(LocalTrainer):
         MACs twice (forward and update)."""
         y = torch.zeros(x.shape[1], dtype=torch.long, device=x.device) if y is None else y
         if self.config.negatives == "label":
-            trained = torch.cat([self.embed(x, y), self.embed(x, self._wrong_labels(y))], dim=1)
+            trained = cat_steps([self.embed(x, y), self.embed(x, self._wrong_labels(y))], dim=1)
             neutral = [self.embed(x, None)]
         else:
             trained, neutral = self._class_batch(x), []

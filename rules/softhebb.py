@@ -52,6 +52,7 @@ from rules.base import (
     read_rule_checkpoint,
     restore_optimizer,
 )
+from rules.metrics import observe_spikes, observe_synapses
 from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
 from snn.encoding import ENCODERS
@@ -224,6 +225,7 @@ class SoftHebb:
 
     def _spiking_wta(self, layer: SoftHebbLinear, spikes: torch.Tensor) -> torch.Tensor:
         """Rate trace of a stochastic WTA layer driven by ``spikes`` (T, batch, in)."""
+        observe_synapses(layer, spikes)
         u = spikes @ layer.weight.t()
         p = soft_wta(self.term, u)
         from rules.distributed import per_sample
@@ -231,7 +233,9 @@ class SoftHebb:
         draw = per_sample(lambda n: torch.rand((u.shape[0], n, 1), generator=self._sampler,
                                                device=u.device, dtype=u.dtype), u.shape[1], dim=1)
         winner = (p.cumsum(2) < draw).sum(2, keepdim=True).clamp_(max=u.shape[2] - 1)
-        return torch.zeros_like(u).scatter_(2, winner, 1.0)
+        out = torch.zeros_like(u).scatter_(2, winner, 1.0)
+        observe_spikes(layer, out)
+        return out
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, learn: bool = False) -> torch.Tensor:
@@ -248,8 +252,13 @@ class SoftHebb:
             return spikes.mean(0)
         h = x.mean(0)
         for layer in self.layers:
-            u = layer.learn(h, self.term, backend=backend) if learn else h @ layer.weight.t()
+            if learn:
+                u = layer.learn(h, self.term, backend=backend)
+            else:
+                observe_synapses(layer, h)
+                u = h @ layer.weight.t()
             h = self._activation(u)
+            observe_spikes(layer, h)  # the layer's activations (NeuroBench's activation sparsity)
         return h
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:

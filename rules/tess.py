@@ -48,6 +48,7 @@ with torch's to round-off (a test compares them and an epoch of training on digi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -68,9 +69,10 @@ from rules.base import (
     restore_module,
     restore_optimizer,
 )
+from rules.metrics import observe_spikes
 from snn.checkpoint import save_checkpoint
 from snn.datasets import Dataset
-from snn.encoding import DECODERS, ENCODERS
+from snn.encoding import DECODERS, ENCODERS, SpikeStream
 from snn.layers import Linear, RecurrentLinear, Sequential
 from snn.models import LI, LIF, MetaNeuron
 from snn.validate import check_int
@@ -196,6 +198,14 @@ def _pooling(n: int, d: int) -> torch.Tensor:
     return pool
 
 
+def _steps_of(x: torch.Tensor | SpikeStream) -> Iterator[torch.Tensor]:
+    """The time steps ``(batch, ...)`` of an encoded batch, read a chunk at a time from a
+    :class:`snn.encoding.SpikeStream`."""
+    chunks = x.chunks() if isinstance(x, SpikeStream) else (x,)
+    for chunk in chunks:
+        yield from chunk
+
+
 class _OnlineDecoder:
     """A decoder of :data:`snn.encoding.DECODERS` computed step by step, so no output is kept
     across steps."""
@@ -309,7 +319,6 @@ class TESS:
                              "meta-neurons (mlp(sizes, neuron='meta'))")
         self.n_classes = n_classes
         self.decoder = self.config.decoder or ("mean_membrane" if self.layers[-1].kind == "li" else "count")
-        self.encode = ENCODERS[self.config.encoder]
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
         self.noise = epoch_generator(self.config.seed + 1, 0, self.device)
 
@@ -344,14 +353,18 @@ class TESS:
                              "neurons; use one read-out neuron per class")
         return x, y
 
-    def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.config.encoder == "rate":
-            spikes = self.encode(x, self.config.steps, gain=self.config.gain, generator=generator)
-        else:
-            spikes = self.encode(x, self.config.steps)
-        return spikes.to(DTYPES[self.config.dtype])
+    def _stream(self, x: torch.Tensor, generator: torch.Generator) -> SpikeStream:
+        """The encoded batch as a :class:`snn.encoding.SpikeStream` (what the epoch loop and
+        evaluation hand the time loop: it reads the input a chunk of steps at a time, so the
+        input's memory does not grow with ``steps``); the same spikes as :meth:`_encode`."""
+        return SpikeStream(x, self.config.steps, self.config.encoder, gain=self.config.gain,
+                           generator=generator, dtype=DTYPES[self.config.dtype])
 
-    def _check_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+    def _encode(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The whole encoded batch ``(T, batch, ...)``."""
+        return self._stream(x, generator).dense()
+
+    def _check_batch(self, x: torch.Tensor | SpikeStream, y: torch.Tensor | None) -> None:
         if x.dim() != 3 or x.shape[-1] != self.layers[0].layer.in_features:
             raise ValueError(f"x must be an encoded batch of shape (T, batch, "
                              f"{self.layers[0].layer.in_features}), got {tuple(x.shape)}")
@@ -360,21 +373,22 @@ class TESS:
 
     # -- the time loop ----------------------------------------------------------------------
     @torch.no_grad()
-    def _run(self, x: torch.Tensor, y: torch.Tensor | None, learn: bool, generator: torch.Generator,
-             count: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        """Step ``x`` through the network; with ``learn``, accumulate every layer's local update
-        in the parameters' ``.grad``. Returns the read-out loss (mean over the window), the
-        decoded scores and (with ``count``) the number of nonzero inputs each layer received."""
+    def _run(self, x: torch.Tensor | SpikeStream, y: torch.Tensor | None, learn: bool,
+             generator: torch.Generator, count: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """Step ``x`` (a tensor or a stream) through the network; with ``learn``, accumulate
+        every layer's local update in the parameters' ``.grad``. Returns the read-out loss (mean
+        over the window), the decoded scores and (with ``count``) the number of nonzero inputs
+        each layer received. Each layer's synaptic input goes through ``layer.synapses`` and its
+        spikes through :func:`rules.metrics.observe_spikes`, so the NeuroBench metrics see them."""
         steps, batch = x.shape[:2]
         window_start = steps - min(self.config.window or steps, steps)
         lam_post, lam_pre, a_post, a_pre = self.config.factors
         onehot = torch.nn.functional.one_hot(y, self.n_classes).to(x.dtype) if learn else None
         states = [self._initial(rule, batch, x, learn) for rule in self.layers]
         decoder = _OnlineDecoder(self.decoder, steps)
-        loss = x.new_zeros(())
+        loss = torch.zeros((), dtype=x.dtype, device=x.device)
         events = [0] * len(self.layers)
-        for k in range(steps):
-            h = x[k]
+        for k, h in enumerate(_steps_of(x)):
             learning = learn and k >= window_start
             for n, (rule, st) in enumerate(zip(self.layers, states, strict=True)):
                 if count:
@@ -386,18 +400,19 @@ class TESS:
             decoder.update(h, k)
         return loss / max(steps - window_start, 1), decoder.result(), events
 
-    def _initial(self, rule: _Layer, batch: int, x: torch.Tensor, learn: bool) -> dict:
+    def _initial(self, rule: _Layer, batch: int, x: torch.Tensor | SpikeStream, learn: bool) -> dict:
         layer = rule.layer
-        zeros = x.new_zeros(batch, layer.out_features)
+        like = {"dtype": x.dtype, "device": x.device}
+        zeros = torch.zeros(batch, layer.out_features, **like)
         st: dict[str, torch.Tensor] = {}
         if rule.kind == "li":
             st["v"] = zeros
         else:
             st.update(layer.impl.initial_state(layer.neuron, zeros))
         if learn:
-            st["q"] = x.new_zeros(batch, layer.in_features)
+            st["q"] = torch.zeros(batch, layer.in_features, **like)
             if rule.kind == "li":
-                st["r"] = x.new_zeros(())
+                st["r"] = torch.zeros((), **like)
             else:
                 st["p"] = zeros.clone()
             if rule.kind == "meta":
@@ -410,7 +425,7 @@ class TESS:
               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         layer, c = rule.layer, rule.consts
         W, b = layer.weight, layer.bias
-        current = h @ W.t() if b is None else torch.addmm(b, h, W.t())
+        current = layer.synapses(h.unsqueeze(0))[0]  # h @ W.T + b
         if learn:
             st["q"] = st["q"] * (lam_pre if rule.kind != "li" else c["em"]) + h
         if rule.kind == "li":
@@ -440,6 +455,7 @@ class TESS:
             v, prob = new["v"], new["p"]
             psi = prob * (1.0 - prob) / kappa if learn else None
             st["u"] = new["u"]
+        observe_spikes(layer, o)
         ce = v.new_zeros(())
         if learning:
             logits = o @ rule.signal.t() / self.config.temperature
@@ -500,15 +516,17 @@ class TESS:
         return fit_epochs(self, train, test, epochs, progress, checkpoint, resume, start_epoch,
                           before_batch)
 
-    def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One TESS step on the encoded batch ``x`` ``(T, batch, ...)``: accumulate every
+    def train_batch(self, x: torch.Tensor | SpikeStream,
+                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One TESS step on the encoded batch ``x`` ``(T, batch, ...)`` (a tensor or a
+        :class:`snn.encoding.SpikeStream`): accumulate every
         layer's local update over the window, then one Adam step. Returns the read-out loss and
         the decoded scores."""
         loss, scores = self.accumulate(x, y)
         self.optimizer.step()
         return loss, scores
 
-    def accumulate(self, x: torch.Tensor, y: torch.Tensor,
+    def accumulate(self, x: torch.Tensor | SpikeStream, y: torch.Tensor,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The local updates of one batch, left in the parameters' ``.grad`` (what
         :meth:`train_batch` hands to Adam); meta-neuron noise from ``generator`` (default: the
@@ -523,15 +541,15 @@ class TESS:
         loss, scores, _ = self._run(x, y, True, generator if generator is not None else self.noise)
         return loss, scores
 
-    def _accumulate_numba(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _accumulate_numba(self, x: torch.Tensor | SpikeStream,
+                          y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`accumulate` through the compiled per-step kernels (LIF hidden layers)."""
         dtype = DTYPES[self.config.dtype]
-        xs = x.to(dtype).contiguous().numpy()
-        steps, batch = xs.shape[:2]
+        steps, batch = x.shape[:2]
         window_start = steps - min(self.config.window or steps, steps)
         lam_post, lam_pre, a_post, a_pre = self.config.factors
         onehot = torch.nn.functional.one_hot(y.cpu(), self.n_classes).to(dtype).numpy()
-        npd = xs.dtype
+        npd = np.dtype(str(dtype).removeprefix("torch."))
         dummy = np.zeros(1, dtype=npd)
         plan = []
         for rule in self.layers:
@@ -559,8 +577,8 @@ class TESS:
             plan.append((rule, args))
         decoder = _OnlineDecoder(self.decoder, steps)
         loss = 0.0
-        for k in range(steps):
-            h = xs[k]
+        for k, step_input in enumerate(_steps_of(x)):
+            h = step_input.to(dtype).contiguous().numpy()
             learning = k >= window_start
             for rule, a in plan:
                 if rule.kind == "li":
@@ -586,7 +604,7 @@ class TESS:
         BPTT's gradients are."""
         return 4 * sum(rule.state_numel(batch, True) for rule in self.layers)
 
-    def synaptic_ops(self, x: torch.Tensor) -> float:
+    def synaptic_ops(self, x: torch.Tensor | SpikeStream) -> float:
         """Synaptic operations of a training step on ``x`` per sample: nonzero inputs times
         fan-out, the eligibility terms accumulated per synapse and step of the window (the
         causal one for every synapse, the non-causal one per input event), the trace updates,
@@ -613,7 +631,7 @@ class TESS:
         """Accuracy on ``ds`` (encoder and meta-neuron noise seeded, so repeated calls agree)."""
         return evaluate_accuracy(self, ds, batch_size, self.scores)
 
-    def scores(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def scores(self, x: torch.Tensor | SpikeStream, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decoded read-out scores ``(batch, classes)`` of the encoded batch ``x``."""
         self._check_batch(x, None)
         gen = generator if generator is not None else torch.Generator(self.device).manual_seed(0)
@@ -638,8 +656,6 @@ class TESS:
         self.config = TESSConfig(**{**meta["config"], "backend": self.config.backend,
                                     "dtype": self.config.dtype})
         self.history = [EpochRecord(**r) for r in meta["history"]]
-
-
 
 
 __all__ = ["TESS", "TESSConfig", "square_wave_basis"]

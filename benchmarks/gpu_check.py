@@ -9,7 +9,7 @@ SIGKILL 20 s later), is recorded with what it finished so far, and the next stag
    its default engine; the dry run asks for the chunked engine on the CPU) beside the numba
    backend on every core and on one thread, wall seconds per simulated second and rates;
 3. ``threads`` (60 s): numba thread scaling on CUBA 64k and 512k, 1, 2, 4, 8, 16 threads
-   (``benchmarks/threads_cuba.py``: identical spikes checked, CPU seconds, barrier waits);
+   (``benchmarks/threads_cuba.py``: identical spikes checked, CPU seconds, CPU seconds waiting at barriers);
 4. ``bptt_step`` (45 s): one BPTT step of 784-500-10, batch 128, T = 25, 100, 400: ours
    (fused kernels where they run) beside snnTorch and SpikingJelly when installed, time and
    memory;

@@ -3,18 +3,19 @@
 Builds the same CUBA network once per thread count (same seed), then runs ``--rounds``
 interleaved rounds of ``--duration`` simulated seconds on each and keeps each one's fastest
 run. Reports wall seconds per simulated second, the speedup over the first thread count, the
-process's CPU seconds (all threads, waiting included), how long the threads waited at their
-barrier (spin checks per barrier, per thread: ``NumbaSimulation.thread_stats``), and checks
-that every thread count produced the same spikes. The load average is recorded before and
+process's CPU seconds (all threads, waiting included), the CPU seconds each thread spent
+waiting at its barrier (``NumbaSimulation.thread_stats``), and checks that every thread count
+produced the same spikes. The load average is recorded before and
 after: the threads meet once a step, so other busy processes on the same cores slow threaded
 runs far more than one-thread runs; a wall-clock speedup means something only on idle cores.
 The last line printed is the whole report as one JSON line.
 
 Beside the wall clock, an estimate that other processes on the same cores spoil much less:
-each thread's CPU seconds minus its spinning at barriers (spin checks times the measured cost
-of a ``pause``) is its work; threads on idle cores take about the largest work plus a
-microsecond a barrier, so ``one thread's CPU seconds / largest work`` is the speedup they can
-reach (``work_speedup``).
+each thread's CPU seconds minus those it spent waiting at barriers (measured with its CPU
+clock) is its work; threads on idle cores take about the largest work plus a microsecond a
+barrier, so ``one thread's CPU seconds / largest work`` is the speedup they can reach
+(``work_speedup``). Cache misses after a busy machine deschedules a thread still count as
+work, so the estimate errs low there.
 
 Run: ``python benchmarks/threads_cuba.py [--neurons 64000] [--duration 0.5] [--threads 1,2]
 [--rounds 3] [--json out.json]``.
@@ -39,7 +40,6 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     import numba
 
     from snn.backends.numba import NumbaSimulation
-    from snn.backends.numba_sync import SPINS
     from snn.bench.cuba import DT, cuba_network
 
     built = cuba_network(neurons).instantiate(DT, seed)  # sampled once; a copy per count
@@ -53,7 +53,6 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     cpus = {t: [] for t in threads}
     waits = {t: np.zeros(t) for t in threads}
     work = {t: [] for t in threads}
-    pause = pause_seconds()
     spikes = {}
     for r in range(rounds):
         for t, sim in sims.items():
@@ -63,12 +62,10 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
             cpus[t].append(time.process_time() - cpu)
             walls[t].append(res.timing["wall_s"])
             after = sim.thread_stats()
-            barriers = after["barriers"] - before["barriers"]
-            waited = np.array(after["waits"]) - before["waits"]
-            waits[t] += waited / max(1, barriers)
-            if t > 1:  # CPU seconds of each thread minus its spinning
-                spun = np.minimum(waited, barriers * SPINS) * pause
-                work[t].append(max(np.array(after["cpu_s"]) - before["cpu_s"] - spun))
+            if t > 1:  # CPU seconds of each thread minus those spent waiting at barriers
+                waited = np.array(after["wait_cpu_s"]) - before["wait_cpu_s"]
+                waits[t] += waited
+                work[t].append(max(np.array(after["cpu_s"]) - before["cpu_s"] - waited))
             else:
                 work[t].append(cpus[t][-1])
             rec = res["spikes"]
@@ -81,7 +78,7 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
     rows = [{"threads": t, "wall_s": min(walls[t]), "wall_s_runs": walls[t],
              "wall_s_per_simulated_s": min(walls[t]) / duration,
              "speedup_vs_first": base / min(walls[t]), "cpu_s": min(cpus[t]), "cpu_s_runs": cpus[t],
-             "waits_per_barrier": (waits[t] / rounds).tolist(), "work_s": min(work[t]),
+             "wait_cpu_s": (waits[t] / rounds).tolist(), "work_s": min(work[t]),
              "work_speedup": min(work[threads[0]]) / min(work[t]), "build_s": builds[t]}
             for t in threads]
     return {
@@ -91,26 +88,9 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
         "identical_spikes": identical, "rows": rows,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-                    "usable_cores": len(os.sched_getaffinity(0)), "pause_s": pause,
+                    "usable_cores": len(os.sched_getaffinity(0)),
                     "loadavg_before": load_before, "loadavg_after": load_after},
     }
-
-
-def pause_seconds(n: int = 200000) -> float:
-    """CPU seconds one spin-wait hint (``cpu_pause``) takes on this machine."""
-    from numba import njit
-
-    from snn.backends.numba_sync import cpu_pause
-
-    @njit(nogil=True)
-    def spin(n):
-        for _ in range(n):
-            cpu_pause()
-
-    spin(1)
-    t0 = time.thread_time()  # CPU time: a busy machine that preempts the loop does not count
-    spin(n)
-    return (time.thread_time() - t0) / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"threads {row['threads']:>2}: {row['wall_s_per_simulated_s']:.3f} s per simulated "
               f"s, speedup x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s); "
               f"CPU {row['cpu_s']:.3f} s; largest work {row['work_s']:.3f} s (x"
-              f"{row['work_speedup']:.2f}); waits per barrier "
-              + " ".join(f"{w:.0f}" for w in row["waits_per_barrier"]))
+              f"{row['work_speedup']:.2f}); CPU s waiting per thread "
+              + " ".join(f"{w:.3f}" for w in row["wait_cpu_s"]))
     print(f"identical spikes: {out['identical_spikes']}; load average before/after: "
           f"{out['machine']['loadavg_before'][0]:.1f} / {out['machine']['loadavg_after'][0]:.1f} "
           f"on {out['machine']['cpus']} CPUs")

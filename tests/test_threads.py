@@ -103,7 +103,9 @@ def test_threads_give_identical_runs(name, tmp_path):
     assert "barrier(" in par.source and "barrier" not in net().build(dt=DT, seed=3).source
     assert_same(ref, outcome(par))
     # One barrier a step, two more for the plastic projections' serial section.
-    assert par.thread_stats()["barriers"] == (2 if name == "plastic" else 1) * 1000
+    stats = par.thread_stats()
+    assert stats["barriers"] == (2 if name == "plastic" else 1) * 1000
+    assert all(0 <= w <= c for w, c in zip(stats["wait_cpu_s"], stats["cpu_s"], strict=True))
     if name == "whole":  # full monitor buffers stop every thread at the same step
         small = net().build(dt=DT, seed=3, threads=2, spike_capacity=1)
         assert_same(ref, outcome(small))

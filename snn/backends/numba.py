@@ -93,8 +93,8 @@ class NumbaSimulation(Simulation):
         check_int("spike_capacity", spike_capacity, minimum=1)
         self.threads = check_threads(threads, built)
         if self.threads > 1:
-            # The barrier's counter; per thread (a cache line each): checks spent waiting at
-            # barriers, barriers passed, CPU nanoseconds in the run loop. Threads 1.. of the
+            # The barrier's counter; per thread (a cache line each): CPU nanoseconds spent
+            # waiting at barriers, barriers passed, CPU nanoseconds in the run loop. Threads 1.. of the
             # run loop come from a pool made on the first run (again in a forked child);
             # thread 0 is the caller's.
             self._barrier = np.zeros(8, np.int64)
@@ -146,16 +146,17 @@ class NumbaSimulation(Simulation):
                     impl.set_modulator(mech, arrays, self.step, value)
 
     def thread_stats(self) -> dict[str, object]:
-        """How the threads of the run loop worked since the build: ``barriers`` each thread
-        passed and, per thread, the ``waits`` it spent at them (checks of the barrier: a
-        ``pause`` of roughly 10-50 ns each for the first :data:`snn.backends.numba_sync.SPINS`
-        of a barrier, then one per futex sleep) and its ``cpu_s`` (CPU seconds in the run
-        loop, waiting included). A thread that waits much more than the others finished its
-        blocks early (imbalance), or the others were descheduled (a busy machine)."""
+        """How the threads of the run loop worked since the build: the ``barriers`` each
+        thread passed and, per thread, its ``cpu_s`` (CPU seconds in the run loop) and
+        ``wait_cpu_s`` (of which spent waiting at barriers: spinning and futex calls).
+        ``cpu_s - wait_cpu_s`` is a thread's work; a thread that waits much more than the
+        others finished its blocks early (imbalance), or the others were descheduled (a busy
+        machine). One thread: ``{"threads": 1}``."""
         if self.threads == 1:
-            return {"threads": 1, "barriers": 0, "waits": [0], "cpu_s": [None]}
+            return {"threads": 1}
         return {"threads": self.threads, "barriers": int(self._waits[0, 1]),
-                "waits": self._waits[:, 0].tolist(), "cpu_s": (self._waits[:, 2] * 1e-9).tolist()}
+                "cpu_s": (self._waits[:, 2] * 1e-9).tolist(),
+                "wait_cpu_s": (self._waits[:, 0] * 1e-9).tolist()}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every array the run loop changes (state, ring buffers, plastic weights and

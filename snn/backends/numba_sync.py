@@ -4,8 +4,9 @@ numba has no atomic operations on the CPU, so these are LLVM intrinsics: ``atomi
 (read-modify-write) and ``atomic_load``, both sequentially consistent; ``cpu_pause`` (the
 spin-wait hint: ``pause`` on x86-64, ``yield`` on Arm); ``futex_wait`` / ``futex_wake``
 (Linux's futex system call: sleep until a word changes, wake its sleepers),
-``yield_cpu`` (``sched_yield``) where there is no futex, and ``nonnegative`` (a promise to
-LLVM that an index is >= 0, so the threads' block loops vectorise). They compile into cached machine
+``yield_cpu`` (``sched_yield``) where there is no futex, ``thread_cpu_ns`` (the thread's
+CPU clock) and ``nonnegative`` (a promise to LLVM that an index is >= 0, so the threads'
+block loops vectorise). They compile into cached machine
 code like any other njit function.
 
 :func:`barrier` is a counting barrier on an ``int64`` array: the ``e``-th barrier of a thread
@@ -114,6 +115,32 @@ def yield_cpu(typingctx):
     return sig, codegen
 
 
+# CLOCK_THREAD_CPUTIME_ID of clock_gettime (None: no thread CPU clock, waits count as 0).
+_THREAD_CLOCK = {"linux": 3, "darwin": 16}.get(
+    "linux" if sys.platform.startswith("linux") else sys.platform)
+
+
+@intrinsic
+def thread_cpu_ns(typingctx):
+    """CPU nanoseconds the calling thread has used (``clock_gettime`` of its CPU clock)."""
+    sig = types.int64()
+
+    def codegen(context, builder, sig, args):
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        if _THREAD_CLOCK is None:
+            return ir.Constant(i64, 0)
+        timespec = ir.LiteralStructType([i64, i64])
+        ts = cgutils.alloca_once(builder, timespec)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i32, [i32, timespec.as_pointer()]), "clock_gettime")
+        builder.call(fn, [ir.Constant(i32, _THREAD_CLOCK), ts])
+        sec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 0))
+        nsec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 1))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 10**9)), nsec)
+
+    return sig, codegen
+
+
 def _syscall(builder, number: int, *values) -> None:
     i64 = ir.IntType(64)
     fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True),
@@ -160,17 +187,20 @@ def futex_wake(typingctx, arr, index):
 def barrier(count, target: int) -> int:
     """Arrive at a barrier and wait until ``count[0]`` reaches ``target`` (``threads`` times
     the number of barriers each thread has passed, this one included); ``count[1]`` counts
-    the threads asleep. Returns the number of checks this thread waited for (0: it arrived
-    last)."""
+    the threads asleep. Returns the CPU nanoseconds this thread spent waiting (spinning and
+    the futex calls; 0 if it did not wait)."""
     if atomic_add(count, 0, 1) + 1 == target:
         if HAS_FUTEX and atomic_load(count, 1) > 0:
             futex_wake(count, 0)
         return 0
+    if atomic_load(count, 0) >= target:
+        return 0
+    start = thread_cpu_ns()  # only a thread that waits pays for the clock
     waits = 0
     while True:
         now = atomic_load(count, 0)
         if now >= target:
-            return waits
+            return thread_cpu_ns() - start
         waits += 1
         if waits < SPINS:
             cpu_pause()
@@ -182,8 +212,6 @@ def barrier(count, target: int) -> int:
             atomic_add(count, 1, -1)
         else:
             yield_cpu()
-
-
 
 
 @intrinsic
@@ -202,4 +230,4 @@ def nonnegative(typingctx, value):
 
 
 __all__ = ["HAS_FUTEX", "SPINS", "atomic_add", "atomic_load", "barrier", "cpu_pause", "futex_wait",
-           "futex_wake", "nonnegative", "yield_cpu"]
+           "futex_wake", "nonnegative", "thread_cpu_ns", "yield_cpu"]

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-
 from test_batch import same_spikes, stack  # noqa: E402
 from test_snapshot import network as plastic_network  # noqa: E402
-from test_torch_backend import mixed_network  # noqa: E402
+from test_torch_backend import family_network, mixed_network  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import snn  # noqa: E402
 from snn.backends import numba_rng  # noqa: E402
-from snn.backends.torch import kernels, rng  # noqa: E402
+from snn.backends.torch import kernels, libm, rng  # noqa: E402
 from snn.bench.cuba import cuba_network  # noqa: E402
 
 DT = 1e-4
@@ -113,6 +113,70 @@ def test_a_network_without_projections_or_spike_monitors():
     a, b = numba(net, 0.01, 0), net.build(dt=DT, seed=0, **CHUNKED).run(0.01)
     assert a["v"].data.shape == (100, 1, 5)
     assert_same(a, b)
+
+
+def conductance_network() -> snn.Network:
+    """The models neither other network has: settable Poisson, conductance-based LIF with
+    and without an adaptive threshold."""
+    net = snn.Network()
+    drive = net.population(30, snn.SettablePoissonSource(rate_init=150.0), name="drive")
+    cond = net.population(20, snn.ConductanceLIF(tau_ref=2e-3), name="cond",
+                          init={"v": snn.Uniform(-70e-3, -55e-3)})
+    adapt = net.population(10, snn.AdaptiveConductanceLIF(), name="adapt")
+    net.connect(drive, cond, snn.FixedProbability(0.5), weight=snn.Uniform(0.05, 0.3),
+                delay=snn.UniformInt(1, 4))
+    net.connect(cond, adapt, snn.FixedProbability(0.5), weight=0.4, delay=2)
+    net.connect(adapt, cond, snn.AllToAll(), weight=0.1, synapse="inh")
+    for pop in (drive, cond, adapt):
+        net.spike_monitor(pop, name=f"{pop.name}_spikes")
+    net.state_monitor(cond[:3], ["v", "g_exc"], every=2, name="cond_v")
+    return net
+
+
+def test_conductance_models_and_settable_poisson_equal_numba():
+    net = conductance_network()
+    a = numba(net, 0.03, 4)
+    assert a["cond_spikes"].count > 0 and a["adapt_spikes"].count > 0
+    assert_same(a, net.build(dt=DT, seed=4, **CHUNKED).run(0.03))
+
+
+class _HostSyncs(TorchDispatchMode):
+    """Records the operations that would make a CUDA step wait for the host or copy host
+    data to the device (either breaks CUDA graph capture)."""
+
+    SYNCS = {"_local_scalar_dense", "is_nonzero", "item", "nonzero", "masked_select", "unique",
+             "_unique2", "repeat_interleave", "lift_fresh", "lift_fresh_copy"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        masks = [a for a in args if isinstance(a, (list, tuple)) for a in a
+                 if isinstance(a, torch.Tensor) and a.dtype == torch.bool]
+        if name in self.SYNCS or (name.startswith("index") and masks):
+            self.found.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("network", ["mixed", "family", "conductance", "batched"])
+def test_a_step_never_waits_for_the_host(network, monkeypatch):
+    """What CUDA graph capture needs, checked on the CPU: every model's step, the compaction,
+    delivery, arrival and monitors run without a host synchronisation or host-to-device
+    copy. (``libm`` runs the C library through NumPy for float64 CPU tensors only; on CUDA it
+    is torch's, as patched in here.)"""
+    monkeypatch.setattr(libm, "_apply", lambda kernel, fallback, x: fallback(x))
+    nets = {"mixed": mixed_network, "family": lambda: family_network(200),
+            "conductance": conductance_network, "batched": stack}
+    kw = {"batch": 3} if network == "batched" else {}
+    sim = nets[network]().build(dt=DT, seed=1, backend="torch", dtype="float32",
+                                engine="chunked", **kw)
+    sim.run(0.002)
+    with _HostSyncs() as mode:
+        for _ in range(5):
+            sim._chunked._step()
+    assert mode.found == []
 
 
 def test_plastic_projections_equal_numba_and_their_weights_learn():

@@ -115,6 +115,14 @@ def test_a_network_without_projections_or_spike_monitors():
     assert_same(a, b)
 
 
+def test_adaptive_meta_and_ultra_neurons_equal_numba():
+    steps = 400
+    net = family_network(steps)
+    a = numba(net, steps * DT, 8)
+    assert all(rec.count > 0 for rec in a.spikes.values())
+    assert_same(a, net.build(dt=DT, seed=8, chunk_steps=150, **CHUNKED).run(steps * DT))
+
+
 def conductance_network() -> snn.Network:
     """The models neither other network has: settable Poisson, conductance-based LIF with
     and without an adaptive threshold."""

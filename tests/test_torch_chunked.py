@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import snn  # noqa: E402
 from snn.backends import numba_rng  # noqa: E402
-from snn.backends.torch import kernels, libm, rng  # noqa: E402
+from snn.backends.torch import chunked, kernels, libm, rng  # noqa: E402
 from snn.bench.cuba import cuba_network  # noqa: E402
 
 DT = 1e-4
@@ -214,6 +214,28 @@ def test_overflowing_buffers_rerun_the_chunk_and_lose_no_spike():
     b = plastic_network().build(dt=DT, seed=3, chunk_steps=64, spike_capacity=1, **CHUNKED)
     assert_same(ref.run(0.02), b.run(0.02))
     np.testing.assert_array_equal(ref.weights("ff"), b.weights("ff"))
+
+
+def test_graph_replay_bookkeeping_with_a_stand_in_graph(monkeypatch):
+    """The CUDA graph path's step counting, on the CPU: ``_capture`` is replaced by a stand-in
+    that, like the real one, runs one step and returns a replay of ``GRAPH_STEPS`` steps.
+    Chunks of 95 steps (9 replays and 4 eager steps after the warm-up) and forced overflows
+    (a new capture after each) still give numba's spikes."""
+    net = mixed_network()
+    a = numba(net, 0.03, 11)
+    sim = net.build(dt=DT, seed=11, chunk_steps=95, spike_capacity=1, **CHUNKED)
+    engine = sim._chunked
+    captures = []
+
+    def capture():
+        engine._step()
+        captures.append(int(engine.k))
+        return lambda: [engine._step() for _ in range(chunked.GRAPH_STEPS)]
+
+    monkeypatch.setattr(engine, "_capture", capture)
+    engine.cuda_graphs = True
+    assert_same(a, sim.run(0.03))
+    assert len(captures) > 1 and captures[0] == 1
 
 
 def test_continued_runs_and_snapshots(tmp_path):

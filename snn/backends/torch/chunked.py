@@ -201,7 +201,7 @@ class ChunkedEngine:
             self.state_recorders.append(_StateRecorder(name, p, variables, indices, every, shape,
                                                        -(-steps // every) + 1, device))
         self.cuda_graphs = (cuda_graphs and device.type == "cuda" and not sim._plastic)
-        self._graph = None
+        self._replay = None  # the captured graph's replay (CUDA graphs only)
 
     # -- one step ------------------------------------------------------------------------
     def _step(self) -> None:
@@ -237,27 +237,31 @@ class ChunkedEngine:
             kernels.arrive(ring, self.pops[post][3][var], k, self.use_triton)
         k.add_(1)
 
+    def _capture(self):
+        """Run one step eagerly on a side stream (the warm-up CUDA graph capture requires:
+        Triton compiles, libraries initialise), then capture ``GRAPH_STEPS`` steps as one
+        CUDA graph; returns its replay."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._step()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(GRAPH_STEPS):
+                self._step()  # recorded, not run
+        return graph.replay  # (the bound method keeps the graph and its memory pool alive)
+
     def _steps(self, n: int) -> None:
-        """Run ``n`` steps from ``self.k``: eagerly, or on CUDA by replaying a CUDA graph of
-        ``GRAPH_STEPS`` steps (the remainder eagerly)."""
+        """Run ``n`` steps from ``self.k``: eagerly, or on CUDA by replaying a captured
+        graph of ``GRAPH_STEPS`` steps (the remainder eagerly)."""
         done = 0
-        if self.cuda_graphs and self._graph is None:
-            # Warm up (compile Triton kernels, initialise libraries) with one real step on a
-            # side stream, as CUDA graph capture requires; then capture GRAPH_STEPS steps.
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                self._step()
-            torch.cuda.current_stream(self.device).wait_stream(side)
+        if self.cuda_graphs and self._replay is None:
+            self._replay = self._capture()  # (its warm-up is the first of the n steps)
             done = 1
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                for _ in range(GRAPH_STEPS):
-                    self._step()  # recorded, not run
-            self._graph = graph
         if self.cuda_graphs:
             while n - done >= GRAPH_STEPS:
-                self._graph.replay()
+                self._replay()
                 done += GRAPH_STEPS
         for _ in range(n - done):
             self._step()
@@ -303,7 +307,7 @@ class ChunkedEngine:
                     over = True
             if not over:
                 return
-            self._graph = None  # buffers moved: capture again
+            self._replay = None  # buffers moved: capture again
             self._restore(saved)
 
     def run(self, k_start: int, n_steps: int, chunk_steps: int, bar=None):

@@ -57,7 +57,6 @@ class _Compaction:
     with the count of this step and the largest count of the chunk."""
 
     def __init__(self, size: int, capacity: int, device) -> None:
-        self.size, self.capacity = size, capacity
         self.index = torch.arange(size, device=device)
         self.count = torch.zeros(1, dtype=torch.int64, device=device)
         self.peak = torch.zeros(1, dtype=torch.int64, device=device)

@@ -21,6 +21,7 @@ $(VENV)/.runtime: pyproject.toml | $(PY)
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) -e ".[dev,peers]"
 	$(PIP) --no-deps "norse==1.1.0"  # its torchvision would pull a CUDA torch (docs/nir.md)
+	$(PIP) --no-deps "spikingjelly==2.0.0"  # the same for its torchvision (docs/benchmarks.md)
 	$(PIP) --no-deps "neurobench==2.3.0"  # its torchaudio would replace torch; the metrics need none (docs/benchmarks.md)
 	touch $@
 

@@ -7,7 +7,8 @@ difference between the two runs. The machine's load average is recorded (a share
 makes the ratio noisy).
 
 Run: ``python benchmarks/data_parallel.py [--rule bptt] [--samples 1438] [--arch 64-128-10]
-[--steps 25] [--batch 128] [--nproc 2] [--json out.json]``.
+[--steps 25] [--batch 128] [--nproc 2] [--json out.json]``; ``--rule`` is any registered rule
+(the Tempotron takes ``--arch 64-10``).
 """
 
 from __future__ import annotations
@@ -32,15 +33,23 @@ def train(rule_name: str, samples: int, sizes: list[int], steps: int, batch: int
     t0 = time.perf_counter()
     rule.fit(ds, epochs=1)
     wall = time.perf_counter() - t0
-    weights = {k: v.detach().numpy().copy() for k, v in rule.net.state_dict().items()}
-    return {"wall_s": wall, "weights": weights, "threads": torch.get_num_threads()}
+    return {"wall_s": wall, "weights": weights(rule), "threads": torch.get_num_threads()}
+
+
+def weights(rule) -> dict[str, np.ndarray]:
+    """Every weight of ``rule``'s modules (its network, layers, read-out), by name."""
+    modules = {name: getattr(rule, name) for name in ("net", "modules", "layers", "readout")
+               if isinstance(getattr(rule, name, None), torch.nn.Module)}
+    return {f"{m}.{k}": v.detach().cpu().numpy().copy()
+            for m, module in modules.items() for k, v in module.state_dict().items()}
 
 
 def main(argv: list[str] | None = None) -> int:
+    import rules
     from rules import distributed
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rule", default="bptt", choices=["bptt", "tess"])
+    parser.add_argument("--rule", default="bptt", choices=rules.available())
     parser.add_argument("--samples", type=int, default=1438)
     parser.add_argument("--arch", default="64-128-10")
     parser.add_argument("--steps", type=int, default=25)

@@ -67,6 +67,12 @@ def measure(device: str, sizes: list[int], duration: float, engines: list[str], 
                 "wall_s": wall, "wall_s_per_simulated_s": wall / duration,
                 "rate_hz": count / (n * duration), "spikes": count, "build_s": build_s,
                 "warmup_s": warmup_s, "options": sim.options}
+            engine_state = getattr(sim, "_chunked", None)
+            if engine_state is not None:  # overflow re-runs (warm-up included), final capacities
+                row["engines"][engine].update(
+                    reruns=engine_state.reruns,
+                    spike_capacity=[c.capacity for c in engine_state.compactions.values()],
+                    graphs=engine_state.cuda_graphs)
             del sim, res
             if device == "cuda":
                 torch.cuda.empty_cache()

@@ -201,6 +201,7 @@ class ChunkedEngine:
                                                        -(-steps // every) + 1, device))
         self.cuda_graphs = (cuda_graphs and device.type == "cuda" and not sim._plastic)
         self._replay = None  # the captured graph's replay (CUDA graphs only)
+        self.reruns = 0  # chunks run again after an overflow
 
     # -- one step ------------------------------------------------------------------------
     def _step(self) -> None:
@@ -308,6 +309,7 @@ class ChunkedEngine:
                 return
             self._replay = None  # buffers moved: capture again
             self._restore(saved)
+            self.reruns += 1
 
     def run(self, k_start: int, n_steps: int, chunk_steps: int, bar=None):
         """Run ``n_steps`` steps from ``k_start``; returns the monitors' records as the loop

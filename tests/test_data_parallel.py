@@ -191,3 +191,25 @@ def test_cli_nproc_is_refused_where_it_cannot_apply(tmp_path, capsys):
 
     assert main(["train", "pattern", "--nproc", "2", "--out", str(tmp_path)]) == 2
     assert "--nproc does not apply to pattern" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_train_nproc_resumes_and_matches_one_process(tmp_path, capsys):
+    """`synaptica train tempotron --nproc 2`: one epoch, then --resume to two, gives the
+    weights of two epochs in one process; rank 0 alone wrote the checkpoint."""
+    from rules.base import read_rule_checkpoint
+    from snn.cli import main
+
+    common = ["train", "tempotron", "--no-progress", "--json", "--seed", "2"]
+    assert main([*common, "--nproc", "2", "--epochs", "1", "--out", str(tmp_path / "two")]) == 0
+    assert main([*common, "--nproc", "2", "--epochs", "2", "--resume",
+                 "--out", str(tmp_path / "two")]) == 0
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    two, meta = read_rule_checkpoint(tmp_path / "two" / "tempotron_digits.h5", "tempotron")
+    one, _ = read_rule_checkpoint(tmp_path / "one" / "tempotron_digits.h5", "tempotron")
+    assert len(meta["history"]) == 2
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.suffix == ".h5") == \
+        ["tempotron_digits.h5"]
+    for key, value in one.items():
+        np.testing.assert_allclose(two[key], value, rtol=0, atol=1e-5, err_msg=key)

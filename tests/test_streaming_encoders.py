@@ -50,6 +50,17 @@ def test_latency_direct_dtype_and_batch_selection():
     assert torch.equal(picked[:, torch.tensor([2, 0])].dense(), whole.double()[:, idx[[2, 0]]])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rate_stream_on_cuda_is_the_whole_encoding():
+    x = torch.rand(64, 100, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    g_whole, g_stream = (torch.Generator("cuda").manual_seed(3) for _ in range(2))
+    whole = rate(x, 37, generator=g_whole)
+    stream = SpikeStream(x, 37, generator=g_stream, chunk_steps=5)
+    assert torch.equal(torch.rand(9, device="cuda", generator=g_whole),
+                       torch.rand(9, device="cuda", generator=g_stream))
+    assert torch.equal(torch.cat(list(stream.chunks(4))), whole) and 0 < float(whole.mean()) < 1
+
+
 def test_bad_arguments():
     x = torch.rand(2, 3)
     with pytest.raises(ValueError, match="encoder"):
@@ -71,10 +82,11 @@ def digits_batch(rule, n: int):
     return rule._inputs(train[:n])
 
 
-@pytest.mark.parametrize("name", ["tess", "ff", "ccl"])
-def test_training_on_a_stream_equals_training_on_the_whole_encoding(name):
+@pytest.mark.parametrize("name, options", [("tess", {}), ("ff", {}), ("ff", {"negatives": "label"}),
+                                           ("ccl", {})])
+def test_training_on_a_stream_equals_training_on_the_whole_encoding(name, options):
     cls = rules.get(name)
-    a, b = (cls.build([64, 24, 10], steps=12, seed=3, batch_size=16) for _ in range(2))
+    a, b = (cls.build([64, 24, 10], steps=12, seed=3, batch_size=16, **options) for _ in range(2))
     x, y = digits_batch(a, 16)
     stream = a._stream(x, seeded(5))
     assert isinstance(stream, SpikeStream)

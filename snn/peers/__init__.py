@@ -1,8 +1,10 @@
-"""Peer-simulator runners for side-by-side benchmarks.
+"""Peer simulators and libraries for side-by-side benchmarks.
 
-Each runner is a module run in a subprocess (``python -m snn.peers.<name> ...``) that prints
-one JSON object; subprocesses keep the peer's global state (Brian2's device, NEST's kernel)
-out of the calling process.
+A simulator runner is a module run in a subprocess (``python -m snn.peers.<name> ...``) that
+prints one JSON object; subprocesses keep the peer's global state (Brian2's device, NEST's
+kernel) out of the calling process, and may run in another Python (:mod:`.brian2cuda`, whose
+Brian2 release differs from the ``peers`` extra's). Training peers run in process:
+:mod:`.spikingjelly_bptt` builds SpikingJelly's version of the BPTT benchmark network.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ head, 1,600 / 400 images a task), spiking CNN 1x28x28 - conv 8 @ 3x3 - pool - LI
 1 epoch per task, Adam 2e-3, lateral 1 (conv, 9 patch dimensions) + 40 (read-out) per task,
 200 Hebbian batches (``--task split --conv 8 --lateral 1,40 --epochs 1 --hebbian-steps 200
 --lr 2e-3``; results/hlop_split_conv.json, 392 s): fine-tuning ACC 77.26 / BWT -19.68, HLOP
-82.68 / +0.03, multitask 91.47.
+82.68 / +0.03, multitask 91.47; with the conv layer unprotected (``--lateral 0,40``) HLOP
+79.04 / -12.36; 3 epochs a task: fine-tuning 63.23 / -43.07, HLOP 78.26 / -6.22.
 
 The HLOP paper (Xiao et al., ICLR 2024) trains 784-800-800-10 spiking MLPs with DSR, T = 20,
 SGD, 1 epoch per task, on 10 permutations of full MNIST (60k); see ``docs/continual.md``.

@@ -89,10 +89,19 @@ def twin(sizes: list[int], ours, beta: float, surrogate) -> tuple[JellyMLP, bool
 
 def implementation(device: str) -> str:
     """Which SpikingJelly LIF code runs on ``device``: ``"torch (CPU)"`` or, on CUDA, the
-    ``SJ_LIF_CUDA_IMPLEMENTATION`` choice (``auto`` picks its CUDA kernels, then Triton)."""
+    ``SJ_LIF_CUDA_IMPLEMENTATION`` request (``auto`` tries its compiled CUDA kernels, then
+    Triton, then torch) and, once a step has run, what SpikingJelly selected (``"cuda:auto ->
+    triton"``; read from its private selection table, so absent if that changes)."""
     if not str(device).startswith("cuda"):
         return "torch (CPU)"
-    return "cuda:" + os.environ.get("SJ_LIF_CUDA_IMPLEMENTATION", "auto")
+    requested = "cuda:" + os.environ.get("SJ_LIF_CUDA_IMPLEMENTATION", "auto")
+    try:
+        from spikingjelly._ops.lif import _selection
+
+        chosen = sorted({s.name for s in _selection._selections.values() if s is not None})
+    except (ImportError, AttributeError):
+        chosen = []
+    return requested + (f" -> {','.join(chosen)}" if chosen else "")
 
 
 def version() -> str:

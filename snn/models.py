@@ -711,6 +711,48 @@ class PLIF(NeuronModel):
                 raise TypeError(f"PLIF.{flag} must be True or False")
 
 
+@dataclass(frozen=True, eq=False)
+class DSpikeLIF(NeuronModel):
+    """LIF whose spike is the Differentiable Spike function itself (Li et al. 2021), smooth and
+    real-valued in [0, 1]: the DSpike / DSpike+ baselines of the UltraLIF paper's official code,
+    for data-set training (no simulation backend runs it). One step, input ``I_k``::
+
+        v_k = tau u_k-1 + I_k          x = v_k / (2 v_thresh)   (x = 1/2 at v = v_thresh)
+        s_k = clamp((tanh(b (x - 1/2)) + tanh(b / 2)) / (2 tanh(b / 2)), 0, 1)
+        u_k = v_k (1 - s_k)            (soft multiplicative reset)
+
+    Training uses the exact gradient (a layer's surrogate is ignored). ``learn_b``: the
+    temperature is ``clamp(softplus(rho), 0.5, 50)``, one per layer (the official code's);
+    ``learn_tau`` (DSpike+): ``tau = sigmoid(rho_tau)``, one per layer, starting at ``tau``
+    (the official code starts its raw parameter at 0.9, i.e. tau = 0.71). ``tau`` is the
+    retention per step, potentials dimensionless; the official baselines use
+    ``v_thresh = 0.5``.
+    """
+
+    tau: float = 0.9
+    v_thresh: float = 0.5
+    b: float = 4.0
+    learn_b: bool = True
+    learn_tau: bool = False
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("v", np.float64, 0.0, "1"),)
+    ports: ClassVar[dict[str, str]] = {"exc": "v", "inh": "v"}
+
+    def __post_init__(self) -> None:
+        for name in ("tau", "v_thresh", "b"):
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray) or not np.isscalar(value):
+                raise TypeError(f"DSpikeLIF.{name} must be a scalar (one value per layer), got {value!r}")
+            _set(self, name, as_param(f"DSpikeLIF.{name}", value, positive=True))
+        if not self.tau < 1.0:
+            raise ValueError(f"DSpikeLIF.tau is the retention per step and must be in (0, 1), got {self.tau}")
+        if not 0.5 <= self.b <= 50.0:
+            raise ValueError(f"DSpikeLIF.b={self.b:g} is outside [0.5, 50], where the temperature is clamped")
+        for flag in ("learn_b", "learn_tau"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"DSpikeLIF.{flag} must be True or False")
+
+
 # -- conductance-based synapses ---------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""The UltraLIF paper's surrogate baselines: the DSpike surrogate (Li et al. 2021) and the
-parametric LIF (PLIF, Fang et al. 2021), against hand-derived formulas and finite differences."""
+"""The UltraLIF paper's baselines: the DSpike surrogate (Li et al. 2021), the parametric LIF
+(PLIF, Fang et al. 2021) and the smooth DSpike neuron of the paper's code, against
+hand-derived formulas and finite differences."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 import torch
 
 from snn.layers import Linear
-from snn.models import PLIF
+from snn.models import PLIF, DSpikeLIF
 from snn.surrogate import DSpike, FastSigmoid, surrogate
-from snn.training.neurons import TrainingPLIF
+from snn.training.neurons import TrainingDSpikeLIF, TrainingPLIF
 
 
 def _dspike_primitive(x: np.ndarray, b: float) -> np.ndarray:
@@ -133,3 +134,49 @@ def test_plif_layer_learns_its_time_constant_and_rejects_bad_models():
         PLIF(reset="zero")
     with pytest.raises(TypeError, match="PLIF.decay_input"):
         PLIF(decay_input=1)
+
+
+def test_smooth_dspike_neuron_by_hand_and_its_temperature_gradient():
+    """The UltraLIF paper's DSpike baseline neuron: spike = the DSpike function of
+    v / (2 v_thresh), soft reset; two steps by hand, and d(output)/d(b_raw) against central
+    differences (the function is smooth inside the clamp)."""
+    impl = TrainingDSpikeLIF()
+    model = DSpikeLIF(tau=0.8, v_thresh=0.5, b=3.0, learn_b=False)
+    current = torch.tensor([[[0.3, 0.5, 2.0]], [[0.2, -0.1, 0.0]]], dtype=torch.float64)
+    out, _ = impl.sequence_with_state(model, current, 1.0, None)
+
+    def dspike(x, b=3.0):
+        return min(max((math.tanh(b * (x - 0.5)) + math.tanh(b / 2)) / (2 * math.tanh(b / 2)), 0.0), 1.0)
+
+    for n, i1 in enumerate((0.3, 0.5, 2.0)):
+        s1 = dspike(i1)  # x = v / (2 * 0.5) = v
+        v2 = 0.8 * i1 * (1 - s1) + float(current[1, 0, n])
+        assert float(out[0, 0, n]) == pytest.approx(s1, abs=1e-12)
+        assert float(out[1, 0, n]) == pytest.approx(dspike(v2), abs=1e-12)
+    assert float(out[0, 0, 1]) == pytest.approx(0.5)  # at threshold
+    assert float(out[0, 0, 2]) == 1.0  # clamped above the window
+
+    learned = DSpikeLIF(tau=0.8, b=3.0, learn_tau=True)
+    params = {k: v.double().requires_grad_(True) for k, v in impl.parameters(learned, (3,), 1.0).items()}
+    assert float(torch.nn.functional.softplus(params["b_raw"].detach())) == pytest.approx(3.0)
+    assert float(torch.sigmoid(params["tau_logit"].detach())) == pytest.approx(0.8)
+    weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    small = current * 0.5  # keep every neuron inside the window (no clamp)
+
+    def loss(b_raw):
+        p = {"b_raw": b_raw, "tau_logit": params["tau_logit"]}
+        return (impl.sequence_with_state(learned, small, 1.0, None, params=p)[0] * weights).sum()
+
+    loss(params["b_raw"]).backward()
+    h = 1e-6
+    b0 = float(params["b_raw"].detach())
+    fd = (loss(torch.tensor(b0 + h, dtype=torch.float64))
+          - loss(torch.tensor(b0 - h, dtype=torch.float64))) / (2 * h)
+    assert float(params["b_raw"].grad) == pytest.approx(float(fd.detach()), rel=1e-6)
+    assert params["tau_logit"].grad is not None and float(params["tau_logit"].grad) != 0.0
+    with pytest.raises(ValueError, match="outside \\[0.5, 50\\]"):
+        DSpikeLIF(b=60.0)
+    with pytest.raises(ValueError, match="retention per step"):
+        DSpikeLIF(tau=1.0)
+    with pytest.raises(TypeError, match="DSpikeLIF.b must be a scalar"):
+        DSpikeLIF(b=np.array([1.0, 2.0]))

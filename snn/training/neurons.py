@@ -37,7 +37,15 @@ import torch
 from snn.backends import constants as step_constants
 from snn.backends import implements
 from snn.backends.torch.neurons import conductance_membrane
-from snn.models import LI, LIF, PLIF, AdaptiveConductanceLIF, AdaptiveLIF, ConductanceLIF
+from snn.models import (
+    LI,
+    LIF,
+    PLIF,
+    AdaptiveConductanceLIF,
+    AdaptiveLIF,
+    ConductanceLIF,
+    DSpikeLIF,
+)
 from snn.training import fused_gpu
 from snn.training.surrogate import Surrogate
 
@@ -541,7 +549,47 @@ class TrainingPLIF(TrainingNeuron):
         return s, {"u": u}
 
 
+@implements(DSpikeLIF, "training")
+class TrainingDSpikeLIF(TrainingNeuron):
+    """The smooth DSpike neuron, one step (exact gradient, the surrogate is unused)::
+
+        v = tau u + input      x = v / (2 v_thresh)
+        s = clamp((tanh(b (x - 1/2)) + tanh(b / 2)) / (2 tanh(b / 2)), 0, 1)      u = v (1 - s)
+
+    with ``b = clamp(softplus(b_raw), 0.5, 50)`` and ``tau = sigmoid(tau_logit)`` where learned.
+    """
+
+    spiking = False  # real-valued outputs: never marked binary
+
+    def constants(self, model, dt, device=None, dtype=torch.float32):
+        return {"tau": float(model.tau), "v_thresh": float(model.v_thresh), "b": float(model.b)}
+
+    def parameters(self, model, shape, dt):
+        """``b_raw`` (softplus^-1 of ``b``) when ``learn_b``, ``tau_logit`` when ``learn_tau``."""
+        dtype = torch.get_default_dtype()
+        out = {}
+        if model.learn_b:
+            out["b_raw"] = torch.tensor(float(model.b + np.log(-np.expm1(-model.b))), dtype=dtype)
+        if model.learn_tau:
+            out["tau_logit"] = torch.tensor(float(np.log(model.tau / (1.0 - model.tau))), dtype=dtype)
+        return out
+
+    def initial_state(self, model, like):
+        return {"u": torch.zeros_like(like)}
+
+    def step(self, model, consts, current, state, surrogate=None, detach_reset=False, params=None):
+        params = params or {}
+        b = (torch.nn.functional.softplus(params["b_raw"]).clamp(0.5, 50.0) if "b_raw" in params
+             else consts["b"])
+        tau = torch.sigmoid(params["tau_logit"]) if "tau_logit" in params else consts["tau"]
+        v = tau * state["u"] + current
+        x = v / (2.0 * consts["v_thresh"])
+        half = torch.tanh(torch.as_tensor(b, dtype=v.dtype) / 2.0)
+        s = ((torch.tanh(b * (x - 0.5)) + half) / (2.0 * half)).clamp(0.0, 1.0)
+        return s, {"u": v * (1.0 - s)}
+
+
 __all__ = [
-    "TrainingAdaptiveConductanceLIF", "TrainingAdaptiveLIF", "TrainingConductanceLIF", "TrainingLI",
-    "TrainingLIF", "TrainingNeuron", "TrainingPLIF", "reject_refractory",
+    "TrainingAdaptiveConductanceLIF", "TrainingAdaptiveLIF", "TrainingConductanceLIF", "TrainingDSpikeLIF",
+    "TrainingLI", "TrainingLIF", "TrainingNeuron", "TrainingPLIF", "reject_refractory",
 ]

@@ -206,6 +206,9 @@ class RulesBenchConfig:
       ``state_bytes(batch, steps)`` where it has one);
     - ``memory_by_T``: the same for a freshly built rule at each T of ``memory_steps`` (measured
       before training, so that these steps also warm up what the timed epochs use);
+    - ``allocated_by_T``: the allocator's peak of a step that starts from the images (encoding
+      or streaming included) at each T of ``memory_steps``: what a device must hold, inputs
+      included (:func:`_allocated_bytes`);
     - ``synaptic_ops_per_sample``: ``rule.synaptic_ops`` of the fixed batch after training.
 
     ``snntorch`` adds snnTorch's BPTT (row ``snntorch-bptt``: the bptt row's network, LI
@@ -291,6 +294,21 @@ def _training_bytes(rule, x: torch.Tensor, y: torch.Tensor, device: str) -> int:
     return peak_training_bytes(lambda: rule.train_batch(x, y), device, int(state))
 
 
+def _allocated_bytes(train_batch, encode, images: torch.Tensor, y: torch.Tensor, seed: int,
+                     device: str) -> int:
+    """The allocator's peak (:func:`rules.base.cuda_peak_bytes` on CUDA,
+    :func:`rules.base.cpu_peak_bytes` on the CPU) of one training step that starts from the
+    images: ``train_batch(encode(images, generator), y)``, so the encoded input, every
+    temporary and the saved tensors all count (a rule that streams its input holds a chunk of
+    it at a time)."""
+    from rules.base import cpu_peak_bytes, cuda_peak_bytes
+
+    def step() -> None:
+        train_batch(encode(images, torch.Generator(device=device).manual_seed(seed)), y)
+
+    return cuda_peak_bytes(step, device) if device.startswith("cuda") else cpu_peak_bytes(step)
+
+
 NEUROBENCH_SAMPLES = 64
 
 
@@ -312,10 +330,15 @@ def _bench_rule(cls, train: Dataset, test: Dataset, config: RulesBenchConfig, ba
         return cls.build(list(config.sizes), steps=steps, encoder=config.encoder, seed=config.seed,
                          device=config.device, batch_size=config.batch)
 
-    by_t = {}  # measured first: the fresh instances also warm up (compile, import) what fit uses
+    by_t, allocated = {}, {}  # measured first: the fresh instances also warm up what fit uses
     for steps in config.memory_steps:
         xt, yt = batches(steps)
         by_t[str(steps)] = _training_bytes(build(steps), xt, yt, config.device)
+        fresh = build(steps)
+        encode = getattr(fresh, "_stream", None) or getattr(fresh, "_encode", None) or (
+            lambda x, gen, t=steps: _encode(x, t, config.encoder, gen))  # a rule that takes spikes
+        allocated[str(steps)] = _allocated_bytes(fresh.train_batch, encode, batches.x, batches.y,
+                                                 config.seed, config.device)
     rule = build(config.steps)
     history = rule.fit(train, test, epochs=config.epochs, progress=progress)
     x, y = batches(config.steps)
@@ -324,7 +347,8 @@ def _bench_rule(cls, train: Dataset, test: Dataset, config: RulesBenchConfig, ba
     peak = _training_bytes(rule, x, y, config.device)
     return {"test_accuracy": float(history[-1].test_accuracy),
             "wall_s_per_epoch": float(np.mean([h.wall_s for h in history])),
-            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": ops, **nb}
+            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "allocated_by_T": allocated,
+            "synaptic_ops_per_sample": ops, **nb}
 
 
 class _SnnTorchBPTT:
@@ -398,11 +422,15 @@ class _SnnTorchBPTT:
 def _bench_snntorch(train: Dataset, test: Dataset, config: RulesBenchConfig, batches: _Batches) -> dict:
     from rules.base import peak_training_bytes
 
-    by_t = {}
+    by_t, allocated = {}, {}
     for steps in config.memory_steps:
         xt, yt = batches(steps)
         fresh = _SnnTorchBPTT(config)
         by_t[str(steps)] = peak_training_bytes(lambda f=fresh, a=xt, b=yt: f.train_batch(a, b), config.device)
+        allocated[str(steps)] = _allocated_bytes(
+            _SnnTorchBPTT(config).train_batch,
+            lambda x, gen, t=steps: _encode(x, t, config.encoder, gen), batches.x, batches.y,
+            config.seed, config.device)
     model = _SnnTorchBPTT(config)
     walls = model.fit(train)
     x, y = batches(config.steps)
@@ -410,7 +438,8 @@ def _bench_snntorch(train: Dataset, test: Dataset, config: RulesBenchConfig, bat
     nb = _neurobench(model, test)
     peak = peak_training_bytes(lambda: model.train_batch(x, y), config.device)
     return {"test_accuracy": model.evaluate(test), "wall_s_per_epoch": float(np.mean(walls)),
-            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "synaptic_ops_per_sample": float(ops),
+            "peak_memory_bytes": int(peak), "memory_by_T": by_t, "allocated_by_T": allocated,
+            "synaptic_ops_per_sample": float(ops),
             **nb}
 
 
@@ -456,14 +485,16 @@ def bench_rules(train: Dataset, test: Dataset, config: RulesBenchConfig | None =
             notes.append("snntorch is not installed: no snntorch-bptt row (pip install snntorch)")
 
     def report() -> dict:
-        cpu_memory = "peak bytes autograd saves for backward plus the rule's state_bytes"
+        cpu_memory = ("peak bytes autograd saves for backward plus the rule's state_bytes; "
+                      "allocated_by_T: CPU allocator peak of a step from the images")
         return {
             "rows": rows, "skipped": skipped, "notes": notes, "dataset": dataset,
             "arch": "-".join(map(str, config.sizes)), "steps": config.steps, "epochs": config.epochs,
             "batch": config.batch, "seed": config.seed, "device": config.device, "encoder": config.encoder,
             "memory_steps": list(config.memory_steps), "n_train": len(train), "n_test": len(test),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "snntorch": snntorch_version,
-            "memory_method": ("CUDA allocator peak above the step's start"
+            "memory_method": ("CUDA allocator peak above the step's start (allocated_by_T: of a "
+                              "step from the images)"
                               if config.device.startswith("cuda") else cpu_memory),
             "config": asdict(config),
         }
@@ -515,9 +546,11 @@ _COLUMNS = ("rule", "test_accuracy", "wall_s_per_epoch", "peak_memory_bytes")
 
 
 def _flat_rows(report: dict) -> tuple[list[str], list[list]]:
-    header = [*_COLUMNS, *(f"memory_T{t}_bytes" for t in report["memory_steps"]), "synaptic_ops_per_sample",
-              *METRIC_KEYS]
-    rows = [[r[c] for c in _COLUMNS] + [r["memory_by_T"][str(t)] for t in report["memory_steps"]]
+    steps = report["memory_steps"]
+    header = [*_COLUMNS, *(f"memory_T{t}_bytes" for t in steps), *(f"allocated_T{t}_bytes" for t in steps),
+              "synaptic_ops_per_sample", *METRIC_KEYS]
+    rows = [[r[c] for c in _COLUMNS] + [r["memory_by_T"][str(t)] for t in steps]
+            + [r["allocated_by_T"][str(t)] for t in steps]
             + [r["synaptic_ops_per_sample"]] + [r.get(k, float("nan")) for k in METRIC_KEYS]
             for r in report["rows"]]
     return header, rows
@@ -573,6 +606,8 @@ def read_rules_bench(path: str | os.PathLike) -> dict:
                      "wall_s_per_epoch": float(rec["wall_s_per_epoch"]),
                      "peak_memory_bytes": int(rec["peak_memory_bytes"]),
                      "memory_by_T": {str(t): int(rec[f"memory_T{t}_bytes"]) for t in meta["memory_steps"]},
+                     "allocated_by_T": {str(t): int(rec[f"allocated_T{t}_bytes"])
+                                        for t in meta["memory_steps"]},
                      "synaptic_ops_per_sample": float(rec["synaptic_ops_per_sample"]),
                      **{k: float(rec[k]) for k in METRIC_KEYS  # NaN: not measured
                         if k in table.dtype.names and np.isfinite(rec[k])}})

@@ -114,7 +114,7 @@ def tiny(**kw):
 
 
 ROW_KEYS = {"rule", "test_accuracy", "wall_s_per_epoch", "peak_memory_bytes", "memory_by_T",
-            "synaptic_ops_per_sample"}
+            "allocated_by_T", "synaptic_ops_per_sample"}
 
 
 def test_cli_json_schema_and_files(proto_rule, tmp_path, capsys):
@@ -142,6 +142,9 @@ def test_cli_json_schema_and_files(proto_rule, tmp_path, capsys):
     # BPTT keeps every step for backward: its memory grows with T, roughly in proportion.
     by_t = [bptt["memory_by_T"][t] for t in ("10", "50", "200", "400")]
     assert by_t == sorted(by_t) and by_t[3] > 20 * by_t[0]
+    # From the images, the prototype rule holds its whole encoded input (T x 128 x 64 float32).
+    alloc = proto["allocated_by_T"]
+    assert alloc["400"] >= 400 * 128 * 64 * 4 and alloc["400"] > 20 * alloc["10"]
 
     files = report["files"]
     with open(files["csv"], newline="") as fh:
@@ -219,6 +222,18 @@ def test_bptt_synaptic_ops_counts():
                 + 7 * (30 + 2 * 15) + trainable / 4)                        # backward, updates
     assert spiking.synaptic_ops(x) == pytest.approx(expected)
     assert float(hidden.sum()) > 0
+
+
+def test_streaming_rules_memory_flat_in_T_inputs_included(small_digits):
+    """allocated_by_T counts the input too: TESS streams it a chunk at a time, so its step from
+    the images holds as much at T=100 as at T=10, while BPTT's grows with T."""
+    train, test = small_digits
+    report = bench_rules(train[:64], test[:32], RulesBenchConfig(
+        rules=("tess",), sizes=(64, 16, 10), steps=4, epochs=1, batch=32, memory_steps=(10, 100),
+        snntorch=False))
+    rows = {r["rule"]: r["allocated_by_T"] for r in report["rows"]}
+    assert rows["tess"]["100"] <= 1.2 * rows["tess"]["10"]
+    assert rows["bptt"]["100"] > 3 * rows["bptt"]["10"]
 
 
 @pytest.mark.slow

@@ -211,6 +211,10 @@ def print_rules_table(report: dict) -> None:
               f"{r['peak_memory_bytes'] / 1e6:>9.2f}"
               + "".join(f"{r['memory_by_T'][str(t)] / 1e6:>11.2f}" for t in steps)
               + f"{r['synaptic_ops_per_sample']:>16.4g}")
+    print("  allocator peak of a step from the images, inputs included (MB):")
+    print(f"  {'rule':<15}" + "".join(f"{f'T={t}':>11}" for t in steps))
+    for r in report["rows"]:
+        print(f"  {r['rule']:<15}" + "".join(f"{r['allocated_by_T'][str(t)] / 1e6:>11.2f}" for t in steps))
     if all("footprint_bytes" in r for r in report["rows"]):
         print("  NeuroBench metrics (docs/benchmarks.md), inference on the first test samples:")
         print(f"  {'rule':<15}{'footprint KB':>13}{'conn sparsity':>15}{'act sparsity':>14}"

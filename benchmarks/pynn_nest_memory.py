@@ -2,12 +2,14 @@
 
     python benchmarks/pynn_nest_memory.py --neurons 64000 --threads 2
 
-Builds CUBA (``snn.bench.cuba``) and reads this process's resident set size (Linux
-``/proc/self/statm``) after each stage: the export (``hardware.pynn.to_pynn``, the connection
-lists it holds), PyNN's ``setup``, the populations, each projection's ``nest.Connect`` calls (as
-``run.py`` makes them), NEST's ``Prepare`` and a 1 ms run. Each stage's growth is given per
-neuron (populations) or per synapse (the rest), with the peak (``ru_maxrss``). Prints JSON
-(``--out`` also writes it).
+Builds CUBA (``snn.bench.cuba``, spikes of every ``--record-every``-th neuron recorded) and
+reads this process's resident set size (Linux ``/proc/self/statm``) after each stage: the
+export (``hardware.pynn.to_pynn``, the connection lists it holds), PyNN's ``setup``, the
+populations, each projection's ``nest.Connect`` calls (as ``run.py`` makes them), and the first
+step of ``sim.run`` (PyNN connects the recorded neurons to NEST's spike recorder, NEST
+prepares and runs). Each stage's growth is given per neuron (populations), per synapse, and
+for the first step per recorded neuron, with the peak (``ru_maxrss``). Prints JSON (``--out``
+also writes it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--neurons", type=int, default=64000)
     ap.add_argument("--threads", type=int, default=2, help="NEST threads")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--record-every", type=int, default=1, help="record every k-th neuron")
     ap.add_argument("--out", default=None, help="also write the JSON document here")
     a = ap.parse_args(argv)
 
@@ -39,9 +42,13 @@ def main(argv: list[str] | None = None) -> dict:
     def mark(name: str) -> None:
         stages.append((name, pynn_script.resident_gb(), time.perf_counter() - t0))
 
+    net = cuba_network(a.neurons, record=False)
+    net.spike_monitor(net.populations[0][::a.record_every], name="spikes")
+    recorded = len(range(0, a.neurons, a.record_every))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        meta, arrays = to_pynn(cuba_network(a.neurons), 0.001, DT, a.seed, exact=False)
+        meta, arrays = to_pynn(net, 0.001, DT, a.seed, exact=False)
+    del net
     synapses = sum(arrays[p["pre"]].size for p in meta["projections"])
     list_bytes = sum(arrays[k].nbytes for p in meta["projections"]
                      for k in (p["pre"], p["post"], p["weight"], p["delay"]))
@@ -59,11 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     for proj in projections:
         pynn_script._connect_nest(pops, proj, arrays)
         mark(f"connect_{proj['name']}")
-    nest.Prepare()
-    mark("prepare")
-    nest.Run(1.0)
-    nest.Cleanup()
-    mark("run_1ms")
+    sim.run(meta["dt_ms"])  # PyNN connects its spike recorder, then NEST prepares and runs a step
+    mark("first_step")
 
     sizes = {"populations": a.neurons}
     sizes.update({f"connect_{p['name']}": arrays[p["pre"]].size for p in projections})
@@ -72,7 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
         per = sizes.get(name, synapses)
         unit = "bytes_per_neuron" if name == "populations" else "bytes_per_synapse"
         growth[name] = {"gb": after - before, unit: (after - before) * 1e9 / per}
-    out = {"neurons": a.neurons, "synapses": synapses, "threads": a.threads,
+        if name == "first_step":
+            growth[name]["bytes_per_recorded_neuron"] = (after - before) * 1e9 / recorded
+    out = {"neurons": a.neurons, "synapses": synapses, "recorded_neurons": recorded,
+           "threads": a.threads,
            "nest": nest.__version__, "export_list_bytes_per_synapse": list_bytes / synapses,
            "export_peak_gb": export_peak,
            "resident_gb": {name: gb for name, gb, _ in stages},

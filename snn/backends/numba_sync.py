@@ -5,7 +5,8 @@ numba has no atomic operations on the CPU, so these are LLVM intrinsics: ``atomi
 spin-wait hint: ``pause`` on x86-64, ``yield`` on Arm); ``futex_wait`` / ``futex_wake``
 (Linux's futex system call: sleep until a word changes, wake its sleepers),
 ``yield_cpu`` (``sched_yield``) where there is no futex, ``thread_cpu_ns`` (the thread's
-CPU clock) and ``nonnegative`` (a promise to LLVM that an index is >= 0, so the threads'
+CPU clock), ``cycle_count`` (the processor's cycle counter, cheap to read)
+and ``nonnegative`` (a promise to LLVM that an index is >= 0, so the threads'
 block loops vectorise). They compile into cached machine
 code like any other njit function.
 
@@ -183,24 +184,65 @@ def futex_wake(typingctx, arr, index):
     return sig, codegen
 
 
+@intrinsic
+def cycle_count(typingctx):
+    """The processor's cycle counter (``rdtsc`` on x86-64, ``cntvct`` on Arm; 0 where there is
+    none): tens of cycles to read, against half a microsecond for a thread CPU clock, which
+    is a system call under a hypervisor. Ticks become seconds with :func:`cycle_rate`."""
+    sig = types.int64()
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def cycles() -> int:
+    """:func:`cycle_count` from Python."""
+    return cycle_count()
+
+
+_RATE: list[float] = []
+
+
+def cycle_rate(window: float = 0.02) -> float:
+    """Ticks of :func:`cycle_count` a second (measured once per process over ``window``
+    seconds; 0 where the counter does not advance)."""
+    if not _RATE:
+        import time
+
+        cycles()  # compiled or loaded before the window opens
+        t0, c0 = time.perf_counter(), cycles()
+        while time.perf_counter() - t0 < window:
+            pass
+        _RATE.append(max(0, cycles() - c0) / (time.perf_counter() - t0))
+    return _RATE[0]
+
+
 @njit(cache=True, nogil=True)
 def barrier(count, target: int) -> int:
     """Arrive at a barrier and wait until ``count[0]`` reaches ``target`` (``threads`` times
     the number of barriers each thread has passed, this one included); ``count[1]`` counts
-    the threads asleep. Returns the CPU nanoseconds this thread spent waiting (spinning and
-    the futex calls; 0 if it did not wait)."""
+    the threads asleep. Returns the :func:`cycle_count` ticks this thread spent spinning (0 if
+    it did not wait; time asleep on the futex is left out, as it uses no CPU). The counter,
+    not the thread's CPU clock: the waiting thread reads it when the barrier opens, so a
+    slow clock would delay it behind the thread it waited for, every step."""
     if atomic_add(count, 0, 1) + 1 == target:
         if HAS_FUTEX and atomic_load(count, 1) > 0:
             futex_wake(count, 0)
         return 0
     if atomic_load(count, 0) >= target:
         return 0
-    start = thread_cpu_ns()  # only a thread that waits pays for the clock
+    start = cycle_count()  # only a thread that waits reads the counter
+    asleep = 0
     waits = 0
     while True:
         now = atomic_load(count, 0)
         if now >= target:
-            return thread_cpu_ns() - start
+            return cycle_count() - start - asleep
         waits += 1
         if waits < SPINS:
             cpu_pause()
@@ -208,7 +250,9 @@ def barrier(count, target: int) -> int:
             atomic_add(count, 1, 1)
             # the last thread's add changes word 0 before it reads word 1, so either it sees
             # this sleeper or the futex sees a changed word and returns at once
+            slept = cycle_count()
             futex_wait(count, 0, now)
+            asleep += cycle_count() - slept
             atomic_add(count, 1, -1)
         else:
             yield_cpu()
@@ -229,5 +273,6 @@ def nonnegative(typingctx, value):
     return sig, codegen
 
 
-__all__ = ["HAS_FUTEX", "SPINS", "atomic_add", "atomic_load", "barrier", "cpu_pause", "futex_wait",
-           "futex_wake", "nonnegative", "thread_cpu_ns", "yield_cpu"]
+__all__ = ["HAS_FUTEX", "SPINS", "atomic_add", "atomic_load", "barrier", "cpu_pause", "cycle_count",
+           "cycle_rate", "cycles", "futex_wait", "futex_wake", "nonnegative", "thread_cpu_ns",
+           "yield_cpu"]

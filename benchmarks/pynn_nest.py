@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from snn.cli.common import write_json
+
 PARTS = ("ours", "ours_d2", "nest")
 
 
@@ -171,12 +173,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         out["seeds"] = runs
         out["spread"] = _spread(runs)
-    text = json.dumps(out, indent=1)
-    print(text)
+    print(json.dumps(out, indent=1))
     if a.out:
-        tmp = Path(f"{a.out}.tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, a.out)
+        write_json(a.out, out)
     return out
 
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import time
 import warnings
-from pathlib import Path
 
 from hardware import pynn_script
 from hardware.pynn import to_pynn
 from snn.bench.cuba import DT, cuba_network
+from snn.cli.common import write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -85,12 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
            "resident_gb": {name: gb for name, gb, _ in stages},
            "seconds": {name: s for name, _, s in stages}, "growth": growth,
            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
-    text = json.dumps(out, indent=1)
-    print(text)
+    print(json.dumps(out, indent=1))
     if a.out:
-        tmp = Path(f"{a.out}.tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, a.out)
+        write_json(a.out, out)
     return out
 
 

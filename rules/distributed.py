@@ -180,9 +180,7 @@ class _GlobalRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        grad = grad * ctx.share
-        dist.all_reduce(grad)
-        return grad[ctx.start:ctx.start + ctx.n] / ctx.share, None, None, None
+        return _share_weighted_sum(grad, ctx.share)[ctx.start:ctx.start + ctx.n], None, None, None
 
 
 def gather_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -217,9 +215,15 @@ class _GlobalSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        grad = grad * ctx.share
-        dist.all_reduce(grad)
-        return grad / ctx.share, None
+        return _share_weighted_sum(grad, ctx.share), None
+
+
+def _share_weighted_sum(grad: torch.Tensor, share: float) -> torch.Tensor:
+    """``(sum_r share_r grad_r) / share``: the one-process gradient of a loss that the gradient
+    all-reduce weights by each rank's ``share``, as this rank must return it."""
+    grad = grad * share
+    dist.all_reduce(grad)
+    return grad / share
 
 
 @contextmanager

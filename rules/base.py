@@ -22,6 +22,7 @@ The contract (BPTT and every local rule follow it):
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -328,20 +329,37 @@ def cpu_peak_bytes(step) -> int:
     """The peak of the bytes torch's CPU allocator holds during ``step()`` above what was held
     before it: every tensor the step creates (its inputs' chunks, temporaries, saved tensors,
     state), from the allocation and free events torch's profiler records. Measured on a second
-    call after a warm-up call, as :func:`cuda_peak_bytes`; ``step`` runs twice."""
-    from torch.profiler import ProfilerActivity, profile
+    call after a warm-up call, as :func:`cuda_peak_bytes`; ``step`` runs twice.
 
-    step()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
+    Both calls run under the profiler, so a block the warm-up left behind (last step's
+    gradients, say) has a known size when the measured call frees it; the profiler reports the
+    free of a block it did not see allocated only by chance (a stale entry for its address), which
+    made the figure vary by a few kilobytes between identical runs. The garbage collector is held
+    off, so the figure does not depend on when it would have run either."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    gc.collect()
+    gc.disable()
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step()
+            with record_function(_MEASURED):
+                step()
+    finally:
+        gc.enable()
+    events = prof.profiler.kineto_results.events()
+    window = next(e for e in events if e.name() == _MEASURED)
     cpu = torch._C._autograd.DeviceType.CPU
-    events = [e for e in prof.profiler.kineto_results.events()
-              if e.name() == "[memory]" and e.device_type() == cpu]
+    memory = [e for e in events if e.name() == "[memory]" and e.device_type() == cpu
+              and window.start_ns() <= e.start_ns() <= window.end_ns()]
     live = peak = 0
-    for e in sorted(events, key=lambda e: e.start_ns()):
+    for e in sorted(memory, key=lambda e: e.start_ns()):
         live += e.nbytes()
         peak = max(peak, live)
     return int(peak)
+
+
+_MEASURED = "synaptica::measured_step"
 
 
 __all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "cpu_peak_bytes", "cuda_peak_bytes",

@@ -249,3 +249,19 @@ def test_local_rules_table_reproducible(small_digits):
             row.pop("wall_s_per_epoch")
     assert a["rows"] == b["rows"] and a["skipped"] == b["skipped"]
     assert not [s for s in a["skipped"] if "does not import" not in s["reason"]]
+
+
+def test_cpu_peak_is_the_same_in_every_repeat():
+    """A step that frees the last step's gradients: the profiler reported that free only when a
+    stale entry for the gradient's address happened to exist, so the peak varied between
+    identical calls in one process (CI saw 32776 vs 35848 bytes). Both calls now run under the
+    profiler and the figure repeats exactly."""
+    from rules.base import cpu_peak_bytes
+
+    x, y = torch.rand(32, 64), torch.randint(0, 10, (32,))
+    peaks = set()
+    for _ in range(12):
+        net = BPTT.build([64, 12, 10], steps=6, seed=4, batch_size=32)
+        peaks.add(cpu_peak_bytes(
+            lambda n=net: n.train_batch(n._encode(x, torch.Generator().manual_seed(4)), y)))
+    assert len(peaks) == 1, peaks

@@ -17,6 +17,13 @@ barrier, so ``one thread's CPU seconds / largest work`` is the speedup they can 
 (``work_speedup``). Cache misses after a busy machine deschedules a thread still count as
 work, so the estimate errs low there.
 
+And what the cores give at all: in every round, beside the simulations, a kernel with no
+shared data and no barrier (a leaky-integrator update over as many neurons, split into one
+slice per thread) runs on 1 thread and on each thread count (``ceiling``: its speedup). A
+virtual machine's cores can give less than their count when the host is busy; the
+simulation's speedup over ``ceiling`` (``parallel_efficiency``) is what the threads
+themselves cost.
+
 Run: ``python benchmarks/threads_cuba.py [--neurons 64000] [--duration 0.5] [--threads 1,2]
 [--rounds 3] [--json out.json]``.
 """
@@ -31,6 +38,32 @@ import sys
 import time
 
 import numpy as np
+
+
+def _ceiling_kernel():
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def leak(v, current, steps):  # pragma: no cover - compiled
+        for _ in range(steps):
+            for i in range(v.shape[0]):
+                x = v[i] + (current[i] - v[i]) * 0.05
+                v[i] = 0.0 if x > 1.0 else x
+                current[i] = current[i] * 0.97 + 0.001 * (i & 7)
+        return v[0]
+
+    return leak
+
+
+def parallel_run(kernel, slices: list[tuple[np.ndarray, np.ndarray]], steps: int, pool) -> float:
+    """Wall seconds of ``kernel`` over every slice at once, one thread a slice (the calling
+    thread takes the first)."""
+    t0 = time.perf_counter()
+    others = [pool.submit(kernel, v, c, steps) for v, c in slices[1:]]
+    kernel(*slices[0], steps)
+    for f in others:
+        f.result()
+    return time.perf_counter() - t0
 
 
 def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed: int) -> dict:
@@ -48,6 +81,16 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
         t0 = time.perf_counter()
         sims[t] = NumbaSimulation(copy.deepcopy(built), threads=t)
         builds[t] = time.perf_counter() - t0
+    from concurrent.futures import ThreadPoolExecutor
+
+    kernel = _ceiling_kernel()
+    rng = np.random.default_rng(seed)
+    slices = {t: [(rng.random(neurons // t), rng.random(neurons // t)) for _ in range(t)]
+              for t in threads}
+    kernel(*slices[threads[0]][0], 1)
+    ceiling_steps = max(1, int(duration / DT))  # as many neuron updates as a run
+    pool = ThreadPoolExecutor(max(threads) - 1 or 1, "ceiling")
+    plain = {t: [] for t in threads}
     load_before = os.getloadavg()
     walls = {t: [] for t in threads}
     cpus = {t: [] for t in threads}
@@ -70,7 +113,9 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
                 work[t].append(cpus[t][-1])
             rec = res["spikes"]
             spikes.setdefault(r, {})[t] = (rec.steps, rec.indices)
+            plain[t].append(parallel_run(kernel, slices[t], ceiling_steps, pool))
     load_after = os.getloadavg()
+    pool.shutdown()
     identical = all(np.array_equal(s[threads[0]][0], s[t][0])
                     and np.array_equal(s[threads[0]][1], s[t][1])
                     for s in spikes.values() for t in threads)
@@ -79,7 +124,9 @@ def measure(neurons: int, duration: float, threads: list[int], rounds: int, seed
              "wall_s_per_simulated_s": min(walls[t]) / duration,
              "speedup_vs_first": base / min(walls[t]), "cpu_s": min(cpus[t]), "cpu_s_runs": cpus[t],
              "wait_cpu_s": (waits[t] / rounds).tolist(), "work_s": min(work[t]),
-             "work_speedup": min(work[threads[0]]) / min(work[t]), "build_s": builds[t]}
+             "work_speedup": min(work[threads[0]]) / min(work[t]), "build_s": builds[t],
+             "ceiling": min(plain[threads[0]]) / min(plain[t]), "ceiling_s_runs": plain[t],
+             "parallel_efficiency": (base / min(walls[t])) / (min(plain[threads[0]]) / min(plain[t]))}
             for t in threads]
     return {
         "benchmark": "threads_cuba", "neurons": neurons, "synapses": sims[threads[0]].built.n_synapses,
@@ -109,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
               f"s, speedup x{row['speedup_vs_first']:.2f} vs {threads[0]} thread(s); "
               f"CPU {row['cpu_s']:.3f} s; largest work {row['work_s']:.3f} s (x"
               f"{row['work_speedup']:.2f}); CPU s waiting per thread "
-              + " ".join(f"{w:.3f}" for w in row["wait_cpu_s"]))
+              + " ".join(f"{w:.3f}" for w in row["wait_cpu_s"])
+              + f"; no-barrier kernel x{row['ceiling']:.2f} (efficiency "
+              f"{row['parallel_efficiency']:.2f})")
     print(f"identical spikes: {out['identical_spikes']}; load average before/after: "
           f"{out['machine']['loadavg_before'][0]:.1f} / {out['machine']['loadavg_after'][0]:.1f} "
           f"on {out['machine']['cpus']} CPUs")
@@ -120,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  for r in out["rows"]},
                       "work_speedup": {str(r["threads"]): round(r["work_speedup"], 3)
                                        for r in out["rows"]},
+                      "ceiling": {str(r["threads"]): round(r["ceiling"], 3) for r in out["rows"]},
                       "identical_spikes": out["identical_spikes"],
                       "loadavg": [out["machine"]["loadavg_before"][0],
                                   out["machine"]["loadavg_after"][0]],

@@ -254,3 +254,21 @@ def test_info_reports_threads(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["numba_threads"] >= 1 and info["numba_default_threads"] == "auto"
     assert info["numba_neurons_per_thread"] == NEURONS_PER_THREAD
+
+
+def test_threads_benchmark_reports_speedup_ceiling_and_identical_spikes(tmp_path):
+    """benchmarks/threads_cuba.py on a small CUBA: its JSON line and file carry the speedup, the
+    no-barrier kernel's speedup (what the cores give) and the efficiency between them, and the
+    spikes of 1 and 2 threads agree (it exits 1 when they do not)."""
+    out = tmp_path / "threads.json"
+    run = subprocess.run([sys.executable, "benchmarks/threads_cuba.py", "--neurons", "4000",
+                          "--duration", "0.02", "--threads", "1,2", "--rounds", "2", "--json",
+                          str(out)], capture_output=True, text=True, timeout=600,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert run.returncode == 0, run.stderr
+    line = json.loads(run.stdout.strip().splitlines()[-1])
+    assert line["identical_spikes"] and set(line["ceiling"]) == {"1", "2"}
+    report = json.loads(out.read_text())
+    two = report["rows"][1]
+    assert two["threads"] == 2 and two["ceiling"] > 0 and len(two["ceiling_s_runs"]) == 2
+    assert two["parallel_efficiency"] == pytest.approx(two["speedup_vs_first"] / two["ceiling"])

@@ -28,6 +28,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,7 +342,8 @@ def cpu_peak_bytes(step) -> int:
     gc.collect()
     gc.disable()
     try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _without_profiler_notices(), profile(activities=[ProfilerActivity.CPU],
+                                                   profile_memory=True) as prof:
             step()
             with record_function(_MEASURED):
                 step()
@@ -360,6 +362,31 @@ def cpu_peak_bytes(step) -> int:
 
 
 _MEASURED = "synaptica::measured_step"
+
+
+@contextmanager
+def _without_profiler_notices():
+    """Standard error without the lines torch's profiler (kineto) writes at every start and stop
+    (``USDT: ... profiler_start``; no setting turns them off): file descriptor 2 goes to a
+    temporary file while the profiler runs, and every other line is written back afterwards."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(keepends=True)
+                    if not line.startswith(b"USDT:")]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 __all__ = ["EpochRecord", "SavedTensorMeter", "batch_order", "cpu_peak_bytes", "cuda_peak_bytes",

@@ -265,3 +265,17 @@ def test_cpu_peak_is_the_same_in_every_repeat():
         peaks.add(cpu_peak_bytes(
             lambda n=net: n.train_batch(n._encode(x, torch.Generator().manual_seed(4)), y)))
     assert len(peaks) == 1, peaks
+
+
+def test_cpu_peak_keeps_standard_error_but_not_the_profiler_notices(capfd):
+    import sys
+
+    from rules.base import cpu_peak_bytes
+
+    def step():
+        print("a line of the step's own", file=sys.stderr)
+        return torch.ones(100)
+
+    assert cpu_peak_bytes(step) >= 400
+    err = capfd.readouterr().err
+    assert "USDT:" not in err and err.count("a line of the step's own") == 2

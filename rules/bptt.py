@@ -210,20 +210,26 @@ def mlp(sizes: list[int], neuron: str = "lif", beta: float = 0.9, readout: str =
     ``neuron``: ``"lif"`` (``LIF.from_beta(beta)``), ``"adaptive"``
     (``AdaptiveLIF.from_beta(beta)``), ``"meta"`` (``MetaNeuron.from_beta(beta)``, learnable
     intrinsics), ``"ultralif"`` (``UltraLIF(tau=beta)``, learnable eps) or ``"ultradlif"``
-    (``UltraDLIF()``, learnable eps).
+    (``UltraDLIF()``, learnable eps), ``"plif"`` (``PLIF(tau=1 / (1 - beta))``, Fang et al.'s
+    learned time constant, one per layer, starting where an LIF of this ``beta`` decays) or
+    ``"dspike"`` (``DSpikeLIF(tau=beta)``, the smooth Differentiable-Spike neuron, learned
+    temperature).
 
     ``chunk_steps`` runs the layers 25 time steps at a time (see :class:`snn.layers.Sequential`);
     ``None`` runs all steps at once.
     """
     from snn.layers import Linear
-    from snn.models import LI, LIF, AdaptiveLIF, MetaNeuron, UltraDLIF, UltraLIF
+    from snn.models import LI, LIF, PLIF, AdaptiveLIF, DSpikeLIF, MetaNeuron, UltraDLIF, UltraLIF
 
     hidden = {"lif": lambda: LIF.from_beta(beta), "adaptive": lambda: AdaptiveLIF.from_beta(beta),
               "meta": lambda: MetaNeuron.from_beta(beta), "ultralif": lambda: UltraLIF(tau=beta),
-              "ultradlif": lambda: UltraDLIF()}
+              "ultradlif": lambda: UltraDLIF(), "plif": lambda: PLIF(tau=1.0 / (1.0 - beta)),
+              "dspike": lambda: DSpikeLIF(tau=beta)}
     if neuron not in hidden:
         raise ValueError(f"neuron={neuron!r} is not available for training; available: "
                          f"{', '.join(sorted(hidden))}")
+    if not 0.0 < beta < 1.0:
+        raise ValueError(f"beta must be in (0, 1) (the membrane's retention per step), got {beta}")
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
     if readout not in ("li", "lif"):

@@ -341,3 +341,24 @@ def test_no_progress_on_train_and_help_describes_resume(capsys):
     text = " ".join(out.split())
     assert "--resume" in text and "may be raised" in text
 
+
+
+@pytest.mark.parametrize("neuron, parameter",
+                         [("plif", "neuron_params.w"), ("dspike", "neuron_params.b_raw")])
+def test_bptt_trains_plif_and_dspike_hidden_layers(neuron, parameter, tmp_path, capsys):
+    """`train bptt --neuron plif|dspike`: the hidden layer's learned parameter (PLIF's time
+    constant, DSpike's temperature) moves, and the checkpoint reloads as the same network."""
+    from rules.bptt import load_network, mlp
+
+    rc, out, err = cli(capsys, "train", "bptt", "--neuron", neuron, "--beta", "0.8", *TINY,
+                       "--out", tmp_path, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["settings"]["neuron"] == neuron
+    net, _ = load_network(tmp_path / "bptt_digits.h5")
+    fresh = mlp([64, 16, 10], neuron=neuron, beta=0.8)
+    trained = dict(net.named_parameters())
+    names = [n for n in trained if n.endswith(parameter)]
+    assert names, list(trained)
+    assert any(not torch.equal(trained[n], dict(fresh.named_parameters())[n]) for n in names)
+    with pytest.raises(ValueError, match=r"beta must be in \(0, 1\)"):
+        mlp([64, 16, 10], neuron=neuron, beta=1.0)

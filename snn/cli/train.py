@@ -430,7 +430,7 @@ def add_parser(subparsers) -> None:
                        help="STDP learners: excitatory/hidden neurons (diehl-cook, sym-stdp) or "
                             "inputs (pattern); default by learner")
     train.add_argument("--neuron", default=None,
-                       choices=["lif", "adaptive", "meta", "ultralif", "ultradlif"],
+                       choices=["lif", "adaptive", "meta", "ultralif", "ultradlif", "plif", "dspike"],
                        help="hidden neuron model (bptt: all; tess: lif or meta; default lif)")
     train.add_argument("--readout", choices=["li", "lif"], default=None,
                        help="bptt, tess: li, leaky-integrator read-out (default); lif: spiking")

@@ -426,5 +426,5 @@ def test_mlp_with_each_new_neuron_learns_digits(digits, neuron):
 def test_mlp_lists_the_available_neurons():
     from rules.bptt import mlp
 
-    with pytest.raises(ValueError, match="adaptive, lif, meta, ultradlif, ultralif"):
+    with pytest.raises(ValueError, match="adaptive, dspike, lif, meta, plif, ultradlif, ultralif"):
         mlp([4, 3], neuron="izhikevich")

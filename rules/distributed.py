@@ -290,6 +290,9 @@ def _worker(rank: int, size: int, port: int, device: str | None, fn: Callable, a
         if rank == 0:  # a file, not a pipe: a result larger than the pipe's buffer would block
             with open(result, "wb") as fh:
                 pickle.dump(out, fh)
+        # Every rank past its last collective before any tears down: rank 0 hosts the store,
+        # and a rank still talking to it when rank 0 exits dies in gloo (std::terminate).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     short, long = args.steps
     torch.set_num_threads(1)
     report = {"arch": sizes, "batch": args.batch, "steps": [short, long], "rules": {}}
-    print(f"rule      T={short} MB  T={long} MB streamed  T={long} MB whole  ratio")
+    print(f"rule      T={short} MiB  T={long} MiB streamed  T={long} MiB whole  ratio")
     for name in args.rules:
         row = {f"T{short}": measure(name, sizes, short, args.batch, True),
                f"T{long}": measure(name, sizes, long, args.batch, True),

@@ -14,8 +14,9 @@ A backend joins by implementing that pair of methods (any class with ``state_arr
 ``load_state_arrays``, ``built``, ``step`` and an ``options`` dict can be saved with
 :func:`save`; subclassing :class:`Simulation` gives it ``save`` and ``restore``).
 
-Every array and the network record carry a SHA-256 digest, so a damaged file is refused
-with a ``ValueError`` rather than restored into silently different state. The network record
+Every array, the network record and the file's own record (backend, options, step, the
+digests) carry a SHA-256 digest, so a damaged file is refused with a ``ValueError`` rather
+than restored into silently different state. The network record
 is a Python pickle: restore only snapshots you (or your own runs) wrote, as with
 ``torch.load``.
 """
@@ -33,7 +34,7 @@ import numpy as np
 from snn.h5io import atomic_h5, open_checked
 
 FORMAT = "synaptica-snapshot"
-VERSION = 1
+VERSION = 2  # 2: the record's attributes have a digest too (a flipped bit moved the step)
 
 
 def _digest(arr: np.ndarray) -> str:
@@ -41,6 +42,12 @@ def _digest(arr: np.ndarray) -> str:
     h = hashlib.sha256(str((arr.dtype.str, arr.shape)).encode())
     h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def _record_digest(backend: str, step: int, options: str, network: str, digests: str) -> str:
+    """The digest of a snapshot's record: its attributes, each as stored."""
+    text = json.dumps([VERSION, backend, step, options, network, digests])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _backend_name(sim) -> str:
@@ -59,12 +66,12 @@ def save(sim, path: str | os.PathLike) -> Path:
     arrays = {k: np.asarray(v) for k, v in sim.state_arrays().items()}
     network = np.frombuffer(pickle.dumps(sim.built, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)
     digests = {k: _digest(v) for k, v in arrays.items()}
+    record = (name, int(sim.step), json.dumps(sim.options), _digest(network), json.dumps(digests))
     with atomic_h5(path, FORMAT) as fh:
         a = fh.attrs
-        a["version"], a["backend"], a["step"] = VERSION, name, int(sim.step)
-        a["options"] = json.dumps(sim.options)
-        a["network_sha256"] = _digest(network)
-        a["digests"] = json.dumps(digests)
+        a["version"], a["backend"], a["step"] = VERSION, record[0], record[1]
+        a["options"], a["network_sha256"], a["digests"] = record[2:]
+        a["record_sha256"] = _record_digest(*record)
         fh.create_dataset("network", data=network)
         for key, value in arrays.items():
             fh.create_dataset(f"state/{key}", data=value)
@@ -80,15 +87,20 @@ def read(path: str | os.PathLike) -> tuple[str, dict, object, int, dict[str, np.
             a = fh.attrs
             if int(a["version"]) != VERSION:
                 raise ValueError(f"{where!r} is a snapshot of format version {int(a['version'])}; "
-                                 f"this synaptica reads version {VERSION}")
+                                 f"this synaptica reads version {VERSION} (run the simulation "
+                                 "again to save a new one)")
             backend, step = str(a["backend"]), int(a["step"])
-            options, digests = json.loads(a["options"]), json.loads(a["digests"])
+            record = (backend, step, str(a["options"]), str(a["network_sha256"]), str(a["digests"]))
+            if _record_digest(*record) != str(a["record_sha256"]):
+                raise ValueError(f"{where!r} is a damaged snapshot: its record (backend, options, "
+                                 "step, digests) does not match its SHA-256 digest")
+            options, digests = json.loads(record[2]), json.loads(record[4])
             network = fh["network"][()]
             arrays = {}
             for key in digests:
                 arrays[key] = fh[f"state/{key}"][()]
-            stored_net = str(a["network_sha256"])
-        except (KeyError, OSError, RuntimeError, TypeError) as err:
+            stored_net = record[3]
+        except (KeyError, OSError, RuntimeError, TypeError, json.JSONDecodeError) as err:
             raise ValueError(f"{where!r} is a damaged snapshot ({type(err).__name__}: {err})") from err
     if _digest(network) != stored_net or any(_digest(v) != digests[k] for k, v in arrays.items()):
         raise ValueError(f"{where!r} is a damaged snapshot: its contents do not match their "

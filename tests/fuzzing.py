@@ -1,8 +1,9 @@
 """Hypothesis settings of the fuzz tests (``tests/test_fuzz_*.py``).
 
-CI runs a bounded number of examples per property (profile ``ci``); ``SYNAPTICA_FUZZ=slow``
-selects the ``slow`` profile (10x the examples), e.g.
-``SYNAPTICA_FUZZ=slow pytest -p no:cacheprovider tests/test_fuzz_*.py --hypothesis-show-statistics``.
+CI runs a bounded number of examples per property (profile ``ci``); ``pytest -m slow`` runs
+them with the ``slow`` profile (10x the examples, not derandomised; ``tests/conftest.py``), as
+does ``SYNAPTICA_FUZZ=slow`` with any selection, e.g.
+``pytest -m slow tests/test_fuzz_*.py --hypothesis-show-statistics``.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def rules_comparison(rows: list[dict], path: str | os.PathLike, title: str = "")
     acc.set_xlabel("training wall time per epoch (s)")
     acc.set_ylabel("test accuracy")
     # Rules close in accuracy stay apart: the axis starts a little below the lowest one.
-    lowest = min((r["test_accuracy"] for r in rows if np.isfinite(r["test_accuracy"])), default=0.0)
+    scores = [float(r["test_accuracy"]) for r in rows if r.get("test_accuracy") is not None]
+    lowest = min((a for a in scores if np.isfinite(a)), default=0.0)
     acc.set_ylim(max(0.0, np.floor(10 * lowest - 0.5) / 10), 1.0)
     acc.grid(alpha=0.3, which="both")
     acc.set_title("accuracy vs time")
